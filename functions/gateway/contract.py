@@ -1,0 +1,60 @@
+"""The wire contract between clients and the gateway: channels, outbound event types, error codes.
+
+Client developers rely on these names (see the README's wire-contract section); change them only
+with a new contract version.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+#: Default channel namespace names; a stack may rename them (``ai-gateway:inboundNamespace``...).
+DEFAULT_INBOUND_NAMESPACE = "chat"
+DEFAULT_OUTBOUND_NAMESPACE = "replies"
+
+#: Limits on one inbound event (defaults for ``ai-gateway:maxMessages`` etc.).
+DEFAULT_MAX_MESSAGES = 40
+DEFAULT_MAX_MESSAGE_CHARS = 16_000
+MAX_TURN_ID_CHARS = 64
+
+#: AppSync Events accepts at most this many events in one HTTP publish.
+MAX_EVENTS_PER_PUBLISH = 5
+
+
+class EventType(str, Enum):
+    """The ``type`` of an outbound event."""
+
+    DELTA = "delta"
+    DONE = "done"
+    ERROR = "error"
+
+
+class ErrorCode(str, Enum):
+    """Stable ``code`` values of outbound ``error`` events."""
+
+    UNAUTHORIZED = "unauthorized"
+    INVALID_REQUEST = "invalid_request"
+    MODEL_NOT_ALLOWED = "model_not_allowed"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    USAGE_UNAVAILABLE = "usage_unavailable"
+    MODEL_THROTTLED = "model_throttled"
+    MODEL_TIMEOUT = "model_timeout"
+    MODEL_ERROR = "model_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+#: Which error codes a client may retry as-is (later, or after backing off).
+RETRYABLE = frozenset(
+    {
+        ErrorCode.USAGE_UNAVAILABLE,
+        ErrorCode.MODEL_THROTTLED,
+        ErrorCode.MODEL_TIMEOUT,
+        ErrorCode.MODEL_ERROR,
+        ErrorCode.INTERNAL_ERROR,
+    }
+)
+
+
+def channel(namespace: str, user_sub: str) -> str:
+    """The private channel of one user in one namespace: ``/<namespace>/<sub>``."""
+    return f"/{namespace}/{user_sub}"

@@ -1,0 +1,37 @@
+"""Key schemas of the gateway's DynamoDB tables.
+
+The components declare the tables from these definitions and the local runtime creates them in
+moto from the same ones, so the key names the code reads are the key names that exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table with a string partition key, an optional string sort key and a TTL attribute."""
+
+    partition_key: str
+    ttl_attribute: str
+    sort_key: str | None = None
+
+    @property
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        keys = [self.partition_key] + ([self.sort_key] if self.sort_key else [])
+        return [{"AttributeName": k, "AttributeType": "S"} for k in keys]
+
+    @property
+    def key_schema(self) -> list[dict[str, str]]:
+        schema = [{"AttributeName": self.partition_key, "KeyType": "HASH"}]
+        if self.sort_key:
+            schema.append({"AttributeName": self.sort_key, "KeyType": "RANGE"})
+        return schema
+
+
+#: One item per user holding 10-minute buckets, month totals and live reservations.
+USAGE_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")
+
+#: One item per prepared response, keyed by model scope and normalised-prompt hash.
+PREPARED_RESPONSES_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")

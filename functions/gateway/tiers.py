@@ -1,0 +1,274 @@
+"""The tier model: which models a Cognito group may use and how many tokens it may spend.
+
+This module is the single source of truth for tier configuration. The Pulumi program validates
+the stack's ``ai-gateway:tiers`` with it before declaring anything, and the functions parse the
+published tier document with it at run time, so both sides always agree on its shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The four metered windows, by their config (and wire) names.
+WINDOWS: tuple[str, ...] = (
+    "dailyInputTokens",
+    "dailyOutputTokens",
+    "monthlyInputTokens",
+    "monthlyOutputTokens",
+)
+
+# Bedrock model ids ("amazon.nova-lite-v1:0") and cross-region inference-profile ids
+# ("us.anthropic.claude-3-5-haiku-20241022-v1:0"). Provider prefix, dotted name, optional version.
+_MODEL_ID = re.compile(r"^(?:(us|eu|apac|global|us-gov|jp|au|ca)\.)?[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
+_GUARDRAIL_ID = re.compile(r"^[a-z0-9]+$")
+_GUARDRAIL_VERSION = re.compile(r"^(DRAFT|[1-9][0-9]{0,7})$")
+_TIER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+INFERENCE_PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
+
+
+class TierConfigError(ValueError):
+    """A tier configuration value is invalid; the message names the offending key."""
+
+
+def is_inference_profile(model_id: str) -> bool:
+    """True for cross-region inference-profile ids such as ``us.amazon.nova-pro-v1:0``."""
+    prefix, _, rest = model_id.partition(".")
+    return prefix in INFERENCE_PROFILE_PREFIXES and "." in rest
+
+
+def foundation_model_of(model_id: str) -> str:
+    """The foundation-model id an inference profile routes to (the id itself otherwise)."""
+    return model_id.partition(".")[2] if is_inference_profile(model_id) else model_id
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A Bedrock guardrail applied to every model call of a tier."""
+
+    identifier: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier: a Cognito group name, its model allowlist and its token limits."""
+
+    name: str
+    models: tuple[str, ...]
+    default_model: str
+    daily_input_tokens: int
+    daily_output_tokens: int
+    monthly_input_tokens: int
+    monthly_output_tokens: int
+    max_output_tokens_per_turn: int
+    cache: bool
+    precedence: int
+    fallback_model: str | None = None
+    guardrail: Guardrail | None = None
+
+    def allows(self, model_id: str) -> bool:
+        return model_id in self.models
+
+    def limit(self, window: str) -> int:
+        """The allowance of one window, by its config name (``dailyInputTokens``...)."""
+        return {
+            "dailyInputTokens": self.daily_input_tokens,
+            "dailyOutputTokens": self.daily_output_tokens,
+            "monthlyInputTokens": self.monthly_input_tokens,
+            "monthlyOutputTokens": self.monthly_output_tokens,
+        }[window]
+
+    def to_document(self) -> dict[str, Any]:
+        """The tier as written in the stack config (camelCase keys)."""
+        doc: dict[str, Any] = {
+            "models": list(self.models),
+            "defaultModel": self.default_model,
+            "dailyInputTokens": self.daily_input_tokens,
+            "dailyOutputTokens": self.daily_output_tokens,
+            "monthlyInputTokens": self.monthly_input_tokens,
+            "monthlyOutputTokens": self.monthly_output_tokens,
+            "maxOutputTokensPerTurn": self.max_output_tokens_per_turn,
+            "cache": self.cache,
+            "precedence": self.precedence,
+        }
+        if self.fallback_model:
+            doc["fallbackModel"] = self.fallback_model
+        if self.guardrail:
+            doc["guardrail"] = {
+                "identifier": self.guardrail.identifier,
+                "version": self.guardrail.version,
+            }
+        return doc
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """All tiers of a stack and the tier of users who belong to no tier group."""
+
+    default_tier: str
+    tiers: Mapping[str, Tier] = field(default_factory=dict)
+
+    def tier_for_groups(self, groups: Iterable[str] | None) -> Tier:
+        """The tier of a user in ``groups``: the matching tier with the lowest precedence wins,
+        as Cognito ranks groups; users in no tier group get the default tier."""
+        matching = [self.tiers[g] for g in (groups or ()) if g in self.tiers]
+        if not matching:
+            return self.tiers[self.default_tier]
+        return min(matching, key=lambda t: (t.precedence, t.name))
+
+    def all_models(self) -> tuple[str, ...]:
+        """Every model any tier may call (allowlists and fallbacks), sorted and unique."""
+        models: set[str] = set()
+        for tier in self.tiers.values():
+            models.update(tier.models)
+            if tier.fallback_model:
+                models.add(tier.fallback_model)
+        return tuple(sorted(models))
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document the functions read at run time."""
+        return {
+            "defaultTier": self.default_tier,
+            "tiers": {name: tier.to_document() for name, tier in self.tiers.items()},
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> TierConfig:
+        """Parse the run-time document (the shape :meth:`to_document` writes)."""
+        return parse_tier_config(doc.get("tiers"), doc.get("defaultTier"))
+
+
+_LIMIT_KEYS = (*WINDOWS, "maxOutputTokensPerTurn")
+_KNOWN_TIER_KEYS = frozenset(
+    {*_LIMIT_KEYS, "models", "defaultModel", "cache", "precedence", "fallbackModel", "guardrail"}
+)
+
+
+def parse_tier_config(
+    tiers: Any, default_tier: Any, *, prefix: str = "ai-gateway:"
+) -> TierConfig:
+    """Validate raw tier config and build a :class:`TierConfig`.
+
+    Raises :class:`TierConfigError` naming the exact key (``ai-gateway:tiers.free.defaultModel``)
+    and what is wrong with it.
+    """
+    if not isinstance(tiers, Mapping) or not tiers:
+        raise TierConfigError(f"{prefix}tiers: must be a non-empty mapping of tier name to tier")
+    if not isinstance(default_tier, str) or not default_tier:
+        raise TierConfigError(f"{prefix}defaultTier: must name one of the tiers")
+    if default_tier not in tiers:
+        raise TierConfigError(
+            f"{prefix}defaultTier: '{default_tier}' is not a defined tier "
+            f"(defined: {', '.join(sorted(map(str, tiers)))})"
+        )
+    count = len(tiers)
+    parsed = {
+        name: _parse_tier(name, raw, f"{prefix}tiers.{name}", default_precedence=10 * (count - i))
+        for i, (name, raw) in enumerate(tiers.items())
+    }
+    precedences: dict[int, str] = {}
+    for tier in parsed.values():
+        if tier.precedence in precedences:
+            raise TierConfigError(
+                f"{prefix}tiers.{tier.name}.precedence: {tier.precedence} is also the precedence "
+                f"of tier '{precedences[tier.precedence]}'; each tier needs its own"
+            )
+        precedences[tier.precedence] = tier.name
+    return TierConfig(default_tier=default_tier, tiers=parsed)
+
+
+def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Tier:
+    if not isinstance(name, str) or not _TIER_NAME.match(name):
+        raise TierConfigError(
+            f"{key}: tier names are Cognito group names (letters, digits, '-', '_', ≤ 128)"
+        )
+    if not isinstance(raw, Mapping):
+        raise TierConfigError(f"{key}: must be a mapping of tier settings")
+    unknown = sorted(set(raw) - _KNOWN_TIER_KEYS)
+    if unknown:
+        raise TierConfigError(f"{key}.{unknown[0]}: unknown tier setting")
+
+    models = raw.get("models")
+    if not isinstance(models, list) or not models:
+        raise TierConfigError(f"{key}.models: must be a non-empty list of Bedrock model ids")
+    for i, model in enumerate(models):
+        if not isinstance(model, str) or not _MODEL_ID.match(model):
+            raise TierConfigError(f"{key}.models[{i}]: '{model}' is not a Bedrock model id")
+    if len(set(models)) != len(models):
+        raise TierConfigError(f"{key}.models: lists a model more than once")
+
+    default_model = raw.get("defaultModel", models[0])
+    if default_model not in models:
+        raise TierConfigError(
+            f"{key}.defaultModel: '{default_model}' is not in this tier's models"
+        )
+
+    limits = {k: _positive_int(raw.get(k), f"{key}.{k}") for k in _LIMIT_KEYS}
+    if limits["maxOutputTokensPerTurn"] > limits["dailyOutputTokens"]:
+        raise TierConfigError(
+            f"{key}.maxOutputTokensPerTurn: {limits['maxOutputTokensPerTurn']} exceeds "
+            f"dailyOutputTokens ({limits['dailyOutputTokens']}); no turn could be admitted"
+        )
+    for daily, monthly in (
+        ("dailyInputTokens", "monthlyInputTokens"),
+        ("dailyOutputTokens", "monthlyOutputTokens"),
+    ):
+        if limits[daily] > limits[monthly]:
+            raise TierConfigError(
+                f"{key}.{daily}: {limits[daily]} exceeds {monthly} ({limits[monthly]})"
+            )
+
+    cache = raw.get("cache", False)
+    if not isinstance(cache, bool):
+        raise TierConfigError(f"{key}.cache: must be true or false")
+
+    precedence = raw.get("precedence", default_precedence)
+    if isinstance(precedence, bool) or not isinstance(precedence, int) or precedence < 0:
+        raise TierConfigError(f"{key}.precedence: must be a non-negative integer")
+
+    fallback = raw.get("fallbackModel")
+    if fallback is not None:
+        if not isinstance(fallback, str) or not _MODEL_ID.match(fallback):
+            raise TierConfigError(f"{key}.fallbackModel: '{fallback}' is not a Bedrock model id")
+        if fallback not in models:
+            raise TierConfigError(f"{key}.fallbackModel: '{fallback}' is not in this tier's models")
+
+    return Tier(
+        name=name,
+        models=tuple(models),
+        default_model=default_model,
+        daily_input_tokens=limits["dailyInputTokens"],
+        daily_output_tokens=limits["dailyOutputTokens"],
+        monthly_input_tokens=limits["monthlyInputTokens"],
+        monthly_output_tokens=limits["monthlyOutputTokens"],
+        max_output_tokens_per_turn=limits["maxOutputTokensPerTurn"],
+        cache=cache,
+        precedence=precedence,
+        fallback_model=fallback,
+        guardrail=_parse_guardrail(raw.get("guardrail"), f"{key}.guardrail"),
+    )
+
+
+def _parse_guardrail(raw: Any, key: str) -> Guardrail | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise TierConfigError(f"{key}: must be a mapping with identifier and version")
+    identifier, version = raw.get("identifier"), str(raw.get("version", "DRAFT"))
+    if not isinstance(identifier, str) or not _GUARDRAIL_ID.match(identifier):
+        raise TierConfigError(f"{key}.identifier: '{identifier}' is not a guardrail id")
+    if not _GUARDRAIL_VERSION.match(version):
+        raise TierConfigError(f"{key}.version: '{version}' is not DRAFT or a version number")
+    return Guardrail(identifier=identifier, version=version)
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TierConfigError(f"{key}: must be a whole number of tokens, got {value!r}")
+    if value <= 0:
+        raise TierConfigError(f"{key}: must be greater than zero, got {value}")
+    return value

@@ -1,0 +1,271 @@
+"""Stack settings: the ``ai-gateway:*`` config of one stack, validated into frozen dataclasses.
+
+Nothing is declared until :func:`load_settings` has accepted every key. Scalars have their type,
+description and default in ``Pulumi.yaml``; structured values (tiers, identity providers) live in
+the stack files. Components receive these dataclasses and never read config themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
+
+from gateway.tiers import TierConfig, TierConfigError, parse_tier_config  # noqa: E402
+
+PROJECT = "ai-gateway"
+PROJECT_FILE = Path(__file__).resolve().parent / "Pulumi.yaml"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+     2922, 3288, 3653}
+)
+_NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MFA = ("OFF", "OPTIONAL", "ON")
+
+
+class SettingsError(ValueError):
+    """A stack config value is invalid; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class FederatedProvider:
+    """A Cognito identity provider: Google, or a SAML/OIDC provider by name."""
+
+    name: str
+    kind: str  # "Google" | "SAML" | "OIDC"
+    details: Mapping[str, str]
+    attribute_mapping: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs to know about one stack."""
+
+    stack: str
+    region: str
+    tier_config: TierConfig
+    inbound_namespace: str
+    outbound_namespace: str
+    cost_center: str
+    log_retention_days: int
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    mfa: str
+    waf: bool
+    alarm_email: str
+    stream_flush_ms: int
+    metering_fail_open: bool
+    max_messages: int
+    max_message_chars: int
+    message_preview_chars: int
+    tier_config_cache_seconds: int
+    callback_urls: tuple[str, ...]
+    federated_providers: tuple[FederatedProvider, ...] = field(default_factory=tuple)
+    analytics_retention_days: int = 365
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Default tags for every taggable resource of the stack."""
+        return {"project": PROJECT, "environment": self.stack, "cost-center": self.cost_center}
+
+
+def project_defaults(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
+    """Defaults of the project-level config schema in ``Pulumi.yaml``, by bare key name."""
+    schema = yaml.safe_load(project_file.read_text())["config"]
+    return {
+        key.removeprefix(f"{PROJECT}:"): spec["default"]
+        for key, spec in schema.items()
+        if isinstance(spec, dict) and "default" in spec and key.startswith(f"{PROJECT}:")
+    }
+
+
+def load_settings(
+    stack: str, region: str, get: Callable[[str], Any], *, defaults: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build :class:`Settings` from a config getter (``pulumi.Config(...).get_object``).
+
+    ``get(key)`` returns the stack value or ``None``; ``defaults`` fills the gaps, as the Pulumi
+    CLI does from the project's schema.
+    """
+    defaults = project_defaults() if defaults is None else defaults
+
+    def value(key: str) -> Any:
+        raw = get(key)
+        return defaults.get(key) if raw is None else raw
+
+    try:
+        tier_config = parse_tier_config(value("tiers"), value("defaultTier"), prefix=f"{PROJECT}:")
+    except TierConfigError as err:
+        raise SettingsError(str(err)) from None
+
+    inbound = _namespace(value("inboundNamespace"), "inboundNamespace")
+    outbound = _namespace(value("outboundNamespace"), "outboundNamespace")
+    if inbound == outbound:
+        raise SettingsError(
+            f"{PROJECT}:outboundNamespace: must differ from inboundNamespace ('{inbound}')"
+        )
+
+    retention = _int(value("logRetentionDays"), "logRetentionDays", minimum=1)
+    if retention not in LOG_RETENTION_DAYS:
+        raise SettingsError(
+            f"{PROJECT}:logRetentionDays: {retention} is not a CloudWatch retention period "
+            f"(one of {', '.join(map(str, sorted(LOG_RETENTION_DAYS)))})"
+        )
+
+    mfa = str(value("mfa")).upper()
+    if mfa not in _MFA:
+        raise SettingsError(f"{PROJECT}:mfa: must be one of {', '.join(_MFA)}, got {mfa!r}")
+
+    alarm_email = value("alarmEmail") or ""
+    if alarm_email and not _EMAIL.match(alarm_email):
+        raise SettingsError(f"{PROJECT}:alarmEmail: '{alarm_email}' is not an e-mail address")
+
+    cost_center = value("costCenter")
+    if not isinstance(cost_center, str) or not cost_center.strip():
+        raise SettingsError(f"{PROJECT}:costCenter: must be a non-empty string")
+
+    callback_urls = value("callbackUrls")
+    if not isinstance(callback_urls, list) or not all(
+        isinstance(u, str) and u.startswith(("https://", "http://localhost")) for u in callback_urls
+    ):
+        raise SettingsError(
+            f"{PROJECT}:callbackUrls: must be a list of https:// (or http://localhost) URLs"
+        )
+
+    return Settings(
+        stack=stack,
+        region=region,
+        tier_config=tier_config,
+        inbound_namespace=inbound,
+        outbound_namespace=outbound,
+        cost_center=cost_center,
+        log_retention_days=retention,
+        point_in_time_recovery=_bool(value("pointInTimeRecovery"), "pointInTimeRecovery"),
+        deletion_protection=_bool(value("deletionProtection"), "deletionProtection"),
+        mfa=mfa,
+        waf=_bool(value("waf"), "waf"),
+        alarm_email=alarm_email,
+        stream_flush_ms=_int(value("streamFlushMs"), "streamFlushMs", minimum=10, maximum=5000),
+        metering_fail_open=_bool(value("meteringFailOpen"), "meteringFailOpen"),
+        max_messages=_int(value("maxMessages"), "maxMessages", minimum=1, maximum=500),
+        max_message_chars=_int(
+            value("maxMessageChars"), "maxMessageChars", minimum=1, maximum=200_000
+        ),
+        message_preview_chars=_int(
+            value("messagePreviewChars"), "messagePreviewChars", minimum=0, maximum=2000
+        ),
+        tier_config_cache_seconds=_int(
+            value("tierConfigCacheSeconds"), "tierConfigCacheSeconds", minimum=1, maximum=60
+        ),
+        callback_urls=tuple(callback_urls),
+        federated_providers=_providers(value("identityProviders")),
+        analytics_retention_days=_int(
+            value("analyticsRetentionDays"), "analyticsRetentionDays", minimum=1
+        ),
+    )
+
+
+def _namespace(raw: Any, key: str) -> str:
+    if not isinstance(raw, str) or not _NAMESPACE.match(raw):
+        raise SettingsError(
+            f"{PROJECT}:{key}: {raw!r} is not a channel namespace name "
+            "(1-50 letters, digits and inner hyphens)"
+        )
+    return raw
+
+
+def _bool(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise SettingsError(f"{PROJECT}:{key}: must be true or false, got {raw!r}")
+
+
+def _int(raw: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise SettingsError(f"{PROJECT}:{key}: must be a whole number, got {raw!r}")
+    if raw < minimum or (maximum is not None and raw > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise SettingsError(f"{PROJECT}:{key}: must be {bound}, got {raw}")
+    return raw
+
+
+def _providers(raw: Any) -> tuple[FederatedProvider, ...]:
+    """``identityProviders``: ``{google: {clientId, clientSecret}, oidc: [...], saml: [...]}``."""
+    key = f"{PROJECT}:identityProviders"
+    if raw in (None, {}):
+        return ()
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"{key}: must be a mapping with google, oidc and/or saml entries")
+    unknown = sorted(set(raw) - {"google", "oidc", "saml"})
+    if unknown:
+        raise SettingsError(f"{key}.{unknown[0]}: unknown provider kind (google, oidc, saml)")
+    providers: list[FederatedProvider] = []
+    google = raw.get("google")
+    if google:
+        _require(google, ("clientId", "clientSecret"), f"{key}.google")
+        providers.append(
+            FederatedProvider(
+                name="Google",
+                kind="Google",
+                details={
+                    "client_id": google["clientId"],
+                    "client_secret": google["clientSecret"],
+                    "authorize_scopes": "openid email profile",
+                },
+                attribute_mapping={"email": "email", "username": "sub"},
+            )
+        )
+    for i, oidc in enumerate(raw.get("oidc") or []):
+        _require(oidc, ("name", "issuer", "clientId", "clientSecret"), f"{key}.oidc[{i}]")
+        providers.append(
+            FederatedProvider(
+                name=oidc["name"],
+                kind="OIDC",
+                details={
+                    "client_id": oidc["clientId"],
+                    "client_secret": oidc["clientSecret"],
+                    "oidc_issuer": oidc["issuer"],
+                    "authorize_scopes": "openid email profile",
+                    "attributes_request_method": "GET",
+                },
+                attribute_mapping={"email": "email", "username": "sub"},
+            )
+        )
+    for i, saml in enumerate(raw.get("saml") or []):
+        _require(saml, ("name", "metadataUrl"), f"{key}.saml[{i}]")
+        providers.append(
+            FederatedProvider(
+                name=saml["name"],
+                kind="SAML",
+                details={"MetadataURL": saml["metadataUrl"]},
+                attribute_mapping={
+                    "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+                },
+            )
+        )
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{key}: provider names must be unique, got {names}")
+    return tuple(providers)
+
+
+def _require(raw: Any, keys: tuple[str, ...], key: str) -> None:
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"{key}: must be a mapping with {', '.join(keys)}")
+    for k in keys:
+        if not isinstance(raw.get(k), str) or not raw[k]:
+            raise SettingsError(f"{key}.{k}: required")
