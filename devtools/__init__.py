@@ -1,0 +1,1 @@
+"""Developer tooling around the Pulumi program: declaring a stack under mocks, with no CLI."""
