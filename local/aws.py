@@ -1,0 +1,230 @@
+"""moto in server mode standing in for AWS, and the gateway's resources created in it.
+
+Every resource is made from the same source of truth the Pulumi components use: table key schemas
+from :mod:`gateway.schema`, the tier document from :meth:`TierConfig.to_document`, one Cognito
+group per tier with the tier's precedence. The user-pool client also allows ``USER_PASSWORD_AUTH``
+so scripts can sign in with plain boto3 (the deployed client allows only SRP and refresh).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from gateway.schema import PREPARED_RESPONSES_TABLE, USAGE_TABLE, TableSchema
+
+from settings import PROJECT, Settings
+
+# moto accepts any credentials; these are what the local functions sign their publishes with.
+LOCAL_ACCESS_KEY_ID = "AKIALOCALGATEWAY0001"
+LOCAL_SECRET_ACCESS_KEY = "local-gateway-secret-key-not-a-secret"
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A confirmed user with a permanent password in one tier's group."""
+
+    username: str
+    password: str
+    tier: str
+
+    def to_output(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password, "tier": self.tier}
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    """Names and ids of what :func:`bootstrap` created."""
+
+    endpoint_url: str
+    region: str
+    user_pool_id: str
+    user_pool_client_id: str
+    usage_table: str
+    prepared_responses_table: str
+    tier_config_parameter: str
+    analytics_stream: str
+    analytics_bucket: str
+    demo_users: tuple[DemoUser, ...] = field(default_factory=tuple)
+
+
+class MotoServer:
+    """moto's threaded server on loopback, on a free port."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        # moto logs every request at INFO through werkzeug; keep the console for the gateway.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def tier_config_parameter_name(stack: str) -> str:
+    """The SSM parameter that carries the tier document to the functions."""
+    return f"/{PROJECT}/{stack}/tier-config"
+
+
+def demo_password(tier: str) -> str:
+    """A fixed, policy-satisfying password: the local pool is throwaway and lives in memory."""
+    return f"Demo-{tier}-pass1"
+
+
+def client(service: str, endpoint_url: str, region: str) -> Any:
+    """A boto3 client for moto with moto's test credentials, whatever the environment holds."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+        config=Config(retries={"max_attempts": 2}),
+    )
+
+
+def bootstrap(settings: Settings, endpoint_url: str) -> LocalResources:
+    """Create the gateway's tables, tier parameter, user pool, demo users and analytics stream."""
+    prefix = f"{PROJECT}-{settings.stack}"
+    region = settings.region
+
+    usage_table = f"{prefix}-usage"
+    prepared_table = f"{prefix}-prepared-responses"
+    dynamodb = client("dynamodb", endpoint_url, region)
+    _create_table(dynamodb, usage_table, USAGE_TABLE)
+    _create_table(dynamodb, prepared_table, PREPARED_RESPONSES_TABLE)
+
+    parameter = tier_config_parameter_name(settings.stack)
+    client("ssm", endpoint_url, region).put_parameter(
+        Name=parameter,
+        Type="String",
+        Value=json.dumps(settings.tier_config.to_document(), sort_keys=True),
+        Overwrite=True,
+    )
+
+    bucket = f"{prefix}-analytics"
+    stream = f"{prefix}-turns"
+    _create_analytics(
+        client("s3", endpoint_url, region),
+        client("firehose", endpoint_url, region),
+        bucket,
+        stream,
+        region,
+    )
+
+    pool_id, client_id, users = _create_identity(
+        client("cognito-idp", endpoint_url, region), settings, prefix
+    )
+    return LocalResources(
+        endpoint_url=endpoint_url,
+        region=region,
+        user_pool_id=pool_id,
+        user_pool_client_id=client_id,
+        usage_table=usage_table,
+        prepared_responses_table=prepared_table,
+        tier_config_parameter=parameter,
+        analytics_stream=stream,
+        analytics_bucket=bucket,
+        demo_users=users,
+    )
+
+
+def _create_table(dynamodb: Any, name: str, schema: TableSchema) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=schema.attribute_definitions,
+        KeySchema=schema.key_schema,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ttl_attribute},
+    )
+
+
+def _create_analytics(s3: Any, firehose: Any, bucket: str, stream: str, region: str) -> None:
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    firehose.create_delivery_stream(
+        DeliveryStreamName=stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/{stream}-delivery",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "turns/",
+            "ErrorOutputPrefix": "errors/",
+        },
+    )
+
+
+def _create_identity(
+    cognito: Any, settings: Settings, prefix: str
+) -> tuple[str, str, tuple[DemoUser, ...]]:
+    pool_id = cognito.create_user_pool(
+        PoolName=f"{prefix}-users",
+        Policies={
+            "PasswordPolicy": {
+                "MinimumLength": 8,
+                "RequireUppercase": True,
+                "RequireLowercase": True,
+                "RequireNumbers": True,
+                "RequireSymbols": False,
+            }
+        },
+        AutoVerifiedAttributes=["email"],
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=f"{prefix}-web",
+        GenerateSecret=False,
+        ExplicitAuthFlows=[
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+        ],
+    )["UserPoolClient"]["ClientId"]
+
+    users: list[DemoUser] = []
+    for tier in settings.tier_config.tiers.values():
+        cognito.create_group(
+            UserPoolId=pool_id,
+            GroupName=tier.name,
+            Description=f"Tier {tier.name}",
+            Precedence=tier.precedence,
+        )
+        user = DemoUser(
+            username=f"{tier.name}-user", password=demo_password(tier.name), tier=tier.name
+        )
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=user.username,
+            TemporaryPassword=user.password,
+            MessageAction="SUPPRESS",
+            UserAttributes=[
+                {"Name": "email", "Value": f"{user.username}@example.com"},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+        )
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id, Username=user.username, Password=user.password, Permanent=True
+        )
+        cognito.admin_add_user_to_group(
+            UserPoolId=pool_id, Username=user.username, GroupName=tier.name
+        )
+        users.append(user)
+    return pool_id, client_id, tuple(users)

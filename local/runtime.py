@@ -1,0 +1,232 @@
+"""The local gateway: moto, the Event API server, the functions and the UI, run as one.
+
+The functions run in this process, so their environment is this process's environment: it is set
+here exactly as the components set a Lambda's (:class:`FunctionEnvironment`), plus where AWS is.
+By default every AWS call goes to moto with moto's test credentials. With ``model="bedrock"`` only
+the services the gateway keeps state in go to moto (service-specific ``AWS_ENDPOINT_URL_*``), so
+Bedrock is called for real with the user's own credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from aiohttp import web
+from gateway.environment import FunctionEnvironment
+
+from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
+from local.aws import (
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_ACCOUNT_ID,
+    LOCAL_SECRET_ACCESS_KEY,
+    LocalResources,
+    MotoServer,
+    bootstrap,
+)
+from local.channels import gateway_namespaces
+from local.events_api import EventsApi
+from local.handlers import FunctionRuntime
+from local.stack import REPO_ROOT, load_stack
+from local.webui import WebUi
+from settings import Settings
+
+log = logging.getLogger("local")
+
+DEFAULT_OUTPUTS = REPO_ROOT / ".local" / "outputs.json"
+MODEL_PROVIDERS = ("local", "bedrock", "openai")
+
+#: Services the functions keep state in or report to; with real Bedrock these alone go to moto.
+MOTO_SERVICES = ("DYNAMODB", "SSM", "FIREHOSE", "COGNITO_IDENTITY_PROVIDER", "S3", "CLOUDWATCH")
+_CREDENTIAL_VARIABLES = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CREDENTIAL_EXPIRATION",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``python -m local`` was asked to run."""
+
+    stack: str = "dev"
+    config_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    outputs: Path = DEFAULT_OUTPUTS
+    model: str = "local"
+    openai_base_url: str = ""
+    tokens_per_second: float = 40.0
+    keepalive_seconds: float = 60.0
+
+
+class LocalGateway:
+    """Starts everything in order and stops it in reverse; ``outputs`` once started."""
+
+    def __init__(self, options: Options) -> None:
+        if options.model not in MODEL_PROVIDERS:
+            raise ValueError(f"model must be one of {', '.join(MODEL_PROVIDERS)}")
+        if options.model == "openai" and not options.openai_base_url:
+            raise ValueError("the openai model provider needs --openai-base-url")
+        self.options = options
+        self.settings: Settings = load_stack(options.stack, options.config_file)
+        self.moto = MotoServer()
+        self.resources: LocalResources | None = None
+        self.outputs: dict[str, Any] = {}
+        self.startup_seconds = 0.0
+        self._runner: web.AppRunner | None = None
+        self._events: EventsApi | None = None
+
+    async def start(self) -> dict[str, Any]:
+        began = time.monotonic()
+        listener = _listen(self.options.host, self.options.port)
+        port = listener.getsockname()[1]
+        endpoint = self.moto.start()
+        self.resources = resources = bootstrap(self.settings, endpoint)
+        http_endpoint = f"http://127.0.0.1:{port}/event"
+        self._configure_environment(resources, http_endpoint)
+
+        credentials = botocore.session.Session().get_credentials()
+        functions = FunctionRuntime(
+            stack=self.settings.stack, region=self.settings.region, account_id=LOCAL_ACCOUNT_ID
+        )
+        functions.load("subscribe", "chat")
+        authorizer = Authorizer(
+            CognitoVerifier(
+                issuer=f"https://cognito-idp.{self.settings.region}.amazonaws.com/"
+                f"{resources.user_pool_id}",
+                client_id=resources.user_pool_client_id,
+                jwks=_fetch_json(f"{endpoint}/{resources.user_pool_id}/.well-known/jwks.json"),
+            ),
+            SigV4Verifier(
+                lambda: credentials.get_frozen_credentials() if credentials else None,
+                region=self.settings.region,
+                account_id=LOCAL_ACCOUNT_ID,
+            ),
+        )
+        namespaces = gateway_namespaces(
+            self.settings.inbound_namespace, self.settings.outbound_namespace
+        )
+        self._events = EventsApi(
+            namespaces, authorizer, functions, keepalive_seconds=self.options.keepalive_seconds
+        )
+        app = web.Application(client_max_size=2 * 1024 * 1024)
+        self._events.add_routes(app)
+        WebUi(self._web_config, cognito_endpoint=endpoint).add_routes(app)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, listener).start()
+
+        self.outputs = {
+            "region": self.settings.region,
+            "userPoolId": resources.user_pool_id,
+            "userPoolClientId": resources.user_pool_client_id,
+            "eventsHttpEndpoint": http_endpoint,
+            "eventsRealtimeEndpoint": f"ws://127.0.0.1:{port}/event/realtime",
+            "inboundNamespace": self.settings.inbound_namespace,
+            "outboundNamespace": self.settings.outbound_namespace,
+            "awsEndpointUrl": endpoint,
+            "demoUsers": [user.to_output() for user in resources.demo_users],
+            "modelProvider": self.options.model,
+            "webUrl": f"http://localhost:{port}/",
+        }
+        self.options.outputs.parent.mkdir(parents=True, exist_ok=True)
+        self.options.outputs.write_text(json.dumps(self.outputs, indent=2) + "\n")
+        self.startup_seconds = time.monotonic() - began
+        return self.outputs
+
+    async def stop(self) -> None:
+        if self._events is not None:
+            await self._events.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.moto.stop()
+
+    def _configure_environment(self, resources: LocalResources, http_endpoint: str) -> None:
+        settings, options = self.settings, self.options
+        env = os.environ
+        for name in (
+            "AWS_ENDPOINT_URL",
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            *(f"AWS_ENDPOINT_URL_{s}" for s in MOTO_SERVICES),
+        ):
+            env.pop(name, None)
+        if options.model == "bedrock":
+            # Real credentials for Bedrock; moto accepts any, so they may sign moto's calls too.
+            if botocore.session.Session().get_credentials() is None:
+                raise RuntimeError("--bedrock needs AWS credentials (a profile, SSO or env keys)")
+            for service in MOTO_SERVICES:
+                env[f"AWS_ENDPOINT_URL_{service}"] = resources.endpoint_url
+        else:
+            for name in _CREDENTIAL_VARIABLES:
+                env.pop(name, None)
+            env["AWS_ACCESS_KEY_ID"] = LOCAL_ACCESS_KEY_ID
+            env["AWS_SECRET_ACCESS_KEY"] = LOCAL_SECRET_ACCESS_KEY
+            env["AWS_ENDPOINT_URL"] = resources.endpoint_url
+        env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = settings.region
+        env["POWERTOOLS_SERVICE_NAME"] = "ai-gateway"
+        env["POWERTOOLS_METRICS_NAMESPACE"] = "AiGateway"
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        env.update(
+            FunctionEnvironment(
+                usage_table=resources.usage_table,
+                prepared_responses_table=resources.prepared_responses_table,
+                tier_config_parameter=resources.tier_config_parameter,
+                tier_config_cache_seconds=settings.tier_config_cache_seconds,
+                events_http_endpoint=http_endpoint,
+                inbound_namespace=settings.inbound_namespace,
+                outbound_namespace=settings.outbound_namespace,
+                analytics_stream=resources.analytics_stream,
+                stream_flush_ms=settings.stream_flush_ms,
+                metering_fail_open=settings.metering_fail_open,
+                max_messages=settings.max_messages,
+                max_message_chars=settings.max_message_chars,
+                message_preview_chars=settings.message_preview_chars,
+                model_provider=options.model,
+                local_model_tokens_per_second=options.tokens_per_second,
+                openai_base_url=options.openai_base_url,
+            ).variables()
+        )
+
+    def _web_config(self, host: str) -> dict[str, Any]:
+        """``config.json`` for a browser that reached this server as ``host``."""
+        assert self.resources is not None
+        return {
+            **{k: v for k, v in self.outputs.items() if k not in ("awsEndpointUrl", "webUrl")},
+            "eventsHttpEndpoint": f"http://{host}/event",
+            "eventsRealtimeEndpoint": f"ws://{host}/event/realtime",
+            "cognitoEndpoint": f"http://{host}/cognito-idp/",
+            "authFlow": "USER_PASSWORD_AUTH",
+            "tierConfig": self.settings.tier_config.to_document(),
+            "environment": "local",
+        }
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket with SO_REUSEADDR, so a restart can bind the port at once."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {err.strerror} (try PORT=...)") from err
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _fetch_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
