@@ -1,0 +1,123 @@
+"""Sign-in: strong passwords, MFA in production, and a browser client that holds no secret and
+whose refresh tokens can be revoked."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from ._props import PRODUCTION_ONLY, is_production, maybe
+
+USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+
+_CHARACTER_CLASSES = ("requireLowercase", "requireUppercase", "requireNumbers", "requireSymbols")
+
+
+def _cognito_password_policy(args: ResourceValidationArgs, report_violation: ReportViolation):
+    if args.resource_type != USER_POOL:
+        return
+    config = args.get_config()
+    policy = maybe(args.props, "passwordPolicy", default={})
+    minimum = config.get("minimumLength", 12)
+    length = maybe(policy, "minimumLength")
+    if not isinstance(length, int | float) or length < minimum:
+        report_violation(
+            f"passwordPolicy.minimumLength is {length!r}; it must be at least {minimum:g}."
+        )
+    for key in _CHARACTER_CLASSES:
+        if config.get(key) and maybe(policy, key) is not True:
+            report_violation(f"Set passwordPolicy.{key} = true.")
+    longest = config.get("maxTemporaryPasswordValidityDays", 7)
+    validity = maybe(policy, "temporaryPasswordValidityDays")
+    if isinstance(validity, int | float) and validity > longest:
+        report_violation(
+            f"passwordPolicy.temporaryPasswordValidityDays is {validity:g}; at most {longest:g}."
+        )
+
+
+cognito_password_policy = ResourceValidationPolicy(
+    name="cognito-password-policy",
+    description="Cognito user pools require passwords of a minimum length and the configured "
+    "character classes; temporary passwords expire quickly.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "minimumLength": {
+                "type": "integer",
+                "minimum": 8,
+                "description": "Shortest password a user may choose.",
+                "default": 12,
+            },
+            "requireLowercase": {"type": "boolean", "default": True},
+            "requireUppercase": {"type": "boolean", "default": True},
+            "requireNumbers": {"type": "boolean", "default": True},
+            "requireSymbols": {"type": "boolean", "default": False},
+            "maxTemporaryPasswordValidityDays": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Longest an admin-issued temporary password may stay valid.",
+                "default": 7,
+            },
+        }
+    ),
+    validate=_cognito_password_policy,
+)
+
+
+def _cognito_mfa_in_prod(args: ResourceValidationArgs, report_violation: ReportViolation):
+    if args.resource_type != USER_POOL or not is_production(args, args.get_config()):
+        return
+    if maybe(args.props, "mfaConfiguration") != "ON":
+        report_violation(
+            f"mfaConfiguration is {maybe(args.props, 'mfaConfiguration')!r}; a production user "
+            "pool requires MFA ('ON')."
+        )
+    if maybe(args.props, "softwareTokenMfaConfiguration", "enabled") is not True:
+        report_violation("Enable softwareTokenMfaConfiguration (TOTP authenticator apps).")
+
+
+cognito_mfa_in_prod = ResourceValidationPolicy(
+    name="cognito-mfa-in-prod",
+    description="In production, Cognito user pools require MFA for every user, with TOTP "
+    "authenticator apps enabled.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PRODUCTION_ONLY,
+    validate=_cognito_mfa_in_prod,
+)
+
+
+def _cognito_public_client(args: ResourceValidationArgs, report_violation: ReportViolation):
+    if args.resource_type != USER_POOL_CLIENT:
+        return
+    if maybe(args.props, "generateSecret") is True:
+        report_violation(
+            "generateSecret is true: the web and CLI clients run where a secret cannot be kept; "
+            "use a public client (PKCE/SRP)."
+        )
+    if maybe(args.props, "enableTokenRevocation") is not True:
+        report_violation(
+            "Set enableTokenRevocation = true so signing out or disabling a user revokes its "
+            "refresh tokens."
+        )
+    if maybe(args.props, "preventUserExistenceErrors") != "ENABLED":
+        report_violation(
+            "Set preventUserExistenceErrors = 'ENABLED' so sign-in errors do not reveal which "
+            "usernames exist."
+        )
+
+
+cognito_public_client = ResourceValidationPolicy(
+    name="cognito-public-client",
+    description="Cognito app clients are public clients: no client secret, refresh-token "
+    "revocation on, and no user-existence errors.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_cognito_public_client,
+)
+
+POLICIES = [cognito_password_policy, cognito_mfa_in_prod, cognito_public_client]
