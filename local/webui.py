@@ -8,7 +8,7 @@ deployed stack (see :mod:`local.webconfig`). Locally, sign-in requests go throug
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ _TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 
 
 class WebUi:
-    """Routes for ``/``, the static assets, ``/config.json`` and ``/cognito-idp/``."""
+    """Routes for ``/``, its assets, ``/config.json`` and ``/cognito-idp/``."""
 
     def __init__(self, config: Callable[[str], dict[str, Any]], cognito_endpoint: str) -> None:
         self._config = config
@@ -36,11 +36,19 @@ class WebUi:
         app.router.add_get("/", self.index)
         app.router.add_get("/config.json", self.config)
         app.router.add_post("/cognito-idp/", self.cognito)
-        app.router.add_static("/static/", WEB_ROOT, show_index=False)
+        for asset in ("app.js", "style.css"):
+            app.router.add_get(f"/{asset}", self._asset(asset))
+        app.router.add_static("/vendor/", WEB_ROOT / "vendor", show_index=False)
         app.on_cleanup.append(self._close)
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+
+    def _asset(self, name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+        async def serve(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(WEB_ROOT / name, headers={"Cache-Control": "no-cache"})
+
+        return serve
 
     async def config(self, request: web.Request) -> web.Response:
         return web.json_response(self._config(request.host), headers={"Cache-Control": "no-store"})
