@@ -7,6 +7,7 @@ the stack files. Components receive these dataclasses and never read config them
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ LOG_RETENTION_DAYS = frozenset(
 _NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MFA = ("OFF", "OPTIONAL", "ON")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]$")
 
 
 class SettingsError(ValueError):
@@ -72,6 +74,7 @@ class Settings:
     callback_urls: tuple[str, ...]
     federated_providers: tuple[FederatedProvider, ...] = field(default_factory=tuple)
     analytics_retention_days: int = 365
+    self_sign_up: bool = False
 
     @property
     def tags(self) -> dict[str, str]:
@@ -89,6 +92,34 @@ def project_defaults(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
     }
 
 
+def config_reader(
+    raw: Callable[[str], str | None], project_file: Path = PROJECT_FILE
+) -> Callable[[str], Any]:
+    """A getter for :func:`load_settings` over raw engine config (``pulumi.Config(...).get``).
+
+    The engine passes every value as a string; keys the schema types ``object`` or ``array``
+    arrive JSON-encoded and are decoded here (a value that is not JSON fails naming its key).
+    Scalars stay strings: :func:`load_settings` checks and converts them.
+    """
+    schema = yaml.safe_load(project_file.read_text())["config"]
+    structured = {
+        key.removeprefix(f"{PROJECT}:")
+        for key, spec in schema.items()
+        if isinstance(spec, dict) and spec.get("type") in ("object", "array")
+    }
+
+    def get(key: str) -> Any:
+        value = raw(key)
+        if value is None or key not in structured or not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise SettingsError(f"{PROJECT}:{key}: not a valid {key} value ({err.msg})") from None
+
+    return get
+
+
 def load_settings(
     stack: str, region: str, get: Callable[[str], Any], *, defaults: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -98,6 +129,8 @@ def load_settings(
     CLI does from the project's schema.
     """
     defaults = project_defaults() if defaults is None else defaults
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise SettingsError(f"aws:region: {region!r} is not an AWS region (e.g. us-east-1)")
 
     def value(key: str) -> Any:
         raw = get(key)
@@ -172,6 +205,7 @@ def load_settings(
         analytics_retention_days=_int(
             value("analyticsRetentionDays"), "analyticsRetentionDays", minimum=1
         ),
+        self_sign_up=_bool(value("selfSignUp"), "selfSignUp"),
     )
 
 

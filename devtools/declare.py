@@ -67,8 +67,6 @@ PROJECT = "ai-gateway"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-if str(ROOT / "functions") not in sys.path:
-    sys.path.insert(1, str(ROOT / "functions"))
 
 import pulumi  # noqa: E402
 from pulumi.runtime import mocks as pulumi_mocks  # noqa: E402

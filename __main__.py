@@ -1,0 +1,168 @@
+"""ai-gateway: one governed door from signed-in users to foundation models, on AWS.
+
+Reads and validates the stack's config, composes the components and exports the endpoints
+clients need. Every difference between dev and prod comes from the stack files.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components import (
+    AnalyticsArgs,
+    AnalyticsComponent,
+    CacheArgs,
+    CacheComponent,
+    EventsApiArgs,
+    EventsApiComponent,
+    EventsEndpoint,
+    FunctionEnvironment,
+    GatewayFunctionsArgs,
+    GatewayFunctionsComponent,
+    IdentityArgs,
+    IdentityComponent,
+    MeteringArgs,
+    MeteringComponent,
+    ObservabilityArgs,
+    ObservabilityComponent,
+)
+from components.function_code import code_archive, powertools_version
+from settings import PROJECT, config_reader, load_settings
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
+
+# 1. Config, validated before anything is declared.
+settings = load_settings(
+    pulumi.get_stack(),
+    pulumi.Config("aws").get("region"),
+    config_reader(pulumi.Config(PROJECT).get),
+)
+tiers = settings.tier_config
+name = f"{PROJECT}-{settings.stack}"
+chat_function_name = f"{name}-chat"
+subscribe_function_name = f"{name}-subscribe"
+
+# 2. One provider for every resource: the region and the default tags.
+provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.tags})
+opts = pulumi.ResourceOptions(providers=[provider])
+
+# 3. The components.
+identity = IdentityComponent(
+    f"{name}-identity",
+    IdentityArgs(
+        tier_groups={tier.name: tier.precedence for tier in tiers.tiers.values()},
+        mfa=settings.mfa,
+        deletion_protection=settings.deletion_protection,
+        self_sign_up=settings.self_sign_up,
+        callback_urls=settings.callback_urls,
+        federated_providers=settings.federated_providers,
+    ),
+    opts,
+)
+metering = MeteringComponent(
+    f"{name}-metering",
+    MeteringArgs(
+        tier_config=tiers,
+        tier_config_parameter_name=f"/{PROJECT}/{settings.stack}/tier-config",
+        point_in_time_recovery=settings.point_in_time_recovery,
+        deletion_protection=settings.deletion_protection,
+    ),
+    opts,
+)
+cache = CacheComponent(
+    f"{name}-cache",
+    CacheArgs(
+        point_in_time_recovery=settings.point_in_time_recovery,
+        deletion_protection=settings.deletion_protection,
+    ),
+    opts,
+)
+analytics = AnalyticsComponent(
+    f"{name}-analytics",
+    AnalyticsArgs(
+        database_name=name.replace("-", "_"),
+        retention_days=settings.analytics_retention_days,
+        retain_data=settings.deletion_protection,
+        log_retention_days=settings.log_retention_days,
+    ),
+    opts,
+)
+observability = ObservabilityComponent(
+    f"{name}-observability",
+    ObservabilityArgs(
+        function_names={"chat": chat_function_name, "subscribe": subscribe_function_name},
+        dashboard_name=name,
+        region=settings.region,
+        log_retention_days=settings.log_retention_days,
+        alarm_email=settings.alarm_email,
+    ),
+    opts,
+)
+
+
+def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
+    """The channel handlers, built once the Event API they publish to exists."""
+    return GatewayFunctionsComponent(
+        f"{name}-functions",
+        GatewayFunctionsArgs(
+            chat_function_name=chat_function_name,
+            subscribe_function_name=subscribe_function_name,
+            chat_log_group=observability.log_groups["chat"],
+            subscribe_log_group=observability.log_groups["subscribe"],
+            code=code_archive(FUNCTIONS_DIR),
+            powertools_version=powertools_version(FUNCTIONS_DIR / "requirements.txt"),
+            events=events,
+            environment=FunctionEnvironment(
+                tier_config_cache_seconds=settings.tier_config_cache_seconds,
+                inbound_namespace=settings.inbound_namespace,
+                outbound_namespace=settings.outbound_namespace,
+                stream_flush_ms=settings.stream_flush_ms,
+                metering_fail_open=settings.metering_fail_open,
+                max_messages=settings.max_messages,
+                max_message_chars=settings.max_message_chars,
+                message_preview_chars=settings.message_preview_chars,
+            ),
+            usage_table=metering.usage_table,
+            prepared_responses_table=cache.table,
+            tier_config_parameter=metering.tier_config_parameter,
+            analytics_stream=analytics.stream,
+            model_ids=tiers.all_models(),
+            guardrail_ids=sorted(
+                {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
+            ),
+            region=settings.region,
+        ),
+        opts,
+    )
+
+
+events = EventsApiComponent(
+    f"{name}-events",
+    EventsApiArgs(
+        api_name=name,
+        user_pool_id=identity.user_pool_id,
+        region=settings.region,
+        inbound_namespace=settings.inbound_namespace,
+        outbound_namespace=settings.outbound_namespace,
+        handlers=gateway_functions,
+        log_retention_days=settings.log_retention_days,
+        waf=settings.waf,
+    ),
+    opts,
+)
+
+# 4. Stack outputs (the contract clients and the local runtime share).
+pulumi.export("region", settings.region)
+pulumi.export("userPoolId", identity.user_pool_id)
+pulumi.export("userPoolClientId", identity.client_id)
+pulumi.export("eventsHttpEndpoint", events.endpoint.http_endpoint)
+pulumi.export("eventsRealtimeEndpoint", events.endpoint.realtime_endpoint)
+pulumi.export("inboundNamespace", settings.inbound_namespace)
+pulumi.export("outboundNamespace", settings.outbound_namespace)
+pulumi.export("usageTableName", metering.usage_table.name)
+pulumi.export("preparedResponsesTableName", cache.table.name)
+pulumi.export("tierConfigParameterName", metering.tier_config_parameter.name)
+pulumi.export("analyticsBucketName", analytics.bucket.bucket)
+pulumi.export("analyticsWorkgroupName", analytics.workgroup.name)
+pulumi.export("dashboardName", observability.dashboard.dashboard_name)

@@ -1,0 +1,45 @@
+"""The gateway's building blocks: one ``pulumi.ComponentResource`` per concern.
+
+Components import the function code's data model (``gateway.*``: table schemas, tier model,
+environment contract) rather than restating it, so ``functions/`` is put on the import path here.
+"""
+
+import sys
+from pathlib import Path
+
+_FUNCTIONS = str(Path(__file__).resolve().parent.parent / "functions")
+if _FUNCTIONS not in sys.path:
+    sys.path.insert(0, _FUNCTIONS)
+
+# ruff: noqa: E402
+
+from components.analytics import AnalyticsArgs, AnalyticsComponent
+from components.cache import CacheArgs, CacheComponent
+from components.events_api import EventsApiArgs, EventsApiComponent, EventsEndpoint
+from components.functions import (
+    FunctionEnvironment,
+    GatewayFunctionsArgs,
+    GatewayFunctionsComponent,
+)
+from components.identity import IdentityArgs, IdentityComponent
+from components.metering import MeteringArgs, MeteringComponent
+from components.observability import ObservabilityArgs, ObservabilityComponent
+
+__all__ = [
+    "AnalyticsArgs",
+    "AnalyticsComponent",
+    "CacheArgs",
+    "CacheComponent",
+    "EventsApiArgs",
+    "EventsApiComponent",
+    "EventsEndpoint",
+    "FunctionEnvironment",
+    "GatewayFunctionsArgs",
+    "GatewayFunctionsComponent",
+    "IdentityArgs",
+    "IdentityComponent",
+    "MeteringArgs",
+    "MeteringComponent",
+    "ObservabilityArgs",
+    "ObservabilityComponent",
+]

@@ -1,0 +1,283 @@
+"""The real-time front door: an AppSync Event API with a private channel per user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+
+COGNITO = "AMAZON_COGNITO_USER_POOLS"
+IAM = "AWS_IAM"
+
+
+@dataclass(frozen=True)
+class EventsEndpoint:
+    """What the handlers need to know about the API: where to publish and what they may touch."""
+
+    api_id: pulumi.Output[str]
+    api_arn: pulumi.Output[str]
+    #: ``https://<host>/event`` - the HTTP publish endpoint.
+    http_endpoint: pulumi.Output[str]
+    #: ``wss://<host>/event/realtime`` - the WebSocket endpoint clients subscribe on.
+    realtime_endpoint: pulumi.Output[str]
+    #: The outbound namespace's ARN, the only thing the chat function may publish to.
+    outbound_namespace_arn: pulumi.Output[str]
+
+
+class ChannelHandlers(Protocol):
+    """The functions behind the namespaces (``GatewayFunctionsComponent`` provides them)."""
+
+    chat_function: aws.lambda_.Function
+    subscribe_function: aws.lambda_.Function
+
+
+@dataclass
+class EventsApiArgs:
+    """Inputs of :class:`EventsApiComponent`."""
+
+    api_name: str
+    user_pool_id: pulumi.Input[str]
+    region: str
+    inbound_namespace: str
+    outbound_namespace: str
+    #: Builds the handlers once the API exists (they need its endpoint and ARN; the API's
+    #: data sources need their ARNs, so they are made in between).
+    handlers: Callable[[EventsEndpoint], ChannelHandlers]
+    log_retention_days: int = 30
+    log_level: str = "ERROR"
+    waf: bool = True
+    #: Requests per client IP per 5 minutes before the WAF blocks it.
+    waf_rate_limit: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.inbound_namespace == self.outbound_namespace:
+            raise ValueError("EventsApiArgs: inbound and outbound namespaces must differ")
+
+
+class EventsApiComponent(pulumi.ComponentResource):
+    """An Event API with Cognito auth for users and IAM auth for the gateway's functions.
+
+    Users publish chat turns to ``/<inbound>/<sub>`` (Cognito) and read answers on
+    ``/<outbound>/<sub>`` (Cognito). Only IAM principals - the chat function - may publish to the
+    outbound namespace or read the inbound one. ``onPublish`` of the inbound namespace invokes the
+    chat function asynchronously (EVENT); ``onSubscribe`` of the outbound namespace invokes the
+    subscribe function synchronously, which refuses a channel that is not the caller's own.
+    """
+
+    api: aws.appsync.Api
+    endpoint: EventsEndpoint
+    handlers: ChannelHandlers
+    inbound: aws.appsync.ChannelNamespace
+    outbound: aws.appsync.ChannelNamespace
+    web_acl: aws.wafv2.WebAcl | None
+
+    def __init__(
+        self, name: str, args: EventsApiArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-gateway:index:EventsApi", name, None, opts)
+        self._name = name
+        self.api = self._create_api(args)
+        self.endpoint = self._endpoint(args)
+        self.web_acl = self._create_waf(args) if args.waf else None
+        self.handlers = args.handlers(self.endpoint)
+        chat_source, subscribe_source = self._create_data_sources()
+        self.inbound = aws.appsync.ChannelNamespace(
+            f"{name}-inbound",
+            api_id=self.api.api_id,
+            name=args.inbound_namespace,
+            publish_auth_modes=[{"auth_type": COGNITO}],
+            subscribe_auth_modes=[{"auth_type": IAM}],  # users never read the inbound channel
+            handler_configs={"on_publish": _direct(chat_source, "EVENT")},
+            opts=self._child(),
+        )
+        self.outbound = aws.appsync.ChannelNamespace(
+            f"{name}-outbound",
+            api_id=self.api.api_id,
+            name=args.outbound_namespace,
+            publish_auth_modes=[{"auth_type": IAM}],  # only the chat function answers
+            subscribe_auth_modes=[{"auth_type": COGNITO}],
+            handler_configs={"on_subscribe": _direct(subscribe_source, "REQUEST_RESPONSE")},
+            opts=self._child(),
+        )
+        self.register_outputs(
+            {
+                "apiId": self.api.api_id,
+                "httpEndpoint": self.endpoint.http_endpoint,
+                "realtimeEndpoint": self.endpoint.realtime_endpoint,
+            }
+        )
+
+    def _child(self, **extra: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **extra)  # type: ignore[arg-type]
+
+    def _create_api(self, args: EventsApiArgs) -> aws.appsync.Api:
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        logs_role = aws.iam.Role(
+            f"{self._name}-logs-role",
+            description="AppSync: write the Event API's logs",
+            assume_role_policy=identity.account_id.apply(
+                lambda account: iam.trust("appsync.amazonaws.com", source_account=account)
+            ),
+            opts=self._child(),
+        )
+        api = aws.appsync.Api(
+            f"{self._name}-api",
+            name=args.api_name,
+            event_config={
+                "auth_providers": [
+                    {
+                        "auth_type": COGNITO,
+                        "cognito_config": {
+                            "user_pool_id": args.user_pool_id,
+                            "aws_region": args.region,
+                        },
+                    },
+                    {"auth_type": IAM},
+                ],
+                "connection_auth_modes": [{"auth_type": COGNITO}, {"auth_type": IAM}],
+                # Namespaces set their own modes; anything unset falls back to IAM only.
+                "default_publish_auth_modes": [{"auth_type": IAM}],
+                "default_subscribe_auth_modes": [{"auth_type": IAM}],
+                "log_config": {
+                    "cloudwatch_logs_role_arn": logs_role.arn,
+                    "log_level": args.log_level,
+                },
+            },
+            opts=self._child(),
+        )
+        # AppSync logs to /aws/appsync/apis/<apiId>; declaring it first sets its retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-api-logs",
+            name=api.api_id.apply(lambda api_id: f"/aws/appsync/apis/{api_id}"),
+            retention_in_days=args.log_retention_days,
+            opts=self._child(),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-logs-policy",
+            role=logs_role.id,
+            policy=log_group.arn.apply(
+                lambda arn: iam.document(
+                    iam.allow(
+                        "WriteApiLogs",
+                        ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        [arn, f"{arn}:*"],
+                    )
+                )
+            ),
+            opts=self._child(),
+        )
+        return api
+
+    def _endpoint(self, args: EventsApiArgs) -> EventsEndpoint:
+        return EventsEndpoint(
+            api_id=self.api.api_id,
+            api_arn=self.api.api_arn,
+            http_endpoint=self.api.dns.apply(lambda dns: f"https://{dns['HTTP']}/event"),
+            realtime_endpoint=self.api.dns.apply(
+                lambda dns: f"wss://{dns['REALTIME']}/event/realtime"
+            ),
+            outbound_namespace_arn=self.api.api_arn.apply(
+                lambda arn: f"{arn}/channelNamespace/{args.outbound_namespace}"
+            ),
+        )
+
+    def _create_data_sources(self) -> tuple[aws.appsync.DataSource, aws.appsync.DataSource]:
+        functions = [self.handlers.chat_function, self.handlers.subscribe_function]
+        role = aws.iam.Role(
+            f"{self._name}-handlers-role",
+            description="AppSync: invoke the gateway's channel handlers",
+            assume_role_policy=self.api.api_arn.apply(
+                lambda arn: iam.trust("appsync.amazonaws.com", source_arn=arn)
+            ),
+            opts=self._child(),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{self._name}-handlers-policy",
+            role=role.id,
+            policy=pulumi.Output.all(*(f.arn for f in functions)).apply(
+                lambda arns: iam.document(
+                    iam.allow("InvokeChannelHandlers", ["lambda:InvokeFunction"], arns)
+                )
+            ),
+            opts=self._child(),
+        )
+        # Event API data source names allow letters, digits and '_' only.
+        return tuple(  # type: ignore[return-value]
+            aws.appsync.DataSource(
+                f"{self._name}-{source}-source",
+                api_id=self.api.api_id,
+                name=f"{source}_function",
+                type="AWS_LAMBDA",
+                lambda_config={"function_arn": function.arn},
+                service_role_arn=role.arn,
+                opts=self._child(depends_on=[policy]),
+            )
+            for source, function in zip(("chat", "subscribe"), functions, strict=True)
+        )
+
+    def _create_waf(self, args: EventsApiArgs) -> aws.wafv2.WebAcl:
+        metric = self._name.replace("-", "")
+        web_acl = aws.wafv2.WebAcl(
+            f"{self._name}-waf",
+            scope="REGIONAL",
+            description="Rate limit and AWS managed common rules for the Event API",
+            default_action={"allow": {}},
+            rules=[
+                {
+                    "name": "rate-limit-per-ip",
+                    "priority": 0,
+                    "action": {"block": {}},
+                    "statement": {
+                        "rate_based_statement": {
+                            "limit": args.waf_rate_limit,
+                            "aggregate_key_type": "IP",
+                        }
+                    },
+                    "visibility_config": _visibility(f"{metric}RateLimit"),
+                },
+                {
+                    "name": "aws-managed-common-rules",
+                    "priority": 1,
+                    "override_action": {"none": {}},
+                    "statement": {
+                        "managed_rule_group_statement": {
+                            "vendor_name": "AWS",
+                            "name": "AWSManagedRulesCommonRuleSet",
+                        }
+                    },
+                    "visibility_config": _visibility(f"{metric}CommonRules"),
+                },
+            ],
+            visibility_config=_visibility(f"{metric}WebAcl"),
+            opts=self._child(),
+        )
+        aws.wafv2.WebAclAssociation(
+            f"{self._name}-waf-association",
+            resource_arn=self.api.api_arn,
+            web_acl_arn=web_acl.arn,
+            opts=self._child(),
+        )
+        return web_acl
+
+
+def _direct(source: aws.appsync.DataSource, invoke_type: str) -> dict[str, object]:
+    return {
+        "behavior": "DIRECT",
+        "integration": {
+            "data_source_name": source.name,
+            "lambda_config": {"invoke_type": invoke_type},
+        },
+    }
+
+
+def _visibility(metric_name: str) -> dict[str, object]:
+    return {
+        "cloudwatch_metrics_enabled": True,
+        "metric_name": metric_name,
+        "sampled_requests_enabled": True,
+    }

@@ -1,0 +1,304 @@
+"""The gateway's Lambda functions and their least-privilege roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pulumi
+import pulumi_aws as aws
+from gateway.environment import FunctionEnvironment
+
+from components import iam
+from components.events_api import EventsEndpoint
+from components.function_code import (
+    LAMBDA_ARCHITECTURE,
+    LAMBDA_RUNTIME,
+    powertools_layer_parameter,
+)
+from components.observability import METRICS_NAMESPACE
+
+#: The environment fields each function's code reads (see ``gateway.environment``).
+CHAT_ENVIRONMENT = (
+    "usage_table",
+    "prepared_responses_table",
+    "tier_config_parameter",
+    "tier_config_cache_seconds",
+    "events_http_endpoint",
+    "inbound_namespace",
+    "outbound_namespace",
+    "analytics_stream",
+    "stream_flush_ms",
+    "metering_fail_open",
+    "max_messages",
+    "max_message_chars",
+    "message_preview_chars",
+)
+SUBSCRIBE_ENVIRONMENT = ("outbound_namespace",)
+
+# X-Ray accepts no resource narrower than "*" for these; AWS offers no resource-level permission.
+_XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+@dataclass
+class GatewayFunctionsArgs:
+    """Inputs of :class:`GatewayFunctionsComponent`."""
+
+    chat_function_name: str
+    subscribe_function_name: str
+    chat_log_group: aws.cloudwatch.LogGroup
+    subscribe_log_group: aws.cloudwatch.LogGroup
+    code: pulumi.Archive
+    powertools_version: str
+    events: EventsEndpoint
+    #: Scalar settings (namespaces, limits, flush interval, ...); resource names are filled in.
+    environment: FunctionEnvironment
+    usage_table: aws.dynamodb.Table
+    prepared_responses_table: aws.dynamodb.Table
+    tier_config_parameter: aws.ssm.Parameter
+    analytics_stream: aws.kinesis.FirehoseDeliveryStream
+    #: Every model any tier may call (``TierConfig.all_models()``).
+    model_ids: Sequence[str]
+    #: Ids of the Bedrock guardrails any tier applies.
+    guardrail_ids: Sequence[str] = ()
+    region: str = "us-east-1"
+    chat_memory_mb: int = 1024
+    chat_timeout_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if not self.model_ids:
+            raise ValueError("GatewayFunctionsArgs.model_ids: at least one model is required")
+
+
+class GatewayFunctionsComponent(pulumi.ComponentResource):
+    """``chat`` (the inbound onPublish handler, invoked asynchronously) and ``subscribe`` (the
+    outbound onSubscribe handler), Python 3.13 on arm64 with the managed Powertools layer.
+
+    The chat role may call only the allowlisted models, publish only to the outbound namespace,
+    and touch only its tables, tier parameter, analytics stream and log group. Its model
+    permissions live in their own policy, so a model allowlist change updates that one resource.
+    """
+
+    chat_function: aws.lambda_.Function
+    subscribe_function: aws.lambda_.Function
+    chat_role: aws.iam.Role
+    subscribe_role: aws.iam.Role
+    model_access_policy: aws.iam.RolePolicy
+
+    def __init__(
+        self, name: str, args: GatewayFunctionsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-gateway:index:GatewayFunctions", name, None, opts)
+        self._name = name
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        self._account = aws.get_caller_identity_output(opts=invoke_opts).account_id
+        self._layer = aws.ssm.get_parameter_output(
+            name=powertools_layer_parameter(args.powertools_version), opts=invoke_opts
+        ).value
+
+        self.chat_role = self._create_role("chat")
+        self.model_access_policy = self._create_model_access_policy(args)
+        chat_policy = self._create_chat_runtime_policy(args)
+        self.chat_function = self._create_chat_function(args, [chat_policy])
+
+        self.subscribe_role = self._create_role("subscribe")
+        subscribe_policy = self._create_runtime_policy(
+            "subscribe", args.subscribe_log_group, extra=[]
+        )
+        self.subscribe_function = self._create_function(
+            "subscribe",
+            function_name=args.subscribe_function_name,
+            role=self.subscribe_role,
+            log_group=args.subscribe_log_group,
+            code=args.code,
+            environment=_variables(args.environment, SUBSCRIBE_ENVIRONMENT, "subscribe"),
+            memory_mb=256,
+            timeout_seconds=10,
+            depends_on=[subscribe_policy],
+        )
+        self.register_outputs(
+            {
+                "chatFunctionName": self.chat_function.name,
+                "chatFunctionArn": self.chat_function.arn,
+                "subscribeFunctionName": self.subscribe_function.name,
+                "subscribeFunctionArn": self.subscribe_function.arn,
+            }
+        )
+
+    def _child(self, **extra: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **extra)  # type: ignore[arg-type]
+
+    def _create_role(self, function: str) -> aws.iam.Role:
+        return aws.iam.Role(
+            f"{self._name}-{function}-role",
+            description=f"The gateway's {function} function",
+            assume_role_policy=self._account.apply(
+                lambda account: iam.trust("lambda.amazonaws.com", source_account=account)
+            ),
+            opts=self._child(),
+        )
+
+    def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
+        def policy(account: str) -> str:
+            statements = [
+                iam.allow(
+                    "InvokeAllowlistedModels",
+                    ["bedrock:InvokeModelWithResponseStream"],
+                    iam.bedrock_model_arns(args.model_ids, args.region, account),
+                )
+            ]
+            if args.guardrail_ids:
+                statements.append(
+                    iam.allow(
+                        "ApplyTierGuardrails",
+                        ["bedrock:ApplyGuardrail"],
+                        iam.guardrail_arns(args.guardrail_ids, args.region, account),
+                    )
+                )
+            return iam.document(*statements)
+
+        return aws.iam.RolePolicy(
+            f"{self._name}-chat-model-access",
+            role=self.chat_role.id,
+            policy=self._account.apply(policy),
+            opts=self._child(),
+        )
+
+    def _create_chat_runtime_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
+        resources = pulumi.Output.all(
+            publish=args.events.outbound_namespace_arn,
+            usage=args.usage_table.arn,
+            prepared=args.prepared_responses_table.arn,
+            parameter=args.tier_config_parameter.arn,
+            stream=args.analytics_stream.arn,
+        )
+        statements = resources.apply(
+            lambda r: [
+                iam.allow("PublishReplies", ["appsync:EventPublish"], [r["publish"]]),
+                iam.allow(
+                    "MeterUsage",
+                    ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                    [r["usage"]],
+                ),
+                iam.allow(
+                    "ReadPreparedResponses",
+                    ["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+                    [r["prepared"]],
+                ),
+                iam.allow("ReadTierConfig", ["ssm:GetParameter"], [r["parameter"]]),
+                iam.allow("RecordTurns", ["firehose:PutRecord"], [r["stream"]]),
+            ]
+        )
+        return self._create_runtime_policy("chat", args.chat_log_group, extra=statements)
+
+    def _create_runtime_policy(
+        self,
+        function: str,
+        log_group: aws.cloudwatch.LogGroup,
+        extra: pulumi.Input[list[dict[str, object]]],
+    ) -> aws.iam.RolePolicy:
+        role = self.chat_role if function == "chat" else self.subscribe_role
+        policy = pulumi.Output.all(log_group.arn, extra).apply(
+            lambda v: iam.document(
+                *v[1],
+                iam.allow(
+                    "WriteOwnLogs",
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [v[0], f"{v[0]}:*"],
+                ),
+                # X-Ray offers no resource-level permissions: "*" is the only resource AWS accepts.
+                iam.allow("WriteTraces", _XRAY_ACTIONS, ["*"]),
+            )
+        )
+        return aws.iam.RolePolicy(
+            f"{self._name}-{function}-runtime", role=role.id, policy=policy, opts=self._child()
+        )
+
+    def _create_chat_function(
+        self, args: GatewayFunctionsArgs, policies: list[pulumi.Resource]
+    ) -> aws.lambda_.Function:
+        environment = pulumi.Output.all(
+            usage=args.usage_table.name,
+            prepared=args.prepared_responses_table.name,
+            parameter=args.tier_config_parameter.name,
+            endpoint=args.events.http_endpoint,
+            stream=args.analytics_stream.name,
+        ).apply(
+            lambda v: _variables(
+                replace(
+                    args.environment,
+                    usage_table=v["usage"],
+                    prepared_responses_table=v["prepared"],
+                    tier_config_parameter=v["parameter"],
+                    events_http_endpoint=v["endpoint"],
+                    analytics_stream=v["stream"],
+                ),
+                CHAT_ENVIRONMENT,
+                "chat",
+            )
+        )
+        function = self._create_function(
+            "chat",
+            function_name=args.chat_function_name,
+            role=self.chat_role,
+            log_group=args.chat_log_group,
+            code=args.code,
+            environment=environment,
+            memory_mb=args.chat_memory_mb,
+            timeout_seconds=args.chat_timeout_seconds,
+            depends_on=[*policies, self.model_access_policy],
+        )
+        # AppSync invokes chat asynchronously. A retried turn would publish and charge twice, so
+        # a failed invocation is not retried; its usage reservation expires by itself.
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{self._name}-chat-async",
+            function_name=function.name,
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=120,
+            opts=self._child(),
+        )
+        return function
+
+    def _create_function(
+        self,
+        function: str,
+        *,
+        function_name: str,
+        role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
+        code: pulumi.Archive,
+        environment: pulumi.Input[dict[str, str]],
+        memory_mb: int,
+        timeout_seconds: int,
+        depends_on: list[pulumi.Resource],
+    ) -> aws.lambda_.Function:
+        return aws.lambda_.Function(
+            f"{self._name}-{function}",
+            name=function_name,
+            description=f"ai-gateway {function} handler",
+            role=role.arn,
+            runtime=LAMBDA_RUNTIME,
+            architectures=[LAMBDA_ARCHITECTURE],
+            handler=f"{function}.handler",
+            code=code,
+            layers=[self._layer],
+            memory_size=memory_mb,
+            timeout=timeout_seconds,
+            environment={"variables": environment},
+            tracing_config={"mode": "Active"},
+            logging_config={
+                "log_format": "JSON",
+                "log_group": log_group.name,
+                "application_log_level": "INFO",
+                "system_log_level": "WARN",
+            },
+            opts=self._child(depends_on=[log_group, *depends_on]),
+        )
+
+
+def _variables(environment: FunctionEnvironment, fields: Sequence[str], service: str) -> dict:
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        **environment.variables(*fields),
+    }

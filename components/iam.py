@@ -1,0 +1,68 @@
+"""IAM documents the components share: trust policies, statements and Bedrock resource ARNs.
+
+Policies are plain JSON built here rather than with ``aws.iam.get_policy_document`` so a stack's
+inputs show the exact document (and the policy pack and tests can read it without an invoke).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gateway.tiers import foundation_model_of, is_inference_profile
+
+
+def document(*statements: dict[str, Any]) -> str:
+    """A policy document with ``statements``, as the JSON string IAM takes."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(sid: str, actions: Iterable[str], resources: Iterable[str]) -> dict[str, Any]:
+    """An Allow statement with sorted, de-duplicated actions and resources (stable diffs)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(set(actions)),
+        "Resource": sorted(set(resources)),
+    }
+
+
+def trust(service: str, *, source_arn: str | None = None, source_account: str | None = None) -> str:
+    """A role trust policy for an AWS service principal, optionally pinned to the resource (and
+    account) that may assume it, which stops the service acting for anyone else's resource."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    condition: dict[str, Any] = {}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if source_account:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def bedrock_model_arns(model_ids: Sequence[str], region: str, account: str) -> list[str]:
+    """The resource ARNs a model call needs for each allowlisted model id.
+
+    A foundation model is one ARN in the stack's region. A cross-region inference profile
+    (``us.…``) needs the profile's ARN in this account and the foundation model's ARN in every
+    region the profile may route to, hence ``*`` in the region field of that ARN only.
+    """
+    arns: set[str] = set()
+    for model_id in model_ids:
+        if is_inference_profile(model_id):
+            arns.add(f"arn:aws:bedrock:{region}:{account}:inference-profile/{model_id}")
+            arns.add(f"arn:aws:bedrock:*::foundation-model/{foundation_model_of(model_id)}")
+        else:
+            arns.add(f"arn:aws:bedrock:{region}::foundation-model/{model_id}")
+    return sorted(arns)
+
+
+def guardrail_arns(guardrail_ids: Sequence[str], region: str, account: str) -> list[str]:
+    """ARNs of the Bedrock guardrails with ``guardrail_ids`` in this account and region."""
+    return sorted({f"arn:aws:bedrock:{region}:{account}:guardrail/{g}" for g in guardrail_ids})
