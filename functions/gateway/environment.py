@@ -35,6 +35,7 @@ _ENV_NAMES = {
     "model_provider": "MODEL_PROVIDER",
     "local_model_tokens_per_second": "LOCAL_MODEL_TOKENS_PER_SECOND",
     "openai_base_url": "OPENAI_BASE_URL",
+    "openai_model": "OPENAI_MODEL",
 }
 
 
@@ -63,6 +64,9 @@ class FunctionEnvironment:
     model_provider: str = "bedrock"
     local_model_tokens_per_second: float = 0.0
     openai_base_url: str = ""
+    #: Model name sent to the OpenAI-compatible endpoint in place of the tier's model id
+    #: (Ollama and vLLM name their models differently); empty sends the tier's id.
+    openai_model: str = ""
 
     def variables(self, *only: str) -> dict[str, str]:
         """Environment variables for this configuration: all, or just the named fields,

@@ -1,0 +1,78 @@
+"""onPublish handler of the inbound namespace: runs each published chat turn (§2).
+
+AppSync invokes it asynchronously (DIRECT, EVENT mode) and ignores what it returns, so every
+answer — deltas, ``done``, ``error`` — is published by the turn itself to the caller's outbound
+channel. This module is glue: route the AppSync event, hand each published event to
+:class:`gateway.turn.ChatTurns`, keep the log context per invocation.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import AppSyncEventsResolver
+from gateway.environment import FunctionEnvironment
+from gateway.runtime import Runtime, runtime_for
+from gateway.turn import InboundEvent
+
+logger = Logger()
+tracer = Tracer()
+app = AppSyncEventsResolver()
+
+# Powertools keeps the current event on the Router class. The local runtime runs this handler in
+# many threads at once, so routing (microseconds) is serialised; the turns themselves are not.
+_routing = threading.Lock()
+
+
+@app.on_publish("/*", aggregate=True)
+def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]:
+    """Capture each published event with the identity and channel AppSync authenticated."""
+    event = app.current_event
+    info = event.get("info") or {}
+    channel = info.get("channel") or {}
+    request_id = app.context.get("request_id", "")
+    return [
+        InboundEvent(
+            identity=event.get("identity"),
+            channel_path=channel.get("path"),
+            channel_segments=channel.get("segments"),
+            payload=item.get("payload") if isinstance(item, dict) else None,
+            request_id=request_id,
+            event_id=item.get("id") if isinstance(item, dict) else None,
+        )
+        for item in payload or ()
+    ]
+
+
+def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], Any], None]:
+    """A Lambda handler over ``runtime`` (by default the one built from the environment)."""
+
+    @tracer.capture_lambda_handler
+    def handle(event: dict[str, Any], context: Any) -> None:
+        request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+        service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
+        if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
+            logger.warning("not an AppSync Events invocation; ignored")
+            return None
+        with _routing:
+            app.append_context(request_id=request_id)
+            routed = app.resolve(event, context)
+        accepted = routed.get("events") if isinstance(routed, dict) else None
+        logger.thread_safe_append_keys(correlation_id=request_id)
+        try:
+            turns = service.turns(logger)
+            for inbound in accepted or ():
+                if isinstance(inbound, InboundEvent):
+                    turns.handle(inbound)
+        finally:
+            logger.thread_safe_clear_keys()
+        return None
+
+    return handle
+
+
+handler = make_handler()

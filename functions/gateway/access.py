@@ -1,0 +1,68 @@
+"""Who is calling and which channels they own.
+
+A user owns exactly one channel per namespace, ``/<namespace>/<sub>``, where ``sub`` is the
+Cognito subject of the caller as AppSync authenticated it. Identity always comes from the
+AppSync event's ``identity``, never from a payload.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# AppSync channel segments are letters, digits and dashes (≤ 50); Cognito subs are UUIDs.
+_SUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,49}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated end user: their Cognito ``sub`` and group names."""
+
+    sub: str
+    groups: tuple[str, ...] = ()
+    username: str = ""
+
+
+def caller_from_identity(identity: Any) -> Caller | None:
+    """The end user behind an AppSync identity, or ``None`` when there is none we accept.
+
+    Only user-pool identities (with a ``sub``) are end users. IAM identities, API keys (no
+    identity) and Lambda-authorizer contexts own no channel, and neither does a ``sub`` that
+    could not be a channel segment.
+    """
+    if not isinstance(identity, Mapping):
+        return None
+    sub = identity.get("sub")
+    if not isinstance(sub, str) or not _SUB.match(sub):
+        return None
+    # IAM identities never carry a sub; refuse anything that looks like a mix of both.
+    if "accountId" in identity or "userArn" in identity:
+        return None
+    return Caller(sub=sub, groups=_groups(identity), username=str(identity.get("username") or ""))
+
+
+def _groups(identity: Mapping[str, Any]) -> tuple[str, ...]:
+    groups = identity.get("groups")
+    if groups is None:
+        claims = identity.get("claims")
+        groups = claims.get("cognito:groups") if isinstance(claims, Mapping) else None
+    if isinstance(groups, str):
+        groups = groups.split(",") if groups else []
+    if not isinstance(groups, Sequence):
+        return ()
+    return tuple(g for g in groups if isinstance(g, str) and g)
+
+
+def owns_channel(caller: Caller, namespace: str, path: Any, segments: Any | None = None) -> bool:
+    """True only when ``path`` is exactly ``/<namespace>/<caller.sub>``.
+
+    Wildcards, extra or empty segments, other namespaces and other users' subs are all refused;
+    when AppSync also sent the parsed ``segments`` they must say the same thing.
+    """
+    if not isinstance(path, str) or path != f"/{namespace}/{caller.sub}":
+        return False
+    if segments is None:
+        return True
+    return isinstance(segments, Sequence) and list(segments) == [namespace, caller.sub]

@@ -1,0 +1,242 @@
+"""The one place real adapters are built, lazily, from a function's :class:`FunctionEnvironment`.
+
+Nothing here runs at import: boto3 is imported and clients are created on a function's first
+turn, then reused by every warm invocation (and by the local runtime's concurrent threads —
+boto3 clients are thread-safe, sessions are not, so clients are created under a lock). Tests
+build a :class:`Runtime` with fakes for any port and leave the rest real.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gateway.environment import FunctionEnvironment
+from gateway.providers import ModelProvider
+from gateway.relay import Publisher
+from gateway.tiers import TierConfig
+from gateway.turn import (
+    AnalyticsSink,
+    ChatTurns,
+    Clock,
+    SystemClock,
+    TierSource,
+    TurnDeps,
+    TurnLog,
+    TurnMetrics,
+    TurnSettings,
+    TurnStore,
+)
+from gateway.wire import RequestLimits
+
+
+class ParameterTierSource:
+    """The tier document from SSM Parameter Store through Powertools' cache (``max_age``), so a
+    tier change reaches a warm function within ``TIER_CONFIG_CACHE_SECONDS``."""
+
+    def __init__(self, parameter_name: str, max_age: int) -> None:
+        self._name = parameter_name
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._document: Any = None
+        self._config: TierConfig | None = None
+
+    def current(self) -> TierConfig:
+        if not self._name:
+            raise RuntimeError("TIER_CONFIG_PARAMETER is not set")
+        from aws_lambda_powertools.utilities import parameters
+
+        document = parameters.get_parameter(self._name, transform="json", max_age=self._max_age)
+        with self._lock:
+            if self._config is None or document != self._document:
+                self._config = TierConfig.from_document(document)
+                self._document = document
+            return self._config
+
+
+class _LazyClient:
+    """A boto3 client created on first use."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._build()
+        return self._client
+
+
+class Runtime:
+    """Ports of one function configuration; any of them may be given (tests), the rest are
+    built from ``env`` when first needed."""
+
+    def __init__(
+        self,
+        env: FunctionEnvironment,
+        *,
+        log: TurnLog | None = None,
+        tiers: TierSource | None = None,
+        store: TurnStore | None = None,
+        provider: ModelProvider | None = None,
+        publisher: Publisher | None = None,
+        analytics: AnalyticsSink | None = None,
+        metrics: TurnMetrics | None = None,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.env = env
+        self._given: dict[str, Any] = {
+            "tiers": tiers,
+            "store": store,
+            "provider": provider,
+            "publisher": publisher,
+            "analytics": analytics,
+            "metrics": metrics,
+        }
+        self._log = log
+        self._clock = clock or SystemClock()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._session_lock = threading.RLock()  # sessions are not thread-safe
+        self._session: Any = None
+        self._turns: ChatTurns | None = None
+
+    def turns(self, log: TurnLog | None = None) -> ChatTurns:
+        """The chat-turn service of this configuration, built on first use."""
+        if self._turns is None:
+            with self._lock:
+                if self._turns is None:
+                    self._turns = self._build_turns(log)
+        return self._turns
+
+    def _build_turns(self, log: TurnLog | None) -> ChatTurns:
+        env = self.env
+        deps = TurnDeps(
+            tiers=self._given["tiers"] or self._tier_source(),
+            store=self._given["store"] or self._store(),
+            provider=self._given["provider"] or self._provider(),
+            publisher=self._given["publisher"] or self._publisher(),
+            analytics=self._given["analytics"] or self._analytics(),
+            metrics=self._given["metrics"] or self._metrics(),
+            log=self._log or log or _default_log(),
+            clock=self._clock,
+        )
+        if self._sleep is not None:
+            deps.sleep = self._sleep
+        settings = TurnSettings(
+            inbound_namespace=env.inbound_namespace,
+            outbound_namespace=env.outbound_namespace,
+            limits=RequestLimits(env.max_messages, env.max_message_chars),
+            flush_interval=env.stream_flush_ms / 1000.0,
+            metering_fail_open=env.metering_fail_open,
+            message_preview_chars=env.message_preview_chars,
+        )
+        return ChatTurns(deps, settings)
+
+    # -- adapters ------------------------------------------------------------------------------
+
+    def _boto_session(self) -> Any:
+        with self._session_lock:
+            if self._session is None:
+                import boto3
+
+                self._session = boto3.session.Session()
+            return self._session
+
+    def _client(self, service: str, **config: Any) -> _LazyClient:
+        def build() -> Any:
+            from botocore.config import Config
+
+            with self._session_lock:
+                return self._boto_session().client(
+                    service,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": 3},
+                        tcp_keepalive=True,
+                        max_pool_connections=32,
+                        **config,
+                    ),
+                )
+
+        return _LazyClient(build)
+
+    def _tier_source(self) -> TierSource:
+        return ParameterTierSource(
+            self.env.tier_config_parameter, self.env.tier_config_cache_seconds
+        )
+
+    def _store(self) -> TurnStore:
+        from gateway.usage_store import DynamoTurnStore
+
+        client = self._client("dynamodb", connect_timeout=2, read_timeout=3)
+        return DynamoTurnStore(client, self.env.usage_table, self.env.prepared_responses_table)
+
+    def _provider(self) -> ModelProvider:
+        from gateway.providers import BedrockProvider, LocalModel, OpenAICompatibleProvider
+
+        kind = self.env.model_provider.strip().lower()
+        if kind == "local":
+            return LocalModel(self.env.local_model_tokens_per_second)
+        if kind == "openai":
+            return OpenAICompatibleProvider(self.env.openai_base_url, model=self.env.openai_model)
+        if kind == "bedrock":
+            return BedrockProvider(
+                self._client("bedrock-runtime", connect_timeout=5, read_timeout=60)
+            )
+        raise ValueError(f"MODEL_PROVIDER must be bedrock, local or openai, got {kind!r}")
+
+    def _publisher(self) -> Publisher:
+        from gateway.publisher import EventsHttpPublisher
+
+        def credentials() -> Any:
+            with self._session_lock:
+                found = self._boto_session().get_credentials()
+            return found.get_frozen_credentials() if found is not None else None
+
+        region = (
+            os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or self._boto_session().region_name
+            or ""
+        )
+        return EventsHttpPublisher(
+            self.env.events_http_endpoint, region=region, credentials=credentials
+        )
+
+    def _analytics(self) -> AnalyticsSink:
+        from gateway.telemetry import FirehoseAnalytics, NoAnalytics
+
+        if not self.env.analytics_stream:
+            return NoAnalytics()
+        client = self._client("firehose", connect_timeout=2, read_timeout=3)
+        return FirehoseAnalytics(client, self.env.analytics_stream)
+
+    def _metrics(self) -> TurnMetrics:
+        from gateway.telemetry import EmfTurnMetrics
+
+        return EmfTurnMetrics()
+
+
+def _default_log() -> TurnLog:
+    import logging
+
+    return logging.getLogger("ai-gateway.turn")
+
+
+_runtimes: dict[FunctionEnvironment, Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def runtime_for(env: FunctionEnvironment, *, log: TurnLog | None = None) -> Runtime:
+    """The process's runtime for ``env`` — one per configuration, kept across invocations."""
+    runtime = _runtimes.get(env)
+    if runtime is None:
+        with _runtimes_lock:
+            runtime = _runtimes.setdefault(env, Runtime(env, log=log))
+    return runtime

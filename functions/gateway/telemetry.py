@@ -1,0 +1,126 @@
+"""What a turn leaves behind for operators: one analytics record and a set of EMF metrics.
+
+:class:`TurnRecord` is the analytics schema (the Glue table describes exactly these columns).
+The adapters — Firehose for records, Powertools EMF for metrics — import their libraries when
+first used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+METRICS_NAMESPACE = "AiGateway"
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One analytics record per turn (a JSON line in Firehose)."""
+
+    turn_id: str
+    conversation_id: str | None
+    user_id: str
+    tier: str | None
+    model_id: str | None
+    outcome: str  # "done" | "error"
+    error_code: str | None
+    cached: bool
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    latency_ms: int
+    first_token_ms: int | None
+    events_published: int
+    ts: str
+
+    def to_json_line(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":")) + "\n"
+
+
+@dataclass(frozen=True)
+class TurnCounters:
+    """Faults a turn survived, counted as metrics."""
+
+    model_throttles: int = 0
+    usage_store_failures: int = 0
+    analytics_failures: int = 0
+    publish_failures: int = 0
+
+
+def record_timestamp(epoch: float) -> str:
+    """``YYYY-MM-DD HH:MM:SS.fff`` in UTC (a Glue/Athena ``timestamp``)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class FirehoseAnalytics:
+    """``PutRecord`` of one JSON line per turn."""
+
+    def __init__(self, client: Callable[[], Any], stream_name: str) -> None:
+        self._client = client
+        self._stream = stream_name
+
+    def record(self, record: TurnRecord) -> None:
+        self._client().put_record(
+            DeliveryStreamName=self._stream,
+            Record={"Data": record.to_json_line().encode("utf-8")},
+        )
+
+
+class NoAnalytics:
+    """Where no analytics stream is configured."""
+
+    def record(self, record: TurnRecord) -> None:
+        return None
+
+
+class EmfTurnMetrics:
+    """CloudWatch metrics of one turn as EMF blobs on stdout (no API calls).
+
+    Each turn uses its own ``EphemeralMetrics``: Powertools' ``Metrics`` shares one metric set
+    and one dimension set per process, which concurrent turns (the local runtime runs many in
+    threads) would mix up — a ``modelId`` dimension must belong to its own turn's numbers.
+    """
+
+    def emit(self, record: TurnRecord, counters: TurnCounters) -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE
+
+        if record.model_id:
+            by_model = EphemeralMetrics(namespace=namespace)
+            by_model.add_dimension("modelId", record.model_id)
+            if record.outcome == "done" or record.input_tokens or record.output_tokens:
+                by_model.add_metric("InputTokens", MetricUnit.Count, record.input_tokens)
+                by_model.add_metric("OutputTokens", MetricUnit.Count, record.output_tokens)
+                by_model.add_metric("TurnLatency", MetricUnit.Milliseconds, record.latency_ms)
+            if record.first_token_ms is not None:
+                by_model.add_metric(
+                    "FirstTokenLatency", MetricUnit.Milliseconds, record.first_token_ms
+                )
+            if record.cached:
+                by_model.add_metric("CacheHits", MetricUnit.Count, 1)
+            if counters.model_throttles:
+                by_model.add_metric("ModelThrottles", MetricUnit.Count, counters.model_throttles)
+            if by_model.metric_set:
+                by_model.flush_metrics()
+
+        if record.error_code:
+            errors = EphemeralMetrics(namespace=namespace)
+            errors.add_dimension("code", record.error_code)
+            errors.add_metric("Errors", MetricUnit.Count, 1)
+            errors.flush_metrics()
+
+        faults = EphemeralMetrics(namespace=namespace)
+        if counters.analytics_failures:
+            faults.add_metric("AnalyticsFailures", MetricUnit.Count, counters.analytics_failures)
+        if counters.usage_store_failures:
+            faults.add_metric("UsageStoreFailures", MetricUnit.Count, counters.usage_store_failures)
+        if counters.publish_failures:
+            faults.add_metric("PublishFailures", MetricUnit.Count, counters.publish_failures)
+        if faults.metric_set:
+            faults.flush_metrics()

@@ -1,0 +1,196 @@
+"""DynamoDB adapter of the turn's store: one usage item per user, prepared responses alongside.
+
+Requests per uncontended turn: one ``BatchGetItem`` (the usage item, strongly consistent, and
+any prepared-response candidates), one conditional ``UpdateItem`` to reserve, one ``UpdateItem``
+to settle or release. A reservation that loses a race gets the winner's item back from the
+failed write itself (``ReturnValuesOnConditionCheckFailure``), so a retry costs one request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from gateway.metering import (
+    VERSION,
+    Admission,
+    Reservation,
+    TokenUsage,
+    UsageSnapshot,
+    bucket_attribute,
+    cache_attribute,
+    month_attribute,
+    reservation_attribute,
+)
+from gateway.prepared import PreparedResponse
+from gateway.turn import StoreUnavailable, TurnState
+from gateway.windows import bucket_start, month_key
+
+#: A usage item outlives its last write by this long (longer than any window it holds).
+ITEM_TTL_SECONDS = 40 * 86_400
+_PK = "pk"
+_TTL = "expiresAt"
+
+
+class DynamoTurnStore:
+    """Usage and prepared responses over a low-level boto3 DynamoDB client."""
+
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        usage_table: str,
+        prepared_table: str = "",
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._usage_table = usage_table
+        self._prepared_table = prepared_table
+        self._sleep = sleep
+
+    def read(self, user_key: str, prepared_keys: Sequence[str]) -> TurnState:
+        request: dict[str, Any] = {
+            self._usage_table: {"Keys": [{_PK: {"S": user_key}}], "ConsistentRead": True}
+        }
+        if prepared_keys and self._prepared_table:
+            request[self._prepared_table] = {"Keys": [{_PK: {"S": k}} for k in prepared_keys]}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for attempt in range(4):
+            response = self._call("batch_get_item", RequestItems=request)
+            for table, items in response.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            self._sleep(0.02 * 2**attempt)
+        else:
+            raise StoreUnavailable("usage item left unprocessed")
+        usage_items = [_plain(i) for i in found.get(self._usage_table, [])]
+        prepared = {
+            str(item[_PK]): PreparedResponse.from_item(item)
+            for item in map(_plain, found.get(self._prepared_table, []))
+        }
+        return TurnState(UsageSnapshot.from_item(usage_items[0] if usage_items else None), prepared)
+
+    def reserve(
+        self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
+    ) -> UsageSnapshot | None:
+        reservation = admission.reservation
+        names = {"#r": reservation_attribute(reservation.id), "#v": VERSION, "#t": _TTL}
+        values: dict[str, Any] = {
+            ":r": _serialise(reservation.to_attribute()),
+            ":next": {"N": str(expected.version + 1)},
+            ":t": {"N": str(now + ITEM_TTL_SECONDS)},
+        }
+        if not expected.exists:
+            condition = f"attribute_not_exists({_PK})"
+        elif expected.version == 0:
+            condition = "attribute_not_exists(#v)"
+        else:
+            condition = "#v = :v"
+            values[":v"] = {"N": str(expected.version)}
+        expression = "SET #r = :r, #v = :next, #t = :t"
+        if admission.prune:
+            for index, name in enumerate(admission.prune):
+                names[f"#p{index}"] = name
+            expression += " REMOVE " + ", ".join(f"#p{i}" for i in range(len(admission.prune)))
+        try:
+            self._call(
+                "update_item",
+                TableName=self._usage_table,
+                Key={_PK: {"S": user_key}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except _ConditionFailed as lost:
+            return UsageSnapshot.from_item(_plain(lost.item) if lost.item else None)
+        return None
+
+    def settle(
+        self, user_key: str, reservation: Reservation | None, usage: TokenUsage, now: int
+    ) -> UsageSnapshot:
+        bucket = reservation.bucket if reservation else bucket_start(now)
+        month = reservation.month if reservation else month_key(now)
+        names = {
+            "#bi": bucket_attribute(bucket, "i"),
+            "#bo": bucket_attribute(bucket, "o"),
+            "#mi": month_attribute(month, "i"),
+            "#mo": month_attribute(month, "o"),
+            "#t": _TTL,
+        }
+        values = {
+            ":i": {"N": str(usage.input_tokens)},
+            ":o": {"N": str(usage.output_tokens)},
+            ":t": {"N": str(now + ITEM_TTL_SECONDS)},
+        }
+        additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o"]
+        if usage.cache_read_tokens or usage.cache_write_tokens:
+            names["#cr"] = cache_attribute(month, "r")
+            names["#cw"] = cache_attribute(month, "w")
+            values[":cr"] = {"N": str(usage.cache_read_tokens)}
+            values[":cw"] = {"N": str(usage.cache_write_tokens)}
+            additions += ["#cr :cr", "#cw :cw"]
+        expression = "SET #t = :t ADD " + ", ".join(additions)
+        if reservation:
+            names["#r"] = reservation_attribute(reservation.id)
+            expression += " REMOVE #r"
+        response = self._call(
+            "update_item",
+            TableName=self._usage_table,
+            Key={_PK: {"S": user_key}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return UsageSnapshot.from_item(_plain(response.get("Attributes") or {}))
+
+    def release(self, user_key: str, reservation_id: str) -> None:
+        # A missing item has no reservation to remove (and must not be recreated empty).
+        with contextlib.suppress(_ConditionFailed):
+            self._call(
+                "update_item",
+                TableName=self._usage_table,
+                Key={_PK: {"S": user_key}},
+                UpdateExpression="REMOVE #r",
+                ConditionExpression=f"attribute_exists({_PK})",
+                ExpressionAttributeNames={"#r": reservation_attribute(reservation_id)},
+            )
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client(), operation)(**kwargs)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise _ConditionFailed(err.response.get("Item")) from None
+            raise StoreUnavailable(
+                f"{operation}: {err.response.get('Error', {}).get('Code')}"
+            ) from err
+        except BotoCoreError as err:
+            raise StoreUnavailable(f"{operation}: {type(err).__name__}") from err
+
+
+class _ConditionFailed(Exception):
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserialiser = TypeDeserializer()
+    return {name: deserialiser.deserialize(value) for name, value in item.items()}
+
+
+def _serialise(value: Mapping[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer().serialize(dict(value))

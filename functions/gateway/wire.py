@@ -1,0 +1,224 @@
+"""The wire format of §5: inbound chat requests (validated) and outbound events (built).
+
+Inbound payloads are parsed into typed models with limits from the function's settings;
+outbound events are plain dicts in a fixed key order, so what a client sees is exactly what
+these builders return (plus the ``type``/``conversationId``/``turnId``/``seq`` header the relay
+adds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.contract import MAX_TURN_ID_CHARS, RETRYABLE, ErrorCode, EventType
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+MAX_CONVERSATION_ID_CHARS = 128
+MAX_MODEL_ID_CHARS = 256
+
+
+class TextBlock(BaseModel):
+    """One content block; only text is accepted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+
+
+class Message(BaseModel):
+    """One Converse-shaped message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    content: tuple[TextBlock, ...] = Field(min_length=1, max_length=20)
+
+    @property
+    def text(self) -> str:
+        return "".join(block.text for block in self.content)
+
+
+class ChatRequest(BaseModel):
+    """One inbound chat event (§5). Unknown top-level keys are ignored; identity never comes
+    from here."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    conversationId: str = Field(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS)
+    turnId: str | None = Field(default=None, min_length=1, max_length=MAX_TURN_ID_CHARS)
+    modelId: str | None = Field(default=None, min_length=1, max_length=MAX_MODEL_ID_CHARS)
+    messages: tuple[Message, ...] = Field(min_length=1)
+
+    @field_validator("conversationId", "turnId")
+    @classmethod
+    def _id_characters(cls, value: str | None) -> str | None:
+        if value is not None and not _ID.match(value):
+            raise ValueError("may hold only letters, digits and . _ : -")
+        return value
+
+    @field_validator("messages")
+    @classmethod
+    def _conversation_shape(cls, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        if messages[0].role != "user" or messages[-1].role != "user":
+            raise ValueError("must start and end with a user message")
+        for earlier, later in zip(messages, messages[1:], strict=False):
+            if earlier.role == later.role:
+                raise ValueError("must alternate between user and assistant")
+        for message in messages:
+            if not message.text.strip():
+                raise ValueError("every message needs some text")
+        return messages
+
+
+class InvalidRequest(ValueError):
+    """A payload that is not a valid chat request; the message is safe to show the client."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_messages: int
+    max_message_chars: int
+
+
+def parse_chat_request(payload: Any, limits: RequestLimits) -> ChatRequest:
+    """Validate one inbound payload (a JSON object, or a string holding one)."""
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise InvalidRequest("The event payload is not JSON.") from None
+    if not isinstance(payload, Mapping):
+        raise InvalidRequest("The event payload must be a JSON object.")
+    messages = payload.get("messages")
+    if isinstance(messages, list) and len(messages) > limits.max_messages:
+        raise InvalidRequest(f"messages: at most {limits.max_messages} messages per request.")
+    try:
+        request = ChatRequest.model_validate(payload)
+    except ValidationError as err:
+        raise InvalidRequest(_describe(err)) from None
+    total = sum(len(m.text) for m in request.messages)
+    if total > limits.max_message_chars:
+        raise InvalidRequest(
+            f"messages: at most {limits.max_message_chars} characters of text per request."
+        )
+    return request
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}."
+
+
+def salvage_ids(payload: Any) -> tuple[str | None, str | None]:
+    """``(conversationId, turnId)`` of a payload that failed validation, where they are
+    themselves valid, so a client can still match the error to its request."""
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return None, None
+    if not isinstance(payload, Mapping):
+        return None, None
+
+    def valid(value: Any, limit: int) -> str | None:
+        ok = isinstance(value, str) and 0 < len(value) <= limit and _ID.match(value)
+        return value if ok else None
+
+    return (
+        valid(payload.get("conversationId"), MAX_CONVERSATION_ID_CHARS),
+        valid(payload.get("turnId"), MAX_TURN_ID_CHARS),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbound events. The relay prefixes each body with the header
+# {"type", "conversationId", "turnId", "seq"}.
+
+_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.UNAUTHORIZED: "You can publish only to your own channel.",
+    ErrorCode.INVALID_REQUEST: "The request is not valid.",
+    ErrorCode.MODEL_NOT_ALLOWED: "That model is not available on your tier.",
+    ErrorCode.LIMIT_EXCEEDED: "You have reached a token limit of your tier.",
+    ErrorCode.USAGE_UNAVAILABLE: "Your usage could not be checked right now; please retry soon.",
+    ErrorCode.MODEL_THROTTLED: "The model is busy right now; please retry in a moment.",
+    ErrorCode.MODEL_TIMEOUT: "The model took too long to answer; please retry.",
+    ErrorCode.MODEL_ERROR: "The model could not complete the answer; please retry.",
+    ErrorCode.INTERNAL_ERROR: "Something went wrong on our side; please retry.",
+}
+
+
+def default_message(code: ErrorCode) -> str:
+    return _MESSAGES[code]
+
+
+def delta_body(text: str) -> dict[str, Any]:
+    return {"type": EventType.DELTA.value, "text": text}
+
+
+def done_body(
+    *,
+    stop_reason: str,
+    model_id: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached: bool,
+    limits: Mapping[str, Mapping[str, int]],
+    provider: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": EventType.DONE.value,
+        "stopReason": stop_reason,
+        "modelId": model_id,
+        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens},
+        "cached": cached,
+        "limits": {k: dict(v) for k, v in limits.items()},
+    }
+    if provider:
+        body["provider"] = provider
+    return body
+
+
+def error_body(
+    code: ErrorCode,
+    request_id: str,
+    message: str | None = None,
+    *,
+    window: str | None = None,
+    resets_at: str | None = None,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": EventType.ERROR.value,
+        "code": code.value,
+        "message": message or default_message(code),
+        "retryable": code in RETRYABLE,
+        "requestId": request_id,
+    }
+    if window is not None:
+        body["window"] = window
+        body["resetsAt"] = resets_at
+    if limits is not None:
+        body["limits"] = {k: dict(v) for k, v in limits.items()}
+    return body
+
+
+def with_header(
+    body: Mapping[str, Any], conversation_id: str | None, turn_id: str, seq: int
+) -> dict[str, Any]:
+    """The full outbound event: header first, then the body."""
+    event: dict[str, Any] = {
+        "type": body["type"],
+        "conversationId": conversation_id,
+        "turnId": turn_id,
+        "seq": seq,
+    }
+    event.update((k, v) for k, v in body.items() if k != "type")
+    return event
