@@ -248,27 +248,29 @@ def _options(resource: Resource) -> analyzer_pb2.AnalyzerResourceOptions:
 
 
 def _violations(
-    responses: Iterable[analyzer_pb2.AnalyzeResponse], by_urn: Mapping[str, Resource]
+    response: analyzer_pb2.AnalyzeResponse, by_urn: Mapping[str, Resource], subject: str = ""
 ) -> list[Violation]:
+    """The diagnostics of one response. ``subject`` is the resource ``Analyze`` was asked about:
+    its diagnostics carry no URN, and the engine reports them against that resource."""
     found = []
-    for response in responses:
-        for diagnostic in response.diagnostics:
-            resource = by_urn.get(diagnostic.urn)
-            message = diagnostic.message
-            if diagnostic.description and message.startswith(diagnostic.description):
-                message = message[len(diagnostic.description) :].lstrip("\n") or message
-            found.append(
-                Violation(
-                    policy=diagnostic.policyName,
-                    enforcement_level=analyzer_pb2.EnforcementLevel.Name(
-                        diagnostic.enforcementLevel
-                    ).lower(),
-                    message=message,
-                    urn=diagnostic.urn,
-                    resource_name=resource.name if resource else None,
-                    resource_type=resource.type if resource else None,
-                )
+    for diagnostic in response.diagnostics:
+        urn = diagnostic.urn or subject
+        resource = by_urn.get(urn)
+        message = diagnostic.message
+        if diagnostic.description and message.startswith(diagnostic.description):
+            message = message[len(diagnostic.description) :].lstrip("\n") or message
+        found.append(
+            Violation(
+                policy=diagnostic.policyName,
+                enforcement_level=analyzer_pb2.EnforcementLevel.Name(
+                    diagnostic.enforcementLevel
+                ).lower(),
+                message=message,
+                urn=urn,
+                resource_name=resource.name if resource else None,
+                resource_type=resource.type if resource else None,
             )
+        )
     return found
 
 
@@ -303,8 +305,9 @@ def analyze(
             None,
         )
 
-    responses = [
-        analyzer.Analyze(
+    violations: list[Violation] = []
+    for r in resources:
+        response = analyzer.Analyze(
             analyzer_pb2.AnalyzeRequest(
                 type=r.type,
                 properties=_struct(r.inputs),
@@ -315,27 +318,25 @@ def analyze(
             ),
             None,
         )
-        for r in resources
-    ]
-    responses.append(
-        analyzer.AnalyzeStack(
-            analyzer_pb2.AnalyzeStackRequest(
-                resources=[
-                    analyzer_pb2.AnalyzerResource(
-                        type=r.type,
-                        properties=_struct(r.outputs),
-                        urn=r.urn,
-                        name=r.name,
-                        options=_options(r),
-                        provider=_provider_message(r, by_urn),
-                        parent=r.parent or "",
-                    )
-                    for r in resources
-                ]
-            ),
-            None,
-        )
+        violations += _violations(response, by_urn, subject=r.urn)
+    stack_response = analyzer.AnalyzeStack(
+        analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    properties=_struct(r.outputs),
+                    urn=r.urn,
+                    name=r.name,
+                    options=_options(r),
+                    provider=_provider_message(r, by_urn),
+                    parent=r.parent or "",
+                )
+                for r in resources
+            ]
+        ),
+        None,
     )
+    violations += _violations(stack_response, by_urn)
 
     policies = tuple(
         PolicyInfo(
@@ -350,7 +351,7 @@ def analyze(
     return PackResult(
         stack=stack,
         policies=policies,
-        violations=tuple(_violations(responses, by_urn)),
+        violations=tuple(violations),
         resource_count=len(resources),
     )
 

@@ -35,20 +35,33 @@ PRODUCTION_ENVIRONMENTS = {
 PRODUCTION_ONLY = PolicyConfigSchema(properties={"productionEnvironments": PRODUCTION_ENVIRONMENTS})
 
 
-def maybe(props: Any, *path: str | int, default: Any = None) -> Any:
-    """``props[path...]``, ``default`` where a key is missing, :data:`UNKNOWN` where unknown."""
+def _walk(props: Any, path: tuple[str | int, ...], default: Any) -> Any:
     node = props
-    try:
-        for key in path:
-            if isinstance(key, int):
-                if not is_sequence(node) or key >= len(node):
-                    return default
-            elif not isinstance(node, Mapping) or key not in node:
+    for key in path:
+        if isinstance(key, int):
+            if not is_sequence(node) or key >= len(node):
                 return default
-            node = node[key]
+        elif not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def get(props: Any, *path: str | int, default: Any = None) -> Any:
+    """``props[path...]``, ``default`` where a key is missing.
+
+    An unknown value raises ``UnknownValueError``: in a resource policy, pulumi-policy turns that
+    into an advisory "can't run during preview" and the policy runs again at ``pulumi up``.
+    """
+    return _walk(props, path, default)
+
+
+def maybe(props: Any, *path: str | int, default: Any = None) -> Any:
+    """Like :func:`get`, but an unknown value comes back as :data:`UNKNOWN` (stack policies)."""
+    try:
+        return _walk(props, path, default)
     except UnknownValueError:
         return UNKNOWN
-    return node
 
 
 def is_sequence(value: Any) -> bool:
@@ -56,12 +69,15 @@ def is_sequence(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
 
 
-def as_list(value: Any) -> list[Any]:
-    """A scalar or list property as a list (IAM's ``Action: "s3:GetObject"`` and friends)."""
+def as_list(value: Any, *, lenient: bool = False) -> list[Any]:
+    """A scalar or list property as a list (IAM's ``Action: "s3:GetObject"`` and friends).
+
+    An unknown element raises, or with ``lenient`` comes back as :data:`UNKNOWN`.
+    """
     if value is None or value is UNKNOWN:
         return []
     if is_sequence(value):
-        return [maybe(value, i) for i in range(len(value))]
+        return [maybe(value, i) for i in range(len(value))] if lenient else list(value)
     return [value]
 
 
@@ -127,7 +143,7 @@ def auth_types(modes: Any) -> set[str] | None:
     """``[{"authType": "AWS_IAM"}, ...]`` as ``{"AWS_IAM"}``; ``None`` when not set or unknown."""
     if not is_sequence(modes):
         return None
-    types = {maybe(mode, "authType") for mode in modes}
+    types = {maybe(mode, "authType") for mode in as_list(modes, lenient=True)}
     return {t for t in types if isinstance(t, str)}
 
 
@@ -136,7 +152,7 @@ def policy_statements(document: Any) -> Iterator[Mapping[str, Any]]:
     doc = decode_json(document)
     if not isinstance(doc, Mapping):
         return
-    for statement in as_list(maybe(doc, "Statement")):
+    for statement in as_list(maybe(doc, "Statement"), lenient=True):
         if isinstance(statement, Mapping):
             yield statement
 

@@ -13,7 +13,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ._props import UNKNOWN, as_list, maybe, of_type
+from ._props import UNKNOWN, as_list, get, maybe, of_type
 
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -23,8 +23,8 @@ def _lambda_python_runtime(args: ResourceValidationArgs, report_violation: Repor
     if args.resource_type != FUNCTION:
         return
     allowed = list(args.get_config().get("allowedRuntimes") or ())
-    runtime = maybe(args.props, "runtime")
-    if maybe(args.props, "packageType") == "Image":
+    runtime = get(args.props, "runtime")
+    if get(args.props, "packageType") == "Image":
         report_violation("Container-image functions are not allowed; package a zip on a runtime.")
     elif runtime not in allowed:
         report_violation(
@@ -53,7 +53,7 @@ lambda_python_runtime = ResourceValidationPolicy(
 def _lambda_arm64(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != FUNCTION:
         return
-    architectures = as_list(maybe(args.props, "architectures"))
+    architectures = as_list(get(args.props, "architectures"))
     if architectures != ["arm64"]:
         found = ", ".join(map(str, architectures)) or "x86_64 (the default)"
         report_violation(f"Set architectures = ['arm64'] (found: {found}).")
@@ -71,7 +71,7 @@ lambda_arm64 = ResourceValidationPolicy(
 def _lambda_xray_tracing(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != FUNCTION:
         return
-    if maybe(args.props, "tracingConfig", "mode") != "Active":
+    if get(args.props, "tracingConfig", "mode") != "Active":
         report_violation("Set tracingConfig.mode = 'Active' so every turn can be traced.")
 
 
@@ -85,19 +85,16 @@ lambda_xray_tracing = ResourceValidationPolicy(
 )
 
 
-def _retention_problem(props: object) -> str | None:
-    retention = maybe(props, "retentionInDays")
-    if retention is UNKNOWN:
+def _retention_problem(retention: object) -> str | None:
+    if retention is UNKNOWN or retention:
         return None
-    if not retention:
-        return "has no retentionInDays, so its logs never expire"
-    return None
+    return "has no retentionInDays, so its logs never expire"
 
 
 def _log_group_retention(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != LOG_GROUP:
         return
-    problem = _retention_problem(args.props)
+    problem = _retention_problem(get(args.props, "retentionInDays"))
     if problem:
         report_violation(f"Log group {problem}; set retentionInDays.")
 
@@ -126,7 +123,7 @@ def _lambda_log_group(args: StackValidationArgs, report_violation: ReportViolati
                 function.urn,
             )
             continue
-        problem = _retention_problem(group.props)
+        problem = _retention_problem(maybe(group.props, "retentionInDays"))
         if problem:
             report_violation(
                 f"Function '{function.name}': its log group '{expected}' {problem}.", group.urn

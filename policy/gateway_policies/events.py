@@ -21,7 +21,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ._props import USER_AUTH_TYPES, auth_types, maybe, of_type, refers_to
+from ._props import USER_AUTH_TYPES, auth_types, get, maybe, of_type, refers_to
 
 API = "aws:appsync/api:Api"
 NAMESPACE = "aws:appsync/channelNamespace:ChannelNamespace"
@@ -31,13 +31,13 @@ def _appsync_event_api_logging(args: ResourceValidationArgs, report_violation: R
     if args.resource_type != API:
         return
     allowed = list(args.get_config().get("logLevels") or ())
-    log_config = maybe(args.props, "eventConfig", "logConfig")
-    level = maybe(log_config, "logLevel") if log_config else None
+    log_config = get(args.props, "eventConfig", "logConfig")
+    level = get(log_config, "logLevel") if log_config else None
     if level not in allowed:
         report_violation(
             f"eventConfig.logConfig.logLevel is {level!r}; set one of {', '.join(allowed)}."
         )
-    if log_config and not maybe(log_config, "cloudwatchLogsRoleArn"):
+    if log_config and not get(log_config, "cloudwatchLogsRoleArn"):
         report_violation("eventConfig.logConfig needs a cloudwatchLogsRoleArn to write logs.")
 
 

@@ -18,7 +18,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from ._props import UNKNOWN, allows, as_list, maybe, policy_statements
+from ._props import allows, as_list, get, policy_statements
 
 #: Identity-policy resources and where their documents live.
 _DOCUMENTS = {
@@ -43,27 +43,25 @@ def identity_policy_documents(args: ResourceValidationArgs) -> Iterator[tuple[st
     """``(label, document)`` for every identity policy document a resource declares."""
     key = _DOCUMENTS.get(args.resource_type)
     if key:
-        yield "policy", maybe(args.props, key)
+        yield "policy", get(args.props, key)
     elif args.resource_type == ROLE:
-        for inline in as_list(maybe(args.props, "inlinePolicies")):
-            yield f"inline policy '{maybe(inline, 'name')}'", maybe(inline, "policy")
+        for inline in as_list(get(args.props, "inlinePolicies")):
+            yield f"inline policy '{get(inline, 'name')}'", get(inline, "policy")
 
 
 def _allow_statements(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for label, document in identity_policy_documents(args):
-        if document is UNKNOWN:
-            continue  # built from outputs; `pulumi up` analyzes it once known
         for i, statement in enumerate(policy_statements(document)):
             if allows(statement):
-                sid = maybe(statement, "Sid")
+                sid = get(statement, "Sid")
                 yield f"{label}, statement {sid or i}", statement
 
 
 def _iam_no_wildcard_actions(args: ResourceValidationArgs, report_violation: ReportViolation):
     for where, statement in _allow_statements(args):
-        if maybe(statement, "NotAction") is not None:
+        if get(statement, "NotAction") is not None:
             report_violation(f"{where}: Allow with NotAction grants every other action.")
-        wild = [a for a in as_list(maybe(statement, "Action")) if "*" in str(a)]
+        wild = [a for a in as_list(get(statement, "Action")) if "*" in str(a)]
         if wild:
             report_violation(
                 f"{where}: wildcard action(s) {', '.join(map(str, wild))}; list each action."
@@ -82,11 +80,11 @@ iam_no_wildcard_actions = ResourceValidationPolicy(
 def _iam_no_wildcard_resources(args: ResourceValidationArgs, report_violation: ReportViolation):
     exempt = {a.lower() for a in args.get_config().get("wildcardResourceActions") or ()}
     for where, statement in _allow_statements(args):
-        if maybe(statement, "NotResource") is not None:
+        if get(statement, "NotResource") is not None:
             report_violation(f"{where}: Allow with NotResource grants every other resource.")
-        if "*" not in [str(r) for r in as_list(maybe(statement, "Resource"))]:
+        if "*" not in [str(r) for r in as_list(get(statement, "Resource"))]:
             continue
-        actions = [str(a) for a in as_list(maybe(statement, "Action"))]
+        actions = [str(a) for a in as_list(get(statement, "Action"))]
         needing = [a for a in actions if a.lower() not in exempt]
         if needing or not actions:
             report_violation(

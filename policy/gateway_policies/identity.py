@@ -11,7 +11,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from ._props import PRODUCTION_ONLY, is_production, maybe
+from ._props import PRODUCTION_ONLY, get, is_production
 
 USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -23,18 +23,18 @@ def _cognito_password_policy(args: ResourceValidationArgs, report_violation: Rep
     if args.resource_type != USER_POOL:
         return
     config = args.get_config()
-    policy = maybe(args.props, "passwordPolicy", default={})
+    policy = get(args.props, "passwordPolicy", default={})
     minimum = config.get("minimumLength", 12)
-    length = maybe(policy, "minimumLength")
+    length = get(policy, "minimumLength")
     if not isinstance(length, int | float) or length < minimum:
         report_violation(
             f"passwordPolicy.minimumLength is {length!r}; it must be at least {minimum:g}."
         )
     for key in _CHARACTER_CLASSES:
-        if config.get(key) and maybe(policy, key) is not True:
+        if config.get(key) and get(policy, key) is not True:
             report_violation(f"Set passwordPolicy.{key} = true.")
     longest = config.get("maxTemporaryPasswordValidityDays", 7)
-    validity = maybe(policy, "temporaryPasswordValidityDays")
+    validity = get(policy, "temporaryPasswordValidityDays")
     if isinstance(validity, int | float) and validity > longest:
         report_violation(
             f"passwordPolicy.temporaryPasswordValidityDays is {validity:g}; at most {longest:g}."
@@ -73,12 +73,12 @@ cognito_password_policy = ResourceValidationPolicy(
 def _cognito_mfa_in_prod(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != USER_POOL or not is_production(args, args.get_config()):
         return
-    if maybe(args.props, "mfaConfiguration") != "ON":
+    if get(args.props, "mfaConfiguration") != "ON":
         report_violation(
-            f"mfaConfiguration is {maybe(args.props, 'mfaConfiguration')!r}; a production user "
+            f"mfaConfiguration is {get(args.props, 'mfaConfiguration')!r}; a production user "
             "pool requires MFA ('ON')."
         )
-    if maybe(args.props, "softwareTokenMfaConfiguration", "enabled") is not True:
+    if get(args.props, "softwareTokenMfaConfiguration", "enabled") is not True:
         report_violation("Enable softwareTokenMfaConfiguration (TOTP authenticator apps).")
 
 
@@ -95,17 +95,17 @@ cognito_mfa_in_prod = ResourceValidationPolicy(
 def _cognito_public_client(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != USER_POOL_CLIENT:
         return
-    if maybe(args.props, "generateSecret") is True:
+    if get(args.props, "generateSecret") is True:
         report_violation(
             "generateSecret is true: the web and CLI clients run where a secret cannot be kept; "
             "use a public client (PKCE/SRP)."
         )
-    if maybe(args.props, "enableTokenRevocation") is not True:
+    if get(args.props, "enableTokenRevocation") is not True:
         report_violation(
             "Set enableTokenRevocation = true so signing out or disabling a user revokes its "
             "refresh tokens."
         )
-    if maybe(args.props, "preventUserExistenceErrors") != "ENABLED":
+    if get(args.props, "preventUserExistenceErrors") != "ENABLED":
         report_violation(
             "Set preventUserExistenceErrors = 'ENABLED' so sign-in errors do not reveal which "
             "usernames exist."

@@ -45,7 +45,7 @@ def _foundation_model(model_id: str) -> str:
 
 
 def _tier_models(tier: Any) -> Iterator[tuple[str, Any]]:
-    for i, model in enumerate(as_list(maybe(tier, "models"))):
+    for i, model in enumerate(as_list(maybe(tier, "models"), lenient=True)):
         yield f"models[{i}]", model
     for key in ("defaultModel", "fallbackModel"):
         if maybe(tier, key) is not None:
@@ -94,10 +94,10 @@ def _check_invoke_permissions(
         return
     approved = catalog | {_foundation_model(m) for m in catalog}
     for statement in policy_statements(document):
-        actions = [str(a).lower() for a in as_list(maybe(statement, "Action"))]
+        actions = [str(a).lower() for a in as_list(maybe(statement, "Action"), lenient=True)]
         if not allows(statement) or not any(a.startswith(_INVOKE_ACTIONS) for a in actions):
             continue
-        for model in _model_ids(as_list(maybe(statement, "Resource"))):
+        for model in _model_ids(as_list(maybe(statement, "Resource"), lenient=True)):
             if model not in approved:
                 report_violation(
                     f"Policy '{policy.name}' lets a role invoke '{model}', which is not in the "

@@ -8,8 +8,6 @@ from pulumi_policy import (
     PolicyConfigSchema,
     PolicyResource,
     ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -32,22 +30,27 @@ API = "aws:appsync/api:Api"
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 
 
-def _required_tags(args: ResourceValidationArgs, report_violation: ReportViolation):
-    tags = effective_tags(args.props, args.provider)
-    if tags is None:
-        return  # not a taggable resource
+def _required_tags(args: StackValidationArgs, report_violation: ReportViolation):
+    # A stack policy because the provider computes tagsAll (default tags | resource tags): it is
+    # in a resource's outputs, not in the inputs a resource policy sees.
     required = list(args.get_config().get("requiredTags") or ())
-    missing = [k for k in required if tags.get(k) is not UNKNOWN and not tags.get(k)]
-    if missing:
-        report_violation(
-            f"Missing tag(s) {', '.join(missing)}; set them as the provider's default tags."
-        )
+    for resource in args.resources:
+        tags = effective_tags(resource.props, resource.provider)
+        if tags is None:
+            continue  # not a taggable resource
+        missing = [k for k in required if tags.get(k) is not UNKNOWN and not tags.get(k)]
+        if missing:
+            report_violation(
+                f"{resource.resource_type} '{resource.name}' lacks tag(s) {', '.join(missing)}; "
+                "set them as the provider's default tags.",
+                resource.urn,
+            )
 
 
-required_tags = ResourceValidationPolicy(
+required_tags = StackValidationPolicy(
     name="required-tags",
-    description="Every taggable resource carries the required tags (provider default tags "
-    "count), so cost and ownership can be attributed.",
+    description="Every taggable resource carries the required tags (tagsAll: provider default "
+    "tags and its own), so cost and ownership can be attributed.",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(
         properties={
@@ -75,7 +78,7 @@ def _notifies_a_topic(alarm: PolicyResource, topics: list[PolicyResource]) -> bo
     actions = maybe(alarm.props, "alarmActions")
     if actions is UNKNOWN:
         return True  # known only after deployment; `pulumi up` checks again
-    return any(isinstance(a, str) and ":sns:" in a for a in as_list(actions))
+    return any(isinstance(a, str) and ":sns:" in a for a in as_list(actions, lenient=True))
 
 
 def _prod_alarms_notify(args: StackValidationArgs, report_violation: ReportViolation):

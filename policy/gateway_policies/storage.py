@@ -18,6 +18,7 @@ from ._props import (
     UNKNOWN,
     allows,
     as_list,
+    get,
     is_production,
     maybe,
     of_type,
@@ -51,7 +52,7 @@ _BUCKET_KEYS = ("bucket", "id")
 def _dynamodb_table_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != TABLE:
         return
-    if maybe(args.props, "serverSideEncryption", "enabled") is not True:
+    if get(args.props, "serverSideEncryption", "enabled") is not True:
         report_violation(
             "Set serverSideEncryption.enabled = true so the table is encrypted with a KMS key "
             "whose every use is recorded in CloudTrail (the default AWS-owned key is not)."
@@ -70,7 +71,7 @@ dynamodb_table_encrypted = ResourceValidationPolicy(
 def _firehose_stream_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != FIREHOSE:
         return
-    if maybe(args.props, "serverSideEncryption", "enabled") is not True:
+    if get(args.props, "serverSideEncryption", "enabled") is not True:
         report_violation(
             "Set serverSideEncryption.enabled = true: per-turn analytics records (user ids, "
             "token counts) must be encrypted while Firehose buffers them."
@@ -89,7 +90,7 @@ firehose_stream_encrypted = ResourceValidationPolicy(
 def _sns_topic_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != TOPIC:
         return
-    if not maybe(args.props, "kmsMasterKeyId"):
+    if not get(args.props, "kmsMasterKeyId"):
         report_violation(
             "Set kmsMasterKeyId (for example 'alias/aws/sns') so alarm notifications are "
             "encrypted at rest."
@@ -107,8 +108,8 @@ sns_topic_encrypted = ResourceValidationPolicy(
 def _athena_workgroup_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != WORKGROUP:
         return
-    configuration = maybe(args.props, "configuration", default={})
-    option = maybe(
+    configuration = get(args.props, "configuration", default={})
+    option = get(
         configuration, "resultConfiguration", "encryptionConfiguration", "encryptionOption"
     )
     if option not in ("SSE_S3", "SSE_KMS", "CSE_KMS"):
@@ -116,7 +117,7 @@ def _athena_workgroup_encrypted(args: ResourceValidationArgs, report_violation: 
             "Set configuration.resultConfiguration.encryptionConfiguration.encryptionOption "
             "(SSE_S3, SSE_KMS or CSE_KMS): query results hold per-user usage."
         )
-    if maybe(configuration, "enforceWorkgroupConfiguration") is not True:
+    if get(configuration, "enforceWorkgroupConfiguration") is not True:
         report_violation(
             "Set configuration.enforceWorkgroupConfiguration = true so a query cannot override "
             "the workgroup's encrypted result location."
@@ -138,17 +139,17 @@ def _prod_data_protected(args: ResourceValidationArgs, report_violation: ReportV
         return
     props = args.props
     if args.resource_type == TABLE:
-        if maybe(props, "pointInTimeRecovery", "enabled") is not True:
+        if get(props, "pointInTimeRecovery", "enabled") is not True:
             report_violation("Enable pointInTimeRecovery: a production table must be restorable.")
-        if maybe(props, "deletionProtectionEnabled") is not True:
+        if get(props, "deletionProtectionEnabled") is not True:
             report_violation("Set deletionProtectionEnabled = true on a production table.")
     elif args.resource_type == USER_POOL:
-        if maybe(props, "deletionProtection") != "ACTIVE":
+        if get(props, "deletionProtection") != "ACTIVE":
             report_violation(
                 "Set deletionProtection = 'ACTIVE': deleting a production user pool deletes "
                 "every account in it."
             )
-    elif maybe(props, "forceDestroy") is True:
+    elif get(props, "forceDestroy") is True:
         report_violation("Remove forceDestroy: it lets a delete wipe a production bucket's data.")
 
 
@@ -231,9 +232,10 @@ s3_tls_only = StackValidationPolicy(
 
 
 def _sse_algorithms(bucket_props: object, configs: list) -> list:
-    rules = as_list(maybe(bucket_props, "serverSideEncryptionConfiguration", "rule"))
+    inline = maybe(bucket_props, "serverSideEncryptionConfiguration", "rule")
+    rules = as_list(inline, lenient=True)
     for config in configs:
-        rules += as_list(maybe(config.props, "rules"))
+        rules += as_list(maybe(config.props, "rules"), lenient=True)
     return [maybe(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") for rule in rules]
 
 

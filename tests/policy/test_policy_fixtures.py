@@ -1,0 +1,642 @@
+"""Every policy of the pack has a fixture that violates it, reported under the policy's name by
+pulumi-policy's analyzer, and most have a compliant counterpart the policy lets through."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from pack_fixtures import (
+    BUCKET,
+    CLIENT,
+    COGNITO,
+    COMPLIANT_BUCKET,
+    FUNCTION,
+    IAM,
+    LOG_GROUP,
+    ROLE,
+    ROLE_POLICY,
+    TABLE,
+    TLS_ONLY_STATEMENT,
+    TOPIC,
+    TOPIC_ARN,
+    USER_POOL,
+    WAF_ASSOCIATION,
+    Case,
+    alarm,
+    allow,
+    assert_stack_has_violation,
+    assert_stack_no_violations,
+    bucket_stack,
+    client,
+    document,
+    event_api,
+    function,
+    log_group,
+    namespace,
+    resource,
+    run,
+    table,
+    tier,
+    tier_config_parameter,
+    user_pool,
+)
+
+NOVA_LITE = "amazon.nova-lite-v1:0"
+HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+UNAPPROVED = "meta.llama3-70b-instruct-v1:0"
+XRAY = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def _firehose(**changes):
+    props = {"name": "turns", "destination": "extended_s3", **changes}
+    return resource("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "turns", props)
+
+
+def _workgroup(configuration):
+    return resource("aws:athena/workgroup:Workgroup", "analytics", {"configuration": configuration})
+
+
+ENCRYPTED_WORKGROUP = {
+    "enforceWorkgroupConfiguration": True,
+    "resultConfiguration": {
+        "outputLocation": "s3://analytics/athena/",
+        "encryptionConfiguration": {"encryptionOption": "SSE_S3"},
+    },
+}
+
+CASES = [
+    Case(
+        "dynamodb-table-encrypted",
+        "table on the AWS-owned key",
+        [resource(TABLE, "usage", table(serverSideEncryption={"enabled": False}))],
+        [resource(TABLE, "usage", table())],
+        culprit="usage",
+    ),
+    Case(
+        "dynamodb-table-encrypted",
+        "table without serverSideEncryption",
+        [
+            resource(
+                TABLE, "usage", {k: v for k, v in table().items() if k != "serverSideEncryption"}
+            )
+        ],
+        culprit="usage",
+    ),
+    Case(
+        "firehose-stream-encrypted",
+        "stream without server-side encryption",
+        [_firehose()],
+        [_firehose(serverSideEncryption={"enabled": True, "keyType": "AWS_OWNED_CMK"})],
+        culprit="turns",
+    ),
+    Case(
+        "sns-topic-encrypted",
+        "topic without a KMS key",
+        [resource(TOPIC, "alarms", {"name": "alarms"})],
+        [resource(TOPIC, "alarms", {"name": "alarms", "kmsMasterKeyId": "alias/aws/sns"})],
+        culprit="alarms",
+    ),
+    Case(
+        "athena-workgroup-encrypted",
+        "workgroup with unencrypted results",
+        [_workgroup({"enforceWorkgroupConfiguration": True, "resultConfiguration": {}})],
+        [_workgroup(ENCRYPTED_WORKGROUP)],
+        culprit="analytics",
+    ),
+    Case(
+        "athena-workgroup-encrypted",
+        "workgroup that lets queries override its settings",
+        [_workgroup({**ENCRYPTED_WORKGROUP, "enforceWorkgroupConfiguration": False})],
+        culprit="analytics",
+    ),
+    Case(
+        "s3-bucket-encrypted",
+        "bucket without default encryption",
+        bucket_stack(**COMPLIANT_BUCKET, encryption=""),
+        bucket_stack(**COMPLIANT_BUCKET),
+        culprit="analytics",
+    ),
+    Case(
+        "s3-public-access-blocked",
+        "bucket without a public access block",
+        bucket_stack(policy=COMPLIANT_BUCKET["policy"]),
+        bucket_stack(**COMPLIANT_BUCKET),
+        culprit="analytics",
+    ),
+    Case(
+        "s3-public-access-blocked",
+        "public access block allowing public policies",
+        bucket_stack(**{**COMPLIANT_BUCKET, "block": {"blockPublicPolicy": False}}),
+        culprit="analytics-public-access",
+    ),
+    Case(
+        "s3-tls-only",
+        "bucket policy without the insecure-transport deny",
+        bucket_stack(block={}, policy=document(allow("s3:GetObject", "arn:aws:s3:::analytics/*"))),
+        bucket_stack(**COMPLIANT_BUCKET),
+        culprit="analytics",
+    ),
+    Case(
+        "s3-tls-only",
+        "bucket without a bucket policy",
+        bucket_stack(block={}),
+        culprit="analytics",
+    ),
+    Case(
+        "prod-data-protected",
+        "production table without point-in-time recovery",
+        [resource(TABLE, "usage", table(pointInTimeRecovery={"enabled": False}))],
+        [resource(TABLE, "usage", table())],
+        environment="prod",
+        culprit="usage",
+    ),
+    Case(
+        "prod-data-protected",
+        "production table without deletion protection",
+        [resource(TABLE, "usage", table(deletionProtectionEnabled=False))],
+        environment="prod",
+        culprit="usage",
+    ),
+    Case(
+        "prod-data-protected",
+        "production user pool without deletion protection",
+        [resource(USER_POOL, "users", user_pool(deletionProtection="INACTIVE"))],
+        [resource(USER_POOL, "users", user_pool())],
+        environment="prod",
+        culprit="users",
+    ),
+    Case(
+        "prod-data-protected",
+        "production bucket that can be force-destroyed",
+        [resource(BUCKET, "analytics", {"bucket": "analytics", "forceDestroy": True})],
+        [resource(BUCKET, "analytics", {"bucket": "analytics", "forceDestroy": False})],
+        environment="prod",
+        culprit="analytics",
+    ),
+    Case(
+        "lambda-python-runtime",
+        "function on Node.js",
+        [resource(FUNCTION, "chat", function(runtime="nodejs22.x"))],
+        [resource(FUNCTION, "chat", function())],
+        culprit="chat",
+    ),
+    Case(
+        "lambda-python-runtime",
+        "function on an unsupported Python",
+        [resource(FUNCTION, "chat", function(runtime="python3.9"))],
+        culprit="chat",
+    ),
+    Case(
+        "lambda-arm64",
+        "function on x86_64",
+        [resource(FUNCTION, "chat", function(architectures=["x86_64"]))],
+        [resource(FUNCTION, "chat", function())],
+        culprit="chat",
+    ),
+    Case(
+        "lambda-arm64",
+        "function with the default architecture",
+        [resource(FUNCTION, "chat", {k: v for k, v in function().items() if k != "architectures"})],
+        culprit="chat",
+    ),
+    Case(
+        "lambda-xray-tracing",
+        "function passing traces through",
+        [resource(FUNCTION, "chat", function(tracingConfig={"mode": "PassThrough"}))],
+        [resource(FUNCTION, "chat", function())],
+        culprit="chat",
+    ),
+    Case(
+        "log-group-retention",
+        "log group kept forever",
+        [resource(LOG_GROUP, "chat-logs", {"name": "/aws/lambda/chat"})],
+        [resource(LOG_GROUP, "chat-logs", log_group("/aws/lambda/chat"))],
+        culprit="chat-logs",
+    ),
+    Case(
+        "lambda-log-group",
+        "function whose log group the stack does not declare",
+        [resource(FUNCTION, "chat", function("chat-1a2b"))],
+        [
+            resource(FUNCTION, "chat", function("chat-1a2b")),
+            resource(LOG_GROUP, "chat-logs", log_group("/aws/lambda/chat-1a2b")),
+        ],
+        culprit="chat",
+    ),
+    Case(
+        "lambda-log-group",
+        "function whose log group has no retention",
+        [
+            resource(FUNCTION, "chat", function("chat-1a2b")),
+            resource(LOG_GROUP, "chat-logs", {"name": "/aws/lambda/chat-1a2b"}),
+        ],
+        culprit="chat-logs",
+    ),
+    Case(
+        "lambda-log-group",
+        "function logging to an undeclared custom log group",
+        [
+            resource(
+                FUNCTION,
+                "chat",
+                function("chat-1a2b", loggingConfig={"logFormat": "JSON", "logGroup": "/gw/chat"}),
+            ),
+            resource(LOG_GROUP, "chat-logs", log_group("/aws/lambda/chat-1a2b")),
+        ],
+        [
+            resource(
+                FUNCTION,
+                "chat",
+                function("chat-1a2b", loggingConfig={"logFormat": "JSON", "logGroup": "/gw/chat"}),
+            ),
+            resource(LOG_GROUP, "chat-logs", log_group("/gw/chat")),
+        ],
+        culprit="chat",
+    ),
+    Case(
+        "iam-no-wildcard-actions",
+        "role policy allowing dynamodb:*",
+        [
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "role": "chat",
+                    "policy": document(allow("dynamodb:*", "arn:aws:dynamodb:::table/usage")),
+                },
+            )
+        ],
+        [
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "role": "chat",
+                    "policy": document(
+                        allow(["dynamodb:UpdateItem"], "arn:aws:dynamodb:::table/usage")
+                    ),
+                },
+            )
+        ],
+        culprit="chat-policy",
+    ),
+    Case(
+        "iam-no-wildcard-actions",
+        "role inline policy allowing everything",
+        [
+            resource(
+                ROLE,
+                "chat-role",
+                {"inlinePolicies": [{"name": "admin", "policy": document(allow("*", "*"))}]},
+            )
+        ],
+        culprit="chat-role",
+    ),
+    Case(
+        "iam-no-wildcard-actions",
+        "allow statement with NotAction",
+        [
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {"policy": document({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})},
+            )
+        ],
+        culprit="chat-policy",
+    ),
+    Case(
+        "iam-no-wildcard-resources",
+        "table read on every resource",
+        [
+            resource(
+                ROLE_POLICY, "chat-policy", {"policy": document(allow(["dynamodb:GetItem"], "*"))}
+            )
+        ],
+        [resource(ROLE_POLICY, "chat-policy", {"policy": document(allow(XRAY, "*"))})],
+        culprit="chat-policy",
+    ),
+    Case(
+        "iam-no-wildcard-resources",
+        "X-Ray statement smuggling another action onto '*'",
+        [
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {"policy": document(allow([*XRAY, "bedrock:InvokeModel"], ["*"]))},
+            )
+        ],
+        culprit="chat-policy",
+    ),
+    Case(
+        "cognito-password-policy",
+        "eight-character passwords",
+        [
+            resource(
+                USER_POOL,
+                "users",
+                user_pool(passwordPolicy={**user_pool()["passwordPolicy"], "minimumLength": 8}),
+            )
+        ],
+        [resource(USER_POOL, "users", user_pool())],
+        culprit="users",
+    ),
+    Case(
+        "cognito-password-policy",
+        "no password policy (Cognito's 8-character default)",
+        [
+            resource(
+                USER_POOL, "users", {k: v for k, v in user_pool().items() if k != "passwordPolicy"}
+            )
+        ],
+        culprit="users",
+    ),
+    Case(
+        "cognito-mfa-in-prod",
+        "production pool with optional MFA",
+        [resource(USER_POOL, "users", user_pool(mfaConfiguration="OPTIONAL"))],
+        [resource(USER_POOL, "users", user_pool())],
+        environment="prod",
+        culprit="users",
+    ),
+    Case(
+        "cognito-public-client",
+        "client with a secret",
+        [resource(CLIENT, "web", client(generateSecret=True))],
+        [resource(CLIENT, "web", client())],
+        culprit="web",
+    ),
+    Case(
+        "cognito-public-client",
+        "client whose refresh tokens cannot be revoked",
+        [resource(CLIENT, "web", client(enableTokenRevocation=False))],
+        culprit="web",
+    ),
+    Case(
+        "appsync-event-api-logging",
+        "Event API logging nothing",
+        [
+            event_api(
+                logConfig={"logLevel": "NONE", "cloudwatchLogsRoleArn": "arn:aws:iam::1:role/l"}
+            )
+        ],
+        [event_api()],
+        culprit="events",
+    ),
+    Case(
+        "appsync-event-api-logging",
+        "Event API without a log config",
+        [event_api(logConfig=None)],
+        culprit="events",
+    ),
+    Case(
+        "appsync-outbound-publish-iam-only",
+        "outbound namespace users can publish to",
+        [event_api(), namespace("replies", publish=[COGNITO, IAM], subscribe=[COGNITO])],
+        [event_api(), namespace("replies", publish=[IAM], subscribe=[COGNITO])],
+        culprit="replies",
+    ),
+    Case(
+        "appsync-outbound-publish-iam-only",
+        "outbound namespace inheriting the API's user publish default",
+        [
+            event_api(defaultPublishAuthModes=[{"authType": COGNITO}]),
+            namespace("replies", publish=None, subscribe=[COGNITO]),
+        ],
+        culprit="replies",
+    ),
+    Case(
+        "appsync-inbound-not-subscribable",
+        "inbound namespace users can subscribe to",
+        [event_api(), namespace("chat", publish=[COGNITO], subscribe=[COGNITO, IAM])],
+        [event_api(), namespace("chat", publish=[COGNITO], subscribe=[IAM])],
+        culprit="chat",
+    ),
+    Case(
+        "appsync-inbound-not-subscribable",
+        "inbound namespace inheriting the API's user subscribe default",
+        [
+            event_api(defaultSubscribeAuthModes=[{"authType": COGNITO}]),
+            namespace("chat", publish=[COGNITO], subscribe=None),
+        ],
+        culprit="chat",
+    ),
+    Case(
+        "models-in-catalog",
+        "tier allowing a model outside the catalog",
+        [tier_config_parameter({"free": tier(NOVA_LITE, UNAPPROVED)})],
+        [tier_config_parameter({"free": tier(NOVA_LITE, HAIKU)})],
+        culprit="tier-config",
+    ),
+    Case(
+        "models-in-catalog",
+        "tier falling back to a model outside the catalog",
+        [tier_config_parameter({"pro": tier(HAIKU, fallbackModel=UNAPPROVED)})],
+        culprit="tier-config",
+    ),
+    Case(
+        "models-in-catalog",
+        "role allowed to invoke a model outside the catalog",
+        [
+            tier_config_parameter({"free": tier(NOVA_LITE)}),
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "policy": document(
+                        allow(
+                            ["bedrock:InvokeModelWithResponseStream"],
+                            [f"arn:aws:bedrock:us-east-1::foundation-model/{UNAPPROVED}"],
+                        )
+                    )
+                },
+            ),
+        ],
+        [
+            tier_config_parameter({"free": tier(NOVA_LITE)}),
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "policy": document(
+                        allow(
+                            ["bedrock:InvokeModelWithResponseStream"],
+                            [
+                                f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU}",
+                                "arn:aws:bedrock:*::foundation-model/"
+                                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                            ],
+                        )
+                    )
+                },
+            ),
+        ],
+        culprit="chat-policy",
+    ),
+    Case(
+        "models-in-catalog",
+        "stack without a tier-config parameter",
+        [resource(TABLE, "usage", table())],
+    ),
+    Case(
+        "required-tags",
+        "resource tagged by hand without the provider's default tags",
+        [resource(TABLE, "usage", table(tags={"project": "ai-gateway"}))],
+        [
+            resource(
+                TABLE,
+                "usage",
+                table(tags={"project": "ai-gateway", "environment": "dev", "cost-center": "x"}),
+            )
+        ],
+        environment=None,
+        culprit="usage",
+    ),
+    Case(
+        "prod-alarms-notify",
+        "production alarm notifying nobody",
+        [resource(TOPIC, "alarms", {"name": "alarms"}, arn=TOPIC_ARN), alarm("errors", [])],
+        [
+            resource(TOPIC, "alarms", {"name": "alarms"}, arn=TOPIC_ARN),
+            alarm("errors", [TOPIC_ARN]),
+        ],
+        environment="prod",
+        culprit="errors",
+    ),
+    Case(
+        "prod-alarms-notify",
+        "production stack without alarms",
+        [resource(TOPIC, "alarms", {"name": "alarms"}, arn=TOPIC_ARN)],
+        environment="prod",
+    ),
+    Case(
+        "prod-event-api-waf",
+        "production Event API without a web ACL",
+        [event_api()],
+        [
+            event_api(),
+            resource(
+                WAF_ASSOCIATION,
+                "events-waf",
+                {
+                    "resourceArn": event_api().outputs["apiArn"],
+                    "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/gw/1",
+                },
+            ),
+        ],
+        environment="prod",
+        culprit="events",
+    ),
+]
+
+
+def _pack_policies() -> set[str]:
+    return {p.name for p in run([]).policies}
+
+
+def test_every_policy_has_a_failing_fixture():
+    assert _pack_policies() - {case.policy for case in CASES} == set()
+
+
+def test_the_pack_has_at_least_twelve_policies_with_stack_policies_among_them():
+    policies = run([]).policies
+    assert len(policies) >= 12
+    assert {p.kind for p in policies} == {"resource", "stack"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_violating_fixture_is_reported_under_its_policy(case: Case):
+    found = assert_stack_has_violation(
+        case.policy, case.violating, environment=case.environment, config=case.config
+    )
+    if case.culprit is None:
+        assert all(v.urn == "" for v in found), "a stack-wide violation names no resource"
+    else:
+        assert case.culprit in {v.resource_name for v in found}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.compliant], ids=str)
+def test_compliant_counterpart_passes_the_policy(case: Case):
+    assert_stack_no_violations(
+        case.policy, case.compliant, environment=case.environment, config=case.config
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "resources"),
+    [
+        (
+            "prod-data-protected",
+            [resource(TABLE, "usage", table(pointInTimeRecovery={"enabled": False}))],
+        ),
+        (
+            "cognito-mfa-in-prod",
+            [resource(USER_POOL, "users", user_pool(mfaConfiguration="OPTIONAL"))],
+        ),
+        ("prod-alarms-notify", [alarm("errors", [])]),
+        ("prod-event-api-waf", [event_api()]),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_production_policies_leave_other_environments_alone(policy, resources):
+    assert_stack_no_violations(policy, resources, environment="dev")
+
+
+def test_production_is_the_providers_environment_not_the_resources_own_tag():
+    # GIVEN a prod stack whose table claims, by its own tag, to be dev
+    pool = resource(
+        USER_POOL, "users", user_pool(mfaConfiguration="OFF", tags={"environment": "dev"})
+    )
+    # THEN the prod rules still apply
+    assert_stack_has_violation("cognito-mfa-in-prod", [pool], environment="prod")
+
+
+def test_a_bucket_guarded_in_every_way_passes_every_bucket_policy():
+    result = run(bucket_stack(**COMPLIANT_BUCKET))
+    assert not [v for v in result.violations if v.policy.startswith("s3-")]
+
+
+def test_tls_statement_must_deny_every_principal():
+    scoped = {**TLS_ONLY_STATEMENT, "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}
+    stack = bucket_stack(block={}, policy=document(scoped))
+    assert_stack_has_violation("s3-tls-only", stack)
+
+
+def test_alarm_in_production_needs_no_topic_of_this_stack_if_it_notifies_sns():
+    shared = "arn:aws:sns:us-east-1:123456789012:org-on-call"
+    assert_stack_no_violations(
+        "prod-alarms-notify", [alarm("errors", [shared])], environment="prod"
+    )
+
+
+def test_non_sns_alarm_action_does_not_count_as_a_notification():
+    autoscaling = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x"
+    found = assert_stack_has_violation(
+        "prod-alarms-notify", [alarm("errors", [autoscaling])], environment="prod"
+    )
+    assert {v.resource_name for v in found} == {"errors"}
+
+
+def test_messages_name_what_to_change():
+    found = assert_stack_has_violation(
+        "lambda-python-runtime", [resource(FUNCTION, "chat", function(runtime="python3.9"))]
+    )
+    assert "python3.9" in found[0].message and "python3.13" in found[0].message
+
+
+def _pulumi_aws_class(token: str):
+    module, _, name = token.split(":", 1)[1].partition(":")
+    package = module.split("/")[0]
+    package = {"lambda": "lambda_"}.get(package, package)
+    return getattr(importlib.import_module(f"pulumi_aws.{package}"), name, None)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize(
+    "token",
+    sorted({r.type for c in CASES for r in [*c.violating, *(c.compliant or [])]}),
+)
+def test_fixtures_use_real_pulumi_aws_type_tokens(token: str):
+    # A mistyped token would make a compliant counterpart pass vacuously.
+    cls = _pulumi_aws_class(token)
+    assert cls is not None and cls.pulumi_type == token
