@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--tokens-per-second",
         type=float,
-        default=40.0,
-        help="pace of the local model's stream (default: 40; 0 = no pause)",
+        default=60.0,
+        help="pace of the local model's stream (default: 60; 0 = no pause)",
     )
     parser.add_argument(
         "--keepalive-seconds",

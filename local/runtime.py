@@ -65,7 +65,7 @@ class Options:
     outputs: Path = DEFAULT_OUTPUTS
     model: str = "local"
     openai_base_url: str = ""
-    tokens_per_second: float = 40.0
+    tokens_per_second: float = 60.0
     keepalive_seconds: float = 60.0
 
 
@@ -99,7 +99,10 @@ class LocalGateway:
         functions = FunctionRuntime(
             stack=self.settings.stack, region=self.settings.region, account_id=LOCAL_ACCOUNT_ID
         )
-        functions.load("subscribe", "chat")
+        for name in ("subscribe", "chat"):
+            # Each function's Logger and Metrics read their service name at import, as in AWS.
+            os.environ["POWERTOOLS_SERVICE_NAME"] = name
+            functions.load(name)
         authorizer = Authorizer(
             CognitoVerifier(
                 issuer=f"https://cognito-idp.{self.settings.region}.amazonaws.com/"
@@ -175,7 +178,6 @@ class LocalGateway:
             env["AWS_SECRET_ACCESS_KEY"] = LOCAL_SECRET_ACCESS_KEY
             env["AWS_ENDPOINT_URL"] = resources.endpoint_url
         env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = settings.region
-        env["POWERTOOLS_SERVICE_NAME"] = "ai-gateway"
         env["POWERTOOLS_METRICS_NAMESPACE"] = "AiGateway"
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
         env.update(

@@ -8,7 +8,12 @@ const WINDOWS = [
   ["monthlyInputTokens", "Input · this month"],
   ["monthlyOutputTokens", "Output · this month"],
 ];
-const WINDOW_LABEL = Object.fromEntries(WINDOWS);
+const WINDOW_PHRASE = {
+  dailyInputTokens: "daily input tokens",
+  dailyOutputTokens: "daily output tokens",
+  monthlyInputTokens: "monthly input tokens",
+  monthlyOutputTokens: "monthly output tokens",
+};
 const TURN_TIMEOUT_MS = 90_000;
 
 const $ = (id) => document.getElementById(id);
@@ -228,8 +233,13 @@ function addMessage(role, text) {
   body.textContent = text;
   li.append(who, body);
   $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
+  scrollToEnd();
   return li;
+}
+
+function scrollToEnd() {
+  const list = $("messages");
+  list.scrollTop = list.scrollHeight;
 }
 
 function newChat() {
@@ -279,7 +289,7 @@ function apply(turn, event) {
   if (event.type === "delta") {
     turn.text += event.text || "";
     turn.bubble.querySelector(".text").textContent = turn.text;
-    turn.bubble.scrollIntoView({ block: "end" });
+    scrollToEnd();
   } else if (event.type === "done") {
     finish(turn);
     state.history.push(turn.userMessage, { role: "assistant", content: [{ text: turn.text }] });
@@ -290,6 +300,7 @@ function apply(turn, event) {
       `${event.usage?.inputTokens ?? "?"} in / ${event.usage?.outputTokens ?? "?"} out tokens`,
       event.cached ? "prepared answer" : null].filter(Boolean).join(" · ");
     turn.bubble.append(meta);
+    scrollToEnd();
     if (event.limits) renderUsage(event.limits);
   } else if (event.type === "error") {
     finishWithError(turn, event);
@@ -314,6 +325,7 @@ function finishWithError(turn, error) {
   problem.textContent = describeError(error);
   if (!turn.text) turn.bubble.querySelector(".text").hidden = true;
   turn.bubble.append(problem);
+  scrollToEnd();
   if (error.code === "limit_exceeded" && error.window) markExhausted(error.window, error.resetsAt);
 }
 
@@ -321,9 +333,9 @@ function describeError(error) {
   const tier = state.tier?.name ? `the ${state.tier.name} tier` : "your tier";
   switch (error.code) {
     case "limit_exceeded": {
-      const window = WINDOW_LABEL[error.window] || "token";
-      const when = error.resetsAt ? ` It frees up from ${formatTime(error.resetsAt)}.` : "";
-      return `Limit reached: you have used your ${window.toLowerCase()} allowance on ${tier}.${when}`;
+      const window = WINDOW_PHRASE[error.window] || "tokens";
+      const when = error.resetsAt ? ` You can chat again from ${formatTime(error.resetsAt)}.` : "";
+      return `Limit reached: you have used all your ${window} on ${tier}.${when}`;
     }
     case "model_not_allowed":
       return `That model is not available on ${tier}. ${error.message || ""}`.trim();
@@ -365,7 +377,7 @@ function renderUsage(limits) {
     const share = entry.used != null && entry.allowed ? Math.min(1, entry.used / entry.allowed) : 0;
     fill.style.width = `${(share * 100).toFixed(1)}%`;
     meter.classList.toggle("high", share >= 0.8);
-    meter.classList.toggle("full", share >= 1 || entry.exhausted);
+    meter.classList.toggle("full", share >= 1 || Boolean(entry.exhausted));
     meter.setAttribute("role", "meter");
     meter.setAttribute("aria-label", label);
     meter.setAttribute("aria-valuemin", "0");
@@ -381,7 +393,8 @@ function renderUsage(limits) {
     if (entry.exhausted) {
       const reset = document.createElement("div");
       reset.className = "usage-reset";
-      reset.textContent = entry.resetsAt ? `Limit reached · frees up ${formatTime(entry.resetsAt)}` : "Limit reached";
+      reset.textContent = entry.resetsAt
+        ? `Limit reached · available again from ${formatTime(entry.resetsAt)}` : "Limit reached";
       dd.append(reset);
     }
     list.append(dt, dd);
