@@ -9,6 +9,7 @@ mandatory policy is violated, 1 when one is, 2 when the stack or policy config i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # the program rejected the stack's config (settings.SettingsError)
         print(f"error: stack '{args.stack}' config is invalid: {err}", file=sys.stderr)
         return 2
-    print(render(result))
+    try:
+        print(render(result))
+    except BrokenPipeError:  # `make policy | head`: stop quietly (recipe from Python's docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1 if result.mandatory else 0
 
 

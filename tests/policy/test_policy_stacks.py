@@ -32,11 +32,6 @@ def test_stack_passes_the_pack_with_no_mandatory_violation(stack: str):
     assert not result.mandatory, f"{stack} violates the pack:\n{_listing(result)}"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_stack_raises_no_advisory_warning_either(stack: str):
-    assert not analyze_stack(stack).violations
-
-
 def test_prod_without_point_in_time_recovery_is_blocked_on_every_table():
     result = analyze_stack("prod", {"pointInTimeRecovery": False})
     found = result.of_policy("prod-data-protected")
