@@ -19,13 +19,15 @@ Interface::
     stack.one("aws:dynamodb/table:Table")       # exactly one, or AssertionError
     stack.named("ai-gateway-dev-usage")          # by logical name
 
-    DeclaredResource(type, name, urn, inputs, outputs, parent, provider, custom)
+    DeclaredResource(type, name, urn, inputs, outputs, parent, provider, custom, dependencies, id)
       type      type token, e.g. "aws:dynamodb/table:Table" (components: "ai-gateway:index:Noun")
       inputs    camelCase property names, secrets unwrapped (what a policy's ``args.props`` holds)
       outputs   what the mocks answered: inputs plus computed ``id``-like values (``arn``, an
                 emulated autoname, ``tagsAll`` = provider default tags | resource tags, ...)
       parent    URN of the parent resource (the stack for top-level components)
       provider  URN of the explicit provider the resource uses, or None
+      dependencies  URNs it depends on (explicit depends_on and the sources of its inputs)
+    stack.invokes            # ((token, args), ...) provider functions the program called
 
 ``overrides`` maps config keys to values applied over the stack file: keys are qualified
 (``ai-gateway:waf``) or bare (``waf``, meaning ``ai-gateway:waf``); a dotted key sets a nested
@@ -49,7 +51,6 @@ import copy
 import functools
 import hashlib
 import importlib
-import inspect
 import json
 import runpy
 import sys
@@ -70,6 +71,7 @@ if str(ROOT) not in sys.path:
 
 import pulumi  # noqa: E402
 from pulumi.runtime import mocks as pulumi_mocks  # noqa: E402
+from pulumi.runtime import rpc as pulumi_rpc  # noqa: E402
 from pulumi.runtime.config import set_all_config  # noqa: E402
 from pulumi.runtime.settings import get_root_resource  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
@@ -94,6 +96,10 @@ class DeclaredResource:
     parent: str | None
     provider: str | None
     custom: bool = True
+    #: URNs of the resources this one explicitly depends on (``depends_on`` and input sources).
+    dependencies: tuple[str, ...] = ()
+    #: The physical id the mocks answered (a table's name, a user pool's id, ...).
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class DeclaredStack:
     resources: tuple[DeclaredResource, ...]
     outputs: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    #: Provider functions the program called: (token, args), e.g. the Powertools layer lookup.
+    invokes: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def of_type(self, type_: str) -> list[DeclaredResource]:
         return [r for r in self.resources if r.type == type_]
@@ -192,8 +200,22 @@ def _properties_of(type_: str) -> frozenset[str]:
             cls = getattr(importlib.import_module(candidate), class_name)
         except (ImportError, AttributeError):
             continue
-        return frozenset(n for n, v in inspect.getmembers(cls) if isinstance(v, property))
+        return frozenset(
+            n for klass in cls.__mro__ for n, v in vars(klass).items() if isinstance(v, property)
+        )
     return frozenset()
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """``value`` with every secret replaced by its plain value (as a policy pack reads it)."""
+    if isinstance(value, dict):
+        sig = value.get(pulumi_rpc._special_sig_key)
+        if sig == pulumi_rpc._special_secret_sig and "value" in value:
+            return _unwrap_secrets(value["value"])
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 def _suffix(name: str) -> str:
@@ -210,6 +232,7 @@ class GatewayMocks(pulumi_mocks.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
         self.default_tags: dict[str, dict[str, str]] = {}  # provider id -> default tags
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
         self._local = threading.local()
 
     # Registrations run on executor threads; the monitor reads back the inputs it triggered.
@@ -217,6 +240,7 @@ class GatewayMocks(pulumi_mocks.Mocks):
         return getattr(self._local, "inputs", {})
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        args.inputs = _unwrap_secrets(args.inputs)
         self._local.inputs = args.inputs
         if args.typ.startswith("pulumi:providers:"):
             return self._provider(args)
@@ -337,6 +361,7 @@ class GatewayMocks(pulumi_mocks.Mocks):
         return f"arn:aws:{service}:{region}:{account}:{kind}/{name}"
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict:  # type: ignore[override]
+        self.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
@@ -395,6 +420,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent or None,
             provider=request.provider.rpartition("::")[0] if request.provider else None,
             custom=bool(request.custom),
+            dependencies=tuple(request.dependencies),
+            id=registration.id or None,
         )
         with self._lock:
             self.declared.append(record)
@@ -420,7 +447,11 @@ def _run_program(stack: str, config: dict[str, Any]) -> DeclaredStack:
 
     _sync_await(run_pulumi_func(program))
     return DeclaredStack(
-        stack=stack, resources=tuple(monitor.declared), outputs=outputs, config=config
+        stack=stack,
+        resources=tuple(monitor.declared),
+        outputs=outputs,
+        config=config,
+        invokes=tuple(mocks.invokes),
     )
 
 

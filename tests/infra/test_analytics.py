@@ -1,0 +1,196 @@
+"""AnalyticsComponent: bucket, Glue table, Firehose to Parquet, Athena workgroup and queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from infra_support import ROLE, component, grants, statements
+
+from components import analytics_schema
+
+BUCKET = "aws:s3/bucket:Bucket"
+PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
+GLUE_TABLE = "aws:glue/catalogTable:CatalogTable"
+CRAWLER = "aws:glue/crawler:Crawler"
+FIREHOSE = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
+WORKGROUP = "aws:athena/workgroup:Workgroup"
+NAMED_QUERY = "aws:athena/namedQuery:NamedQuery"
+
+EXPECTED_COLUMNS = [
+    ("turn_id", "string"),
+    ("conversation_id", "string"),
+    ("user_id", "string"),
+    ("tier", "string"),
+    ("model_id", "string"),
+    ("outcome", "string"),
+    ("error_code", "string"),
+    ("cached", "boolean"),
+    ("input_tokens", "bigint"),
+    ("output_tokens", "bigint"),
+    ("cache_read_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"),
+    ("latency_ms", "bigint"),
+    ("first_token_ms", "bigint"),
+    ("events_published", "int"),
+    ("ts", "timestamp"),
+]
+
+
+def _bucket_name(stack):
+    return stack.one(BUCKET).outputs["bucket"]
+
+
+def _conversion(stack):
+    return stack.one(FIREHOSE).inputs["extendedS3Configuration"][
+        "dataFormatConversionConfiguration"
+    ]
+
+
+def test_bucket_blocks_every_kind_of_public_access(stack):
+    block = stack.one(PUBLIC_ACCESS).inputs
+    assert block["bucket"] == _bucket_name(stack)
+    for flag in (
+        "blockPublicAcls",
+        "blockPublicPolicy",
+        "ignorePublicAcls",
+        "restrictPublicBuckets",
+    ):
+        assert block[flag] is True, flag
+
+
+def test_bucket_is_encrypted_at_rest(stack):
+    (rule,) = stack.one(SSE).inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    assert stack.one(SSE).inputs["bucket"] == _bucket_name(stack)
+
+
+def test_bucket_refuses_requests_without_tls(stack):
+    (statement,) = statements(stack.one(BUCKET_POLICY))
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_records_expire_after_the_configured_retention(stack):
+    rules = {r["id"]: r for r in stack.one(LIFECYCLE).inputs["rules"]}
+    assert rules["turns"]["filter"]["prefix"] == "turns/"
+    assert rules["turns"]["expiration"]["days"] == stack.config["ai-gateway:analyticsRetentionDays"]
+    assert rules["query-results"]["filter"]["prefix"] == "athena-results/"
+
+
+def test_prod_keeps_analytics_data_when_the_stack_goes_away(prod):
+    assert prod.one(BUCKET).inputs["forceDestroy"] is False
+    assert prod.one(WORKGROUP).inputs["forceDestroy"] is False
+
+
+def test_dev_analytics_data_can_be_destroyed(dev):
+    assert dev.one(BUCKET).inputs["forceDestroy"] is True
+
+
+def test_glue_table_has_the_turn_record_columns_in_order(stack):
+    columns = stack.one(GLUE_TABLE).inputs["storageDescriptor"]["columns"]
+    assert [(c["name"], c["type"]) for c in columns] == EXPECTED_COLUMNS
+    assert list(analytics_schema.TURN_COLUMNS) == EXPECTED_COLUMNS
+
+
+def test_glue_table_is_parquet_in_the_bucket(stack):
+    table = stack.one(GLUE_TABLE).inputs
+    descriptor = table["storageDescriptor"]
+    assert descriptor["location"] == f"s3://{_bucket_name(stack)}/turns/"
+    assert descriptor["inputFormat"].endswith("MapredParquetInputFormat")
+    assert descriptor["serDeInfo"]["serializationLibrary"].endswith("ParquetHiveSerDe")
+    assert table["tableType"] == "EXTERNAL_TABLE"
+
+
+def test_glue_table_projects_daily_partitions_without_a_crawler(stack):
+    table = stack.one(GLUE_TABLE).inputs
+    assert table["partitionKeys"] == [{"name": "dt", "type": "string"}]
+    parameters = table["parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.dt.type"] == "date"
+    assert parameters["projection.dt.format"] == "yyyy-MM-dd"
+    assert (
+        parameters["storage.location.template"] == f"s3://{_bucket_name(stack)}/turns/dt=${{dt}}/"
+    )
+    assert stack.of_type(CRAWLER) == []
+
+
+def test_firehose_writes_date_partitions_the_table_projects(stack):
+    s3 = stack.one(FIREHOSE).inputs["extendedS3Configuration"]
+    assert stack.one(FIREHOSE).inputs["destination"] == "extended_s3"
+    assert s3["prefix"] == "turns/dt=!{timestamp:yyyy-MM-dd}/"
+    assert s3["errorOutputPrefix"].startswith("errors/")
+    assert s3["bucketArn"] == stack.one(BUCKET).outputs["arn"]
+
+
+def test_firehose_converts_json_to_parquet_with_the_glue_table(stack):
+    conversion = _conversion(stack)
+    assert conversion["enabled"] is True
+    assert "hiveJsonSerDe" in conversion["inputFormatConfiguration"]["deserializer"]
+    assert "parquetSerDe" in conversion["outputFormatConfiguration"]["serializer"]
+    schema = conversion["schemaConfiguration"]
+    assert schema["databaseName"] == stack.one(DATABASE).inputs["name"]
+    assert schema["tableName"] == stack.one(GLUE_TABLE).inputs["name"]
+
+
+def test_firehose_parses_the_timestamps_the_chat_function_writes(stack):
+    from gateway.telemetry import record_timestamp
+
+    formats = _conversion(stack)["inputFormatConfiguration"]["deserializer"]["hiveJsonSerDe"][
+        "timestampFormats"
+    ]
+    # GIVEN the timestamp format the chat function writes ("2023-11-14 22:13:20.123")
+    written = record_timestamp(1_700_000_000.123)
+    assert datetime.strptime(written, "%Y-%m-%d %H:%M:%S.%f")
+    # THEN Firehose knows its Joda-Time equivalent
+    assert "yyyy-MM-dd HH:mm:ss.SSS" in formats
+
+
+def test_firehose_encrypts_buffered_records(stack):
+    assert stack.one(FIREHOSE).inputs["serverSideEncryption"]["enabled"] is True
+
+
+def test_firehose_role_writes_only_its_bucket_and_reads_only_its_table(stack):
+    role_arn = stack.one(FIREHOSE).inputs["extendedS3Configuration"]["roleArn"]
+    role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
+    allowed = grants(stack, role)
+    bucket = stack.one(BUCKET).outputs["arn"]
+    assert allowed["s3:PutObject"] == {bucket, f"{bucket}/*"}
+    table = stack.one(GLUE_TABLE).outputs["arn"]
+    assert table in allowed["glue:GetTable"]
+    assert {a.split(":")[0] for a in allowed} == {"s3", "glue", "logs"}
+
+
+def test_athena_workgroup_enforces_an_encrypted_results_location(stack):
+    configuration = stack.one(WORKGROUP).inputs["configuration"]
+    assert configuration["enforceWorkgroupConfiguration"] is True
+    results = configuration["resultConfiguration"]
+    assert results["outputLocation"] == f"s3://{_bucket_name(stack)}/athena-results/"
+    assert results["encryptionConfiguration"]["encryptionOption"] == "SSE_S3"
+
+
+def test_named_queries_answer_the_four_product_questions(stack):
+    queries = {q.inputs["name"]: q.inputs for q in stack.of_type(NAMED_QUERY)}
+    assert set(queries) == {
+        "tokens-by-model",
+        "top-users-by-tokens",
+        "daily-active-users",
+        "cache-hit-rate",
+    }
+    database = stack.one(DATABASE).inputs["name"]
+    workgroup = stack.one(WORKGROUP).outputs["name"]
+    for name, query in queries.items():
+        assert query["database"] == database, name
+        assert query["workgroup"] == workgroup, name
+        assert f'"{database}"."turns"' in query["query"], name
+        assert "dt >=" in query["query"], f"{name} scans every partition"
+
+
+def test_analytics_children_are_parented_to_the_analytics_component(dev):
+    analytics = component(dev, "Analytics")
+    for resource_type in (BUCKET, DATABASE, GLUE_TABLE, FIREHOSE, WORKGROUP, NAMED_QUERY):
+        assert all(r.parent == analytics.urn for r in dev.of_type(resource_type)), resource_type

@@ -1,0 +1,97 @@
+"""Config validation through the real program: a bad value stops `pulumi up` and names its key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from devtools.declare import declare_stack, load_stack_config
+from settings import SettingsError
+
+
+def _tiers(**changes):
+    """The dev tiers with ``changes`` applied: ``{"pro.defaultModel": "x"}``."""
+    tiers = copy.deepcopy(load_stack_config("dev")["ai-gateway:tiers"])
+    for path, value in changes.items():
+        tier, key = path.split(".")
+        tiers[tier][key] = value
+    return tiers
+
+
+BAD_CONFIGS = [
+    pytest.param(
+        {"tiers": _tiers(**{"pro.defaultModel": "anthropic.claude-v9:0"})},
+        "ai-gateway:tiers.pro.defaultModel",
+        id="default-model-not-in-allowlist",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"free.dailyInputTokens": -5})},
+        "ai-gateway:tiers.free.dailyInputTokens",
+        id="negative-limit",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"free.models": ["not a model id"]})},
+        "ai-gateway:tiers.free.models[0]",
+        id="malformed-model-id",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"pro.maxOutputTokensPerTurn": 10**9})},
+        "ai-gateway:tiers.pro.maxOutputTokensPerTurn",
+        id="turn-larger-than-daily-allowance",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"free.dailyOutputTokens": "lots"})},
+        "ai-gateway:tiers.free.dailyOutputTokens",
+        id="limit-not-a-number",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"free.tokensPerDay": 5})},
+        "ai-gateway:tiers.free.tokensPerDay",
+        id="unknown-tier-setting",
+    ),
+    pytest.param({"defaultTier": "gold"}, "ai-gateway:defaultTier", id="default-tier-undefined"),
+    pytest.param({"tiers": None}, "ai-gateway:tiers", id="no-tiers"),
+    pytest.param({"logRetentionDays": 8}, "ai-gateway:logRetentionDays", id="bad-log-retention"),
+    pytest.param(
+        {"inboundNamespace": "chat/room"}, "ai-gateway:inboundNamespace", id="bad-namespace"
+    ),
+    pytest.param(
+        {"outboundNamespace": "chat"}, "ai-gateway:outboundNamespace", id="namespaces-equal"
+    ),
+    pytest.param({"mfa": "SOMETIMES"}, "ai-gateway:mfa", id="bad-mfa"),
+    pytest.param({"alarmEmail": "oncall"}, "ai-gateway:alarmEmail", id="bad-alarm-email"),
+    pytest.param({"streamFlushMs": 0}, "ai-gateway:streamFlushMs", id="flush-interval-too-low"),
+    pytest.param(
+        {"tierConfigCacheSeconds": 600},
+        "ai-gateway:tierConfigCacheSeconds",
+        id="tier-cache-longer-than-a-minute",
+    ),
+    pytest.param({"waf": "maybe"}, "ai-gateway:waf", id="bool-not-a-bool"),
+    pytest.param({"costCenter": " "}, "ai-gateway:costCenter", id="blank-cost-center"),
+    pytest.param({"callbackUrls": ["ftp://x"]}, "ai-gateway:callbackUrls", id="bad-callback-url"),
+    pytest.param(
+        {"identityProviders": {"google": {"clientId": "x"}}},
+        "ai-gateway:identityProviders.google.clientSecret",
+        id="incomplete-identity-provider",
+    ),
+    pytest.param({"aws:region": "moon-1"}, "aws:region", id="bad-region"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD_CONFIGS)
+def test_bad_config_fails_naming_the_key(overrides, key):
+    with pytest.raises(SettingsError) as failure:
+        declare_stack("dev", overrides)
+    assert str(failure.value).startswith(f"{key}:"), str(failure.value)
+
+
+def test_tiers_that_are_not_json_fail_naming_the_key():
+    # The engine hands object config to the program as a JSON string; a hand-edited string that
+    # is not JSON must still be reported against its key.
+    with pytest.raises(SettingsError, match=r"^ai-gateway:tiers: "):
+        declare_stack("dev", {"tiers": "free: {models: [x]"})
+
+
+def test_the_stack_files_are_valid(stack):
+    assert stack.resources
