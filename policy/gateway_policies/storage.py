@@ -199,12 +199,15 @@ s3_public_access_blocked = StackValidationPolicy(
 
 
 def _denies_insecure_transport(document: object) -> bool:
+    """A Deny of every S3 action, for every principal, when the request is not over TLS."""
     for statement in policy_statements(document):
         if allows(statement):
             continue
-        condition = maybe(statement, "Condition", default={})
-        secure = maybe(condition, "Bool", "aws:SecureTransport")
-        if str(secure).lower() == "false" and maybe(statement, "Principal") in ("*", {"AWS": "*"}):
+        secure = maybe(statement, "Condition", "Bool", "aws:SecureTransport")
+        insecure_only = any(str(v).lower() == "false" for v in as_list(secure, lenient=True))
+        everyone = maybe(statement, "Principal") in ("*", {"AWS": "*"})
+        every_action = {"*", "s3:*"} & {str(a) for a in as_list(maybe(statement, "Action"))}
+        if insecure_only and everyone and every_action:
             return True
     return False
 

@@ -602,6 +602,16 @@ def test_tls_statement_must_deny_every_principal():
     assert_stack_has_violation("s3-tls-only", stack)
 
 
+def test_tls_statement_must_deny_every_action():
+    narrow = {**TLS_ONLY_STATEMENT, "Action": "s3:GetObject"}
+    assert_stack_has_violation("s3-tls-only", bucket_stack(block={}, policy=document(narrow)))
+
+
+def test_tls_condition_may_be_a_list():
+    listed = {**TLS_ONLY_STATEMENT, "Condition": {"Bool": {"aws:SecureTransport": ["false"]}}}
+    assert_stack_no_violations("s3-tls-only", bucket_stack(block={}, policy=document(listed)))
+
+
 def test_alarm_in_production_needs_no_topic_of_this_stack_if_it_notifies_sns():
     shared = "arn:aws:sns:us-east-1:123456789012:org-on-call"
     assert_stack_no_violations(
