@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +9,7 @@ import pulumi_aws as aws
 
 from components import analytics_schema as schema
 from components import iam
+from components.private_bucket import create_private_bucket
 
 _GLUE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -52,7 +52,16 @@ class AnalyticsComponent(pulumi.ComponentResource):
     ) -> None:
         super().__init__("ai-gateway:index:Analytics", name, None, opts)
         self._name = name
-        self.bucket = self._create_bucket(args)
+        self.bucket = create_private_bucket(
+            name,
+            expire_days_by_prefix={
+                schema.RECORDS_PREFIX: args.retention_days,
+                schema.ERRORS_PREFIX: args.retention_days,
+                schema.QUERY_RESULTS_PREFIX: args.query_results_retention_days,
+            },
+            retain=args.retain_data,
+            parent=self,
+        )
         self.database, self.table = self._create_catalog(args)
         self.stream = self._create_stream(args)
         self.workgroup = self._create_workgroup(args)
@@ -70,58 +79,6 @@ class AnalyticsComponent(pulumi.ComponentResource):
 
     def _child(self, **extra: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **extra)  # type: ignore[arg-type]
-
-    def _create_bucket(self, args: AnalyticsArgs) -> aws.s3.Bucket:
-        bucket = aws.s3.Bucket(
-            f"{self._name}-bucket",
-            force_destroy=not args.retain_data,
-            opts=self._child(retain_on_delete=args.retain_data),
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{self._name}-bucket-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child(),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{self._name}-bucket-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=self._child(),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{self._name}-bucket-encryption",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=self._child(),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-bucket-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                _expire("turns", schema.RECORDS_PREFIX, args.retention_days),
-                _expire("errors", "errors/", args.retention_days),
-                _expire(
-                    "query-results", schema.QUERY_RESULTS_PREFIX, args.query_results_retention_days
-                ),
-            ],
-            opts=self._child(),
-        )
-        aws.s3.BucketPolicy(
-            f"{self._name}-bucket-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(_tls_only_policy),
-            opts=self._child(),
-        )
-        return bucket
 
     def _create_catalog(
         self, args: AnalyticsArgs
@@ -280,34 +237,6 @@ class AnalyticsComponent(pulumi.ComponentResource):
             )
             for key, (description, sql) in schema.named_queries(args.database_name).items()
         }
-
-
-def _expire(rule_id: str, prefix: str, days: int) -> dict[str, object]:
-    return {
-        "id": rule_id,
-        "status": "Enabled",
-        "filter": {"prefix": prefix},
-        "expiration": {"days": days},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-    }
-
-
-def _tls_only_policy(bucket_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
 
 
 def _delivery_policy(

@@ -40,6 +40,7 @@ TABLE_NAME = "turns"
 #: S3 key prefixes inside the analytics bucket.
 RECORDS_PREFIX = "turns/"
 FIREHOSE_PREFIX = "turns/dt=!{timestamp:yyyy-MM-dd}/"
+ERRORS_PREFIX = "errors/"
 FIREHOSE_ERROR_PREFIX = "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
 QUERY_RESULTS_PREFIX = "athena-results/"
 

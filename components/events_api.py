@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.waf import create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
@@ -83,7 +84,11 @@ class EventsApiComponent(pulumi.ComponentResource):
         self._name = name
         self.api = self._create_api(args)
         self.endpoint = self._endpoint(args)
-        self.web_acl = self._create_waf(args) if args.waf else None
+        self.web_acl = None
+        if args.waf:
+            self.web_acl = create_web_acl(
+                name, protected_arn=self.api.api_arn, rate_limit=args.waf_rate_limit, parent=self
+            )
         self.handlers = args.handlers(self.endpoint)
         chat_source, subscribe_source = self._create_data_sources()
         self.inbound = aws.appsync.ChannelNamespace(
@@ -220,50 +225,6 @@ class EventsApiComponent(pulumi.ComponentResource):
             for source, function in zip(("chat", "subscribe"), functions, strict=True)
         )
 
-    def _create_waf(self, args: EventsApiArgs) -> aws.wafv2.WebAcl:
-        metric = self._name.replace("-", "")
-        web_acl = aws.wafv2.WebAcl(
-            f"{self._name}-waf",
-            scope="REGIONAL",
-            description="Rate limit and AWS managed common rules for the Event API",
-            default_action={"allow": {}},
-            rules=[
-                {
-                    "name": "rate-limit-per-ip",
-                    "priority": 0,
-                    "action": {"block": {}},
-                    "statement": {
-                        "rate_based_statement": {
-                            "limit": args.waf_rate_limit,
-                            "aggregate_key_type": "IP",
-                        }
-                    },
-                    "visibility_config": _visibility(f"{metric}RateLimit"),
-                },
-                {
-                    "name": "aws-managed-common-rules",
-                    "priority": 1,
-                    "override_action": {"none": {}},
-                    "statement": {
-                        "managed_rule_group_statement": {
-                            "vendor_name": "AWS",
-                            "name": "AWSManagedRulesCommonRuleSet",
-                        }
-                    },
-                    "visibility_config": _visibility(f"{metric}CommonRules"),
-                },
-            ],
-            visibility_config=_visibility(f"{metric}WebAcl"),
-            opts=self._child(),
-        )
-        aws.wafv2.WebAclAssociation(
-            f"{self._name}-waf-association",
-            resource_arn=self.api.api_arn,
-            web_acl_arn=web_acl.arn,
-            opts=self._child(),
-        )
-        return web_acl
-
 
 def _direct(source: aws.appsync.DataSource, invoke_type: str) -> dict[str, object]:
     return {
@@ -272,12 +233,4 @@ def _direct(source: aws.appsync.DataSource, invoke_type: str) -> dict[str, objec
             "data_source_name": source.name,
             "lambda_config": {"invoke_type": invoke_type},
         },
-    }
-
-
-def _visibility(metric_name: str) -> dict[str, object]:
-    return {
-        "cloudwatch_metrics_enabled": True,
-        "metric_name": metric_name,
-        "sampled_requests_enabled": True,
     }

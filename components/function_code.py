@@ -1,4 +1,5 @@
-"""What the functions run: their code archive, built from ``functions/``, and the Powertools layer.
+"""What the functions run: their code archive from ``functions/``, the Powertools layer, and the
+environment each one gets.
 
 The archive is assembled by the program itself, so a fresh clone deploys with no build step. It
 lists files in a fixed, sorted order with paths relative to ``functions/``, so every machine
@@ -13,9 +14,13 @@ and AWS all run the same Powertools, and the archive stays a few kilobytes of ou
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pulumi
+from gateway.environment import FunctionEnvironment
+
+from components.metrics import METRICS_NAMESPACE
 
 #: Files and folders never shipped to Lambda.
 _EXCLUDED_PARTS = frozenset({"__pycache__", "tests", "test"})
@@ -25,6 +30,24 @@ _POWERTOOLS_PIN = re.compile(
 
 LAMBDA_RUNTIME = "python3.13"
 LAMBDA_ARCHITECTURE = "arm64"
+
+#: The environment fields each function's code reads (see ``gateway.environment``).
+CHAT_ENVIRONMENT = (
+    "usage_table",
+    "prepared_responses_table",
+    "tier_config_parameter",
+    "tier_config_cache_seconds",
+    "events_http_endpoint",
+    "inbound_namespace",
+    "outbound_namespace",
+    "analytics_stream",
+    "stream_flush_ms",
+    "metering_fail_open",
+    "max_messages",
+    "max_message_chars",
+    "message_preview_chars",
+)
+SUBSCRIBE_ENVIRONMENT = ("outbound_namespace",)
 
 
 def code_files(functions_dir: Path) -> list[Path]:
@@ -62,3 +85,15 @@ def powertools_layer_parameter(
 ) -> str:
     """The public SSM parameter whose value is the managed layer ARN of ``version``."""
     return f"/aws/service/powertools/python/{architecture}/{runtime}/{version}"
+
+
+def environment_variables(
+    environment: FunctionEnvironment, fields: Sequence[str], service: str
+) -> dict:
+    """A function's environment: Powertools' service and metrics namespace, and the ``fields``
+    of ``environment`` its code reads (as ``gateway.environment`` names them)."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        **environment.variables(*fields),
+    }

@@ -12,32 +12,13 @@ from gateway.environment import FunctionEnvironment
 from components import iam
 from components.events_api import EventsEndpoint
 from components.function_code import (
+    CHAT_ENVIRONMENT,
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
+    SUBSCRIBE_ENVIRONMENT,
+    environment_variables,
     powertools_layer_parameter,
 )
-from components.observability import METRICS_NAMESPACE
-
-#: The environment fields each function's code reads (see ``gateway.environment``).
-CHAT_ENVIRONMENT = (
-    "usage_table",
-    "prepared_responses_table",
-    "tier_config_parameter",
-    "tier_config_cache_seconds",
-    "events_http_endpoint",
-    "inbound_namespace",
-    "outbound_namespace",
-    "analytics_stream",
-    "stream_flush_ms",
-    "metering_fail_open",
-    "max_messages",
-    "max_message_chars",
-    "message_preview_chars",
-)
-SUBSCRIBE_ENVIRONMENT = ("outbound_namespace",)
-
-# X-Ray accepts no resource narrower than "*" for these; AWS offers no resource-level permission.
-_XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 
 @dataclass
@@ -92,9 +73,10 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         self._name = name
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
         self._account = aws.get_caller_identity_output(opts=invoke_opts).account_id
+        # A public String parameter; `insecure_value` keeps the layer ARN readable in diffs.
         self._layer = aws.ssm.get_parameter_output(
             name=powertools_layer_parameter(args.powertools_version), opts=invoke_opts
-        ).value
+        ).insecure_value
 
         self.chat_role = self._create_role("chat")
         self.model_access_policy = self._create_model_access_policy(args)
@@ -103,7 +85,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
 
         self.subscribe_role = self._create_role("subscribe")
         subscribe_policy = self._create_runtime_policy(
-            "subscribe", args.subscribe_log_group, extra=[]
+            "subscribe", self.subscribe_role, args.subscribe_log_group, extra=[]
         )
         self.subscribe_function = self._create_function(
             "subscribe",
@@ -111,7 +93,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             role=self.subscribe_role,
             log_group=args.subscribe_log_group,
             code=args.code,
-            environment=_variables(args.environment, SUBSCRIBE_ENVIRONMENT, "subscribe"),
+            environment=environment_variables(args.environment, SUBSCRIBE_ENVIRONMENT, "subscribe"),
             memory_mb=256,
             timeout_seconds=10,
             depends_on=[subscribe_policy],
@@ -189,25 +171,22 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
                 iam.allow("RecordTurns", ["firehose:PutRecord"], [r["stream"]]),
             ]
         )
-        return self._create_runtime_policy("chat", args.chat_log_group, extra=statements)
+        return self._create_runtime_policy(
+            "chat", self.chat_role, args.chat_log_group, extra=statements
+        )
 
     def _create_runtime_policy(
         self,
         function: str,
+        role: aws.iam.Role,
         log_group: aws.cloudwatch.LogGroup,
         extra: pulumi.Input[list[dict[str, object]]],
     ) -> aws.iam.RolePolicy:
-        role = self.chat_role if function == "chat" else self.subscribe_role
+        """Logs to the function's own group and traces, plus ``extra`` statements."""
         policy = pulumi.Output.all(log_group.arn, extra).apply(
             lambda v: iam.document(
                 *v[1],
-                iam.allow(
-                    "WriteOwnLogs",
-                    ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    [v[0], f"{v[0]}:*"],
-                ),
-                # X-Ray offers no resource-level permissions: "*" is the only resource AWS accepts.
-                iam.allow("WriteTraces", _XRAY_ACTIONS, ["*"]),
+                *iam.log_and_trace(v[0]),
             )
         )
         return aws.iam.RolePolicy(
@@ -224,7 +203,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             endpoint=args.events.http_endpoint,
             stream=args.analytics_stream.name,
         ).apply(
-            lambda v: _variables(
+            lambda v: environment_variables(
                 replace(
                     args.environment,
                     usage_table=v["usage"],
@@ -294,11 +273,3 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             },
             opts=self._child(depends_on=[log_group, *depends_on]),
         )
-
-
-def _variables(environment: FunctionEnvironment, fields: Sequence[str], service: str) -> dict:
-    return {
-        "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        **environment.variables(*fields),
-    }

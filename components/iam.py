@@ -28,6 +28,41 @@ def allow(sid: str, actions: Iterable[str], resources: Iterable[str]) -> dict[st
     }
 
 
+#: X-Ray accepts no resource narrower than "*" for these: AWS offers no resource-level permission.
+XRAY_WRITE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+def log_and_trace(log_group_arn: str) -> list[dict[str, Any]]:
+    """What every function needs: write to its own log group, and send X-Ray traces."""
+    return [
+        allow(
+            "WriteOwnLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        ),
+        allow("WriteTraces", XRAY_WRITE_ACTIONS, ["*"]),
+    ]
+
+
+def deny_insecure_transport(bucket_arn: str) -> str:
+    """A bucket policy refusing every request to the bucket that does not use TLS."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
 def trust(service: str, *, source_arn: str | None = None, source_account: str | None = None) -> str:
     """A role trust policy for an AWS service principal, optionally pinned to the resource (and
     account) that may assume it, which stops the service acting for anyone else's resource."""
@@ -66,3 +101,58 @@ def bedrock_model_arns(model_ids: Sequence[str], region: str, account: str) -> l
 def guardrail_arns(guardrail_ids: Sequence[str], region: str, account: str) -> list[str]:
     """ARNs of the Bedrock guardrails with ``guardrail_ids`` in this account and region."""
     return sorted({f"arn:aws:bedrock:{region}:{account}:guardrail/{g}" for g in guardrail_ids})
+
+
+def alarm_topic_key_policy(account: str) -> str:
+    """Key policy of the alarm topic's key: the account administers and uses it (IAM decides
+    who in the account may), CloudWatch may encrypt alarm notifications with it. Actions are
+    listed one by one rather than as ``kms:*``."""
+    root = f"arn:aws:iam::{account}:root"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": [
+                        "kms:CancelKeyDeletion",
+                        "kms:CreateAlias",
+                        "kms:CreateGrant",
+                        "kms:Decrypt",
+                        "kms:DeleteAlias",
+                        "kms:DescribeKey",
+                        "kms:DisableKey",
+                        "kms:DisableKeyRotation",
+                        "kms:EnableKey",
+                        "kms:EnableKeyRotation",
+                        "kms:Encrypt",
+                        "kms:GenerateDataKey",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:ListAliases",
+                        "kms:ListGrants",
+                        "kms:ListResourceTags",
+                        "kms:PutKeyPolicy",
+                        "kms:RetireGrant",
+                        "kms:RevokeGrant",
+                        "kms:ScheduleKeyDeletion",
+                        "kms:TagResource",
+                        "kms:UntagResource",
+                        "kms:UpdateAlias",
+                        "kms:UpdateKeyDescription",
+                    ],
+                    # In a key policy "*" means this key and nothing else.
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": "*",
+                },
+            ],
+        }
+    )

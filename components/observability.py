@@ -9,24 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-#: CloudWatch namespace of the functions' EMF metrics (``POWERTOOLS_METRICS_NAMESPACE``).
-METRICS_NAMESPACE = "AiGateway"
-
-
-class Metric:
-    """Names of the EMF metrics the chat function emits (Powertools Metrics)."""
-
-    INPUT_TOKENS = "InputTokens"  # dimension modelId
-    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId
-    TURN_LATENCY = "TurnLatency"  # milliseconds
-    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds
-    CACHE_HITS = "CacheHits"
-    ERRORS = "Errors"  # dimension code
-    MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
-    # Faults a turn survived (it still ended with a terminal event).
-    USAGE_STORE_FAILURES = "UsageStoreFailures"
-    ANALYTICS_FAILURES = "AnalyticsFailures"
-    PUBLISH_FAILURES = "PublishFailures"
+from components import iam
+from components.metrics import dashboard_body
 
 
 @dataclass
@@ -91,7 +75,7 @@ class ObservabilityComponent(pulumi.ComponentResource):
             description="Encrypts the ai-gateway alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=identity.account_id.apply(_alarm_key_policy),
+            policy=identity.account_id.apply(iam.alarm_topic_key_policy),
             opts=pulumi.ResourceOptions(parent=self),
         )
         topic = aws.sns.Topic(
@@ -171,160 +155,3 @@ def _lambda_query(query_id: str, metric: str, dimensions: dict[str, str]) -> dic
         },
         "return_data": False,
     }
-
-
-def _search(metric: str, stat: str, label: str, query_id: str) -> list[dict[str, object]]:
-    # SEARCH matches the metric whatever its dimensions (modelId, code, service), so the dashboard
-    # never has to list models and is untouched by a tier's allowlist change.
-    expression = (
-        f"SEARCH('Namespace=\"{METRICS_NAMESPACE}\" MetricName=\"{metric}\"', '{stat}', 300)"
-    )
-    return [{"expression": expression, "label": label, "id": query_id}]
-
-
-def _widget(title: str, metrics: list, x: int, y: int, region: str, **props: object) -> dict:
-    return {
-        "type": "metric",
-        "x": x,
-        "y": y,
-        "width": 12,
-        "height": 6,
-        "properties": {
-            "title": title,
-            "region": region,
-            "metrics": metrics,
-            "period": 300,
-            **props,
-        },
-    }
-
-
-def dashboard_body(region: str, function_names: Mapping[str, str]) -> dict[str, object]:
-    """The CloudWatch dashboard: tokens by model, latency, first-token latency, errors by code,
-    cache hits, model throttles and the functions' own invocations, errors and throttles."""
-    lambda_metrics = [
-        ["AWS/Lambda", metric, "FunctionName", name, {"stat": "Sum", "label": f"{role} {metric}"}]
-        for role, name in sorted(function_names.items())
-        for metric in ("Invocations", "Errors", "Throttles")
-    ]
-    widgets = [
-        _widget(
-            "Tokens by model",
-            _search(Metric.INPUT_TOKENS, "Sum", "input", "input")
-            + _search(Metric.OUTPUT_TOKENS, "Sum", "output", "output"),
-            0,
-            0,
-            region,
-            view="timeSeries",
-            stacked=True,
-        ),
-        _widget(
-            "Turn latency (ms)",
-            _search(Metric.TURN_LATENCY, "p50", "p50", "p50")
-            + _search(Metric.TURN_LATENCY, "p90", "p90", "p90")
-            + _search(Metric.TURN_LATENCY, "p99", "p99", "p99"),
-            12,
-            0,
-            region,
-            view="timeSeries",
-        ),
-        _widget(
-            "First-token latency (ms)",
-            _search(Metric.FIRST_TOKEN_LATENCY, "p50", "p50", "p50")
-            + _search(Metric.FIRST_TOKEN_LATENCY, "p90", "p90", "p90"),
-            0,
-            6,
-            region,
-            view="timeSeries",
-        ),
-        _widget(
-            "Errors by code",
-            _search(Metric.ERRORS, "Sum", "errors", "errors"),
-            12,
-            6,
-            region,
-            view="timeSeries",
-            stacked=True,
-        ),
-        _widget(
-            "Prepared-response cache hits",
-            _search(Metric.CACHE_HITS, "Sum", "hits", "hits"),
-            0,
-            12,
-            region,
-            view="timeSeries",
-        ),
-        _widget(
-            "Model throttles",
-            _search(Metric.MODEL_THROTTLES, "Sum", "throttles", "throttles"),
-            12,
-            12,
-            region,
-            view="timeSeries",
-        ),
-        _widget(
-            "Survived faults",
-            _search(Metric.USAGE_STORE_FAILURES, "Sum", "usage store", "usage")
-            + _search(Metric.ANALYTICS_FAILURES, "Sum", "analytics", "analytics")
-            + _search(Metric.PUBLISH_FAILURES, "Sum", "publish", "publish"),
-            0,
-            18,
-            region,
-            view="timeSeries",
-            stacked=True,
-        ),
-        _widget("Functions", lambda_metrics, 12, 18, region, view="timeSeries"),
-    ]
-    return {"widgets": widgets}
-
-
-def _alarm_key_policy(account: str) -> str:
-    root = f"arn:aws:iam::{account}:root"
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKey",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": [
-                        "kms:CancelKeyDeletion",
-                        "kms:CreateAlias",
-                        "kms:CreateGrant",
-                        "kms:Decrypt",
-                        "kms:DeleteAlias",
-                        "kms:DescribeKey",
-                        "kms:DisableKey",
-                        "kms:DisableKeyRotation",
-                        "kms:EnableKey",
-                        "kms:EnableKeyRotation",
-                        "kms:Encrypt",
-                        "kms:GenerateDataKey",
-                        "kms:GetKeyPolicy",
-                        "kms:GetKeyRotationStatus",
-                        "kms:ListAliases",
-                        "kms:ListGrants",
-                        "kms:ListResourceTags",
-                        "kms:PutKeyPolicy",
-                        "kms:RetireGrant",
-                        "kms:RevokeGrant",
-                        "kms:ScheduleKeyDeletion",
-                        "kms:TagResource",
-                        "kms:UntagResource",
-                        "kms:UpdateAlias",
-                        "kms:UpdateKeyDescription",
-                    ],
-                    # In a key policy "*" means this key and nothing else.
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchAlarmsPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": "*",
-                },
-            ],
-        }
-    )

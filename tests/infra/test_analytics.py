@@ -79,7 +79,7 @@ def test_records_expire_after_the_configured_retention(stack):
     rules = {r["id"]: r for r in stack.one(LIFECYCLE).inputs["rules"]}
     assert rules["turns"]["filter"]["prefix"] == "turns/"
     assert rules["turns"]["expiration"]["days"] == stack.config["ai-gateway:analyticsRetentionDays"]
-    assert rules["query-results"]["filter"]["prefix"] == "athena-results/"
+    assert rules["athena-results"]["filter"]["prefix"] == "athena-results/"
 
 
 def test_prod_keeps_analytics_data_when_the_stack_goes_away(prod):

@@ -7,7 +7,7 @@ import json
 import pytest
 from infra_support import LOG_GROUP, component, function
 
-from components.observability import METRICS_NAMESPACE, Metric
+from components.metrics import METRICS_NAMESPACE, Metric
 from devtools.declare import declare_stack
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"

@@ -1,0 +1,109 @@
+"""The gateway's CloudWatch metrics: the names the functions emit, and the dashboard on them.
+
+The chat function emits these through Powertools (EMF, no API calls) into
+:data:`METRICS_NAMESPACE`; keep the names here in step with ``gateway.telemetry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: CloudWatch namespace of the functions' EMF metrics (``POWERTOOLS_METRICS_NAMESPACE``).
+METRICS_NAMESPACE = "AiGateway"
+
+
+class Metric:
+    """Names of the EMF metrics the chat function emits."""
+
+    INPUT_TOKENS = "InputTokens"  # dimension modelId
+    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId
+    TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId
+    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId
+    CACHE_HITS = "CacheHits"  # dimension modelId
+    ERRORS = "Errors"  # dimension code
+    MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
+    # Faults a turn survived (it still ended with a terminal event).
+    USAGE_STORE_FAILURES = "UsageStoreFailures"
+    ANALYTICS_FAILURES = "AnalyticsFailures"
+    PUBLISH_FAILURES = "PublishFailures"
+
+
+_PERIOD = 300
+
+
+def _search(metric: str, stat: str, label: str) -> dict[str, object]:
+    # SEARCH matches the metric whatever its dimensions (modelId, code, service), so the dashboard
+    # never lists models and a tier's allowlist change leaves it untouched.
+    query = f'Namespace="{METRICS_NAMESPACE}" MetricName="{metric}"'
+    return {
+        "expression": f"SEARCH('{query}', '{stat}', {_PERIOD})",
+        "label": label,
+        "id": f"{metric}_{stat}".lower(),
+    }
+
+
+def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
+    """(title, metrics, stacked) of every chart, in reading order."""
+    lambda_metrics = [
+        ["AWS/Lambda", metric, "FunctionName", name, {"stat": "Sum", "label": f"{role} {metric}"}]
+        for role, name in sorted(function_names.items())
+        for metric in ("Invocations", "Errors", "Throttles")
+    ]
+    return [
+        (
+            "Tokens by model",
+            [
+                [_search(Metric.INPUT_TOKENS, "Sum", "input")],
+                [_search(Metric.OUTPUT_TOKENS, "Sum", "output")],
+            ],
+            True,
+        ),
+        (
+            "Turn latency (ms)",
+            [[_search(Metric.TURN_LATENCY, p, p)] for p in ("p50", "p90", "p99")],
+            False,
+        ),
+        (
+            "First-token latency (ms)",
+            [[_search(Metric.FIRST_TOKEN_LATENCY, p, p)] for p in ("p50", "p90", "p99")],
+            False,
+        ),
+        ("Errors by code", [[_search(Metric.ERRORS, "Sum", "errors")]], True),
+        ("Prepared-response cache hits", [[_search(Metric.CACHE_HITS, "Sum", "hits")]], False),
+        ("Model throttles", [[_search(Metric.MODEL_THROTTLES, "Sum", "throttles")]], False),
+        (
+            "Survived faults",
+            [
+                [_search(Metric.USAGE_STORE_FAILURES, "Sum", "usage store")],
+                [_search(Metric.ANALYTICS_FAILURES, "Sum", "analytics")],
+                [_search(Metric.PUBLISH_FAILURES, "Sum", "publish")],
+            ],
+            True,
+        ),
+        ("Functions: invocations, errors, throttles", lambda_metrics, False),
+    ]
+
+
+def dashboard_body(region: str, function_names: Mapping[str, str]) -> dict[str, object]:
+    """A two-column dashboard: tokens by model, turn and first-token latency, errors by code,
+    cache hits, model throttles, survived faults and the functions' own health."""
+    widgets = []
+    for i, (title, metrics, stacked) in enumerate(_charts(function_names)):
+        widgets.append(
+            {
+                "type": "metric",
+                "x": 12 * (i % 2),
+                "y": 6 * (i // 2),
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "view": "timeSeries",
+                    "stacked": stacked,
+                    "period": _PERIOD,
+                    "metrics": metrics,
+                },
+            }
+        )
+    return {"widgets": widgets}

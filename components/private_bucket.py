@@ -1,0 +1,78 @@
+"""A private S3 bucket: no public access, owner-enforced objects, encrypted, TLS only, expiring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+
+
+def create_private_bucket(
+    name: str,
+    *,
+    expire_days_by_prefix: Mapping[str, int],
+    retain: bool,
+    parent: pulumi.Resource,
+) -> aws.s3.Bucket:
+    """A bucket nobody outside the account can reach, with SSE-S3 by default, a policy refusing
+    plain HTTP, and objects under each prefix expiring after the given days.
+
+    ``retain`` keeps the bucket (and its data) on ``pulumi destroy`` and refuses a forced delete.
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(
+        f"{name}-bucket",
+        force_destroy=not retain,
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=retain),
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-bucket-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-bucket-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-bucket-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
+                "bucket_key_enabled": True,
+            }
+        ],
+        opts=child,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-bucket-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            {
+                "id": prefix.strip("/"),
+                "status": "Enabled",
+                "filter": {"prefix": prefix},
+                "expiration": {"days": days},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }
+            for prefix, days in expire_days_by_prefix.items()
+        ],
+        opts=child,
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-bucket-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(iam.deny_insecure_transport),
+        opts=child,
+    )
+    return bucket
