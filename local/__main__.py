@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="use an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1",
     )
     parser.add_argument(
+        "--openai-model",
+        default=os.environ.get("OPENAI_MODEL", ""),
+        help="model name to ask the OpenAI-compatible endpoint for (default: the tier's model id)",
+    )
+    parser.add_argument(
         "--tokens-per-second",
         type=float,
         default=60.0,
@@ -78,6 +83,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         outputs=args.outputs,
         model=provider,
         openai_base_url=args.openai_base_url,
+        openai_model=args.openai_model,
         tokens_per_second=args.tokens_per_second,
         keepalive_seconds=args.keepalive_seconds,
     )
@@ -127,6 +133,7 @@ async def serve(options: Options) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     options = parse_args(argv)
     try:
         asyncio.run(serve(options))

@@ -71,7 +71,9 @@ class MotoServer:
         return self.endpoint_url
 
     def stop(self) -> None:
-        self._server.stop()
+        if self.endpoint_url:
+            self._server.stop()
+            self.endpoint_url = ""
 
 
 def tier_config_parameter_name(stack: str) -> str:

@@ -65,6 +65,7 @@ class Options:
     outputs: Path = DEFAULT_OUTPUTS
     model: str = "local"
     openai_base_url: str = ""
+    openai_model: str = ""
     tokens_per_second: float = 60.0
     keepalive_seconds: float = 60.0
 
@@ -88,6 +89,8 @@ class LocalGateway:
 
     async def start(self) -> dict[str, Any]:
         began = time.monotonic()
+        if self.options.model == "bedrock" and botocore.session.Session().get_credentials() is None:
+            raise RuntimeError("--bedrock needs AWS credentials (a profile, SSO or env keys)")
         listener = _listen(self.options.host, self.options.port)
         port = listener.getsockname()[1]
         endpoint = self.moto.start()
@@ -144,8 +147,7 @@ class LocalGateway:
             "modelProvider": self.options.model,
             "webUrl": f"http://localhost:{port}/",
         }
-        self.options.outputs.parent.mkdir(parents=True, exist_ok=True)
-        self.options.outputs.write_text(json.dumps(self.outputs, indent=2) + "\n")
+        _write_atomically(self.options.outputs, json.dumps(self.outputs, indent=2) + "\n")
         self.startup_seconds = time.monotonic() - began
         return self.outputs
 
@@ -167,8 +169,6 @@ class LocalGateway:
             env.pop(name, None)
         if options.model == "bedrock":
             # Real credentials for Bedrock; moto accepts any, so they may sign moto's calls too.
-            if botocore.session.Session().get_credentials() is None:
-                raise RuntimeError("--bedrock needs AWS credentials (a profile, SSO or env keys)")
             for service in MOTO_SERVICES:
                 env[f"AWS_ENDPOINT_URL_{service}"] = resources.endpoint_url
         else:
@@ -198,6 +198,7 @@ class LocalGateway:
                 model_provider=options.model,
                 local_model_tokens_per_second=options.tokens_per_second,
                 openai_base_url=options.openai_base_url,
+                openai_model=options.openai_model,
             ).variables()
         )
 
@@ -227,6 +228,14 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write then rename, so whoever waits for the file never reads half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def _fetch_json(url: str) -> Any:

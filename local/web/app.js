@@ -257,6 +257,7 @@ async function send(text) {
   addMessage("user", text);
   const bubble = addMessage("assistant", "");
   bubble.classList.add("streaming");
+  bubble.setAttribute("aria-busy", "true"); // screen readers read the answer once, when done
   const turn = { id: turnId, bubble, text: "", next: 0, early: new Map(), userMessage, done: false };
   state.turn = turn;
   setBusy(true);
@@ -311,6 +312,7 @@ function finish(turn) {
   turn.done = true;
   clearTimeout(turn.timer);
   turn.bubble.classList.remove("streaming");
+  turn.bubble.removeAttribute("aria-busy");
   if (state.turn === turn) state.turn = null;
   setBusy(false);
 }

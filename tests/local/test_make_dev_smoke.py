@@ -72,10 +72,14 @@ def test_make_dev_serves_a_chat_turn_stops_on_sigterm_and_restarts_on_the_same_p
 
 
 def test_a_second_gateway_on_a_taken_port_fails_with_a_clear_message(gateway, tmp_path):
-    with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{gateway.port}"):
+    with pytest.raises(RuntimeError) as failed:
         start_gateway(tmp_path, "--stack", "dev", port=gateway.port)
+    assert f"error: cannot listen on 127.0.0.1:{gateway.port}" in str(failed.value)
+    assert "Traceback" not in str(failed.value)
 
 
 def test_an_unknown_stack_fails_before_starting_anything(tmp_path):
-    with pytest.raises(RuntimeError, match="Pulumi.nosuchstack.yaml not found"):
+    with pytest.raises(RuntimeError) as failed:
         start_gateway(tmp_path, "--stack", "nosuchstack")
+    assert "Pulumi.nosuchstack.yaml not found" in str(failed.value)
+    assert "Traceback" not in str(failed.value)

@@ -1,0 +1,45 @@
+"""Packaging the chat UI for a deployed stack (``python -m local.webconfig``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.webconfig import main, web_config
+
+OUTPUTS = {
+    "region": "us-east-1",
+    "userPoolId": "us-east-1_AbCdEf123",
+    "userPoolClientId": "4example",
+    "eventsHttpEndpoint": "https://abc.appsync-api.us-east-1.amazonaws.com/event",
+    "eventsRealtimeEndpoint": "wss://abc.appsync-realtime-api.us-east-1.amazonaws.com/event/realtime",
+    "inboundNamespace": "chat",
+    "outboundNamespace": "replies",
+    "usageTableName": "not-for-browsers",
+}
+
+
+def test_the_site_config_carries_the_outputs_the_prod_tiers_and_srp(tmp_path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+
+    assert (
+        main(["--stack", "prod", "--outputs", str(outputs), "--out", str(tmp_path / "site")]) == 0
+    )
+
+    site = tmp_path / "site"
+    config = json.loads((site / "config.json").read_text())
+    assert config["authFlow"] == "USER_SRP_AUTH"
+    assert config["eventsRealtimeEndpoint"] == OUTPUTS["eventsRealtimeEndpoint"]
+    assert set(config["tierConfig"]["tiers"]) == {"free", "pro", "enterprise"}
+    assert "usageTableName" not in config
+    assert "demoUsers" not in config
+    for name in ("index.html", "app.js", "style.css", "vendor/amazon-cognito-identity.min.js"):
+        assert (site / name).is_file(), name
+
+
+def test_outputs_missing_an_endpoint_are_refused():
+    incomplete = {k: v for k, v in OUTPUTS.items() if k != "eventsRealtimeEndpoint"}
+    with pytest.raises(ValueError, match="eventsRealtimeEndpoint"):
+        web_config("dev", incomplete)
