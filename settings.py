@@ -25,10 +25,12 @@ PROJECT = "ai-gateway"
 PROJECT_FILE = Path(__file__).resolve().parent / "Pulumi.yaml"
 
 # CloudWatch Logs accepts only these retention periods (days).
+# fmt: off
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
      2922, 3288, 3653}
 )
+# fmt: on
 _NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MFA = ("OFF", "OPTIONAL", "ON")
