@@ -1,0 +1,563 @@
+"""Chat turns through ``chat`` handlers: moto for DynamoDB, a recording HTTP endpoint for the
+Events API, scripted model streams for the model."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+import chat
+import pytest
+from gateway.contract import ErrorCode
+from gateway.environment import FunctionEnvironment
+from gateway.metering import TokenUsage, estimate_input_tokens
+from gateway.prepared import PreparedResponseTable
+from gateway.publisher import EventsHttpPublisher
+from gateway.runtime import Runtime
+from gateway.telemetry import TurnRecord
+from gateway.usage_store import DynamoTurnStore
+
+from tests.functions.support import (
+    INBOUND,
+    OTHER_SUB,
+    OUTBOUND,
+    SUB,
+    CountingCalls,
+    LambdaContext,
+    RecordingEndpoint,
+    ScriptedModel,
+    StaticTiers,
+    chat_payload,
+    create_tables,
+    publish_event,
+    tier_config,
+)
+
+OWN_CHANNEL = f"/{OUTBOUND}/{SUB}"
+
+
+class RecordedAnalytics:
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[TurnRecord] = []
+        self.fail = fail
+
+    def record(self, record: TurnRecord) -> None:
+        if self.fail:
+            raise ConnectionError("firehose unreachable")
+        self.records.append(record)
+
+
+@dataclass
+class Gateway:
+    endpoint: RecordingEndpoint
+    dynamodb: Any
+    calls: CountingCalls
+    model: ScriptedModel
+    analytics: RecordedAnalytics
+    env: FunctionEnvironment
+    tiers: StaticTiers = field(default_factory=StaticTiers)
+
+    def handler(self, **runtime: Any):
+        credentials = botocore.session.get_session().get_credentials()
+        publisher = EventsHttpPublisher(
+            self.endpoint.url,
+            region="us-east-1",
+            credentials=credentials.get_frozen_credentials,
+            base_delay=0.001,
+        )
+        store = DynamoTurnStore(lambda: self.dynamodb, "usage", "prepared")
+        options = {
+            "tiers": self.tiers,
+            "store": store,
+            "provider": self.model,
+            "publisher": publisher,
+            "analytics": self.analytics,
+            **runtime,
+        }
+        return chat.make_handler(Runtime(self.env, **options))
+
+    def run(self, *payloads: Any, **event: Any) -> list[dict[str, Any]]:
+        self.handler()(publish_event(*payloads, **event), LambdaContext())
+        return self.endpoint.events(OWN_CHANNEL)
+
+    def usage_item(self, sub: str = SUB) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName="usage", Key={"pk": {"S": f"user#{sub}"}}, ConsistentRead=True
+        ).get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+
+@pytest.fixture
+def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    create_tables(client)
+    env = FunctionEnvironment(
+        usage_table="usage",
+        prepared_responses_table="prepared",
+        events_http_endpoint=endpoint.url,
+        inbound_namespace=INBOUND,
+        outbound_namespace=OUTBOUND,
+        stream_flush_ms=20,
+    )
+    calls = CountingCalls(client)
+    yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)
+
+
+def deltas(events: list[dict[str, Any]]) -> str:
+    return "".join(e["text"] for e in events if e["type"] == "delta")
+
+
+def terminal(events: list[dict[str, Any]]) -> dict[str, Any]:
+    ends = [e for e in events if e["type"] in ("done", "error")]
+    assert len(ends) == 1, f"expected exactly one terminal event, got {ends}"
+    assert events[-1] is ends[0], "the terminal event must be the last event of the turn"
+    return ends[0]
+
+
+def assert_gap_free(events: list[dict[str, Any]]) -> None:
+    assert [e["seq"] for e in events] == list(range(len(events)))
+
+
+def emf_blobs(out: str) -> list[dict[str, Any]]:
+    blobs = []
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def metric_values(blobs: list[dict[str, Any]], name: str, **dimensions: str) -> list[float]:
+    found: list[float] = []
+    for blob in blobs:
+        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
+            value = blob[name]
+            found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+# -- a complete turn ----------------------------------------------------------------------------
+
+
+def test_a_turn_streams_the_model_text_in_order_and_stores_its_usage(gateway, capsys):
+    # GIVEN a model that streams 60 pieces and reports 11 input / 60 output tokens
+    gateway.model = ScriptedModel([f"w{i} " for i in range(60)], usage=TokenUsage(11, 60))
+
+    # WHEN the user publishes one chat event to their inbound channel
+    events = gateway.run(chat_payload("Tell me something"))
+
+    # THEN the deltas concatenate to the model's text, seq has no gaps, one done ends the turn
+    assert deltas(events) == gateway.model.text
+    assert_gap_free(events)
+    assert {(e["conversationId"], e["turnId"]) for e in events} == {("c-1", "t-1")}
+    done = terminal(events)
+    assert done["type"] == "done"
+    assert done["usage"] == {"inputTokens": 11, "outputTokens": 60}
+    assert done["cached"] is False
+    assert done["stopReason"] == "end_turn"
+    assert done["modelId"] == "amazon.nova-micro-v1:0"
+    assert done["limits"] == {
+        "dailyInputTokens": {"used": 11, "allowed": 2000},
+        "dailyOutputTokens": {"used": 60, "allowed": 4000},
+        "monthlyInputTokens": {"used": 11, "allowed": 20000},
+        "monthlyOutputTokens": {"used": 60, "allowed": 40000},
+    }
+    # AND the usage is settled into the user's item with no reservation left behind
+    item = gateway.usage_item()
+    assert not [k for k in item if k.startswith("r#")]
+    settled = {
+        k.split("#")[0] + "#" + k.split("#")[2]: int(v)
+        for k, v in item.items()
+        if k[:2] in ("d#", "m#")
+    }
+    assert settled == {"d#i": 11, "d#o": 60, "m#i": 11, "m#o": 60}
+    # AND the model was asked for at most the tier's per-turn maximum
+    assert gateway.model.requests[0].max_tokens == 512
+
+
+def test_a_turn_costs_three_dynamodb_requests(gateway):
+    gateway.run(chat_payload())
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+
+
+def test_publishes_are_signed_batched_and_sent_to_the_callers_own_channel(gateway):
+    gateway.model = ScriptedModel(["x" * 10] * 300)
+    gateway.run(chat_payload())
+    publishes = gateway.endpoint.publishes
+    assert publishes and all(p.channel == OWN_CHANNEL for p in publishes)
+    assert all(1 <= len(p.events) <= 5 for p in publishes)
+    authorization = publishes[0].headers["authorization"]
+    assert re.match(
+        r"^AWS4-HMAC-SHA256 Credential=\w+/\d{8}/us-east-1/appsync/aws4_request, "
+        r"SignedHeaders=[a-z;-]*host[a-z;-]*, Signature=[0-9a-f]{64}$",
+        authorization,
+    )
+    assert "x-amz-date" in publishes[0].headers
+
+
+def test_a_turn_leaves_one_analytics_record_and_emf_metrics(gateway, capsys):
+    gateway.model = ScriptedModel(["a", "b"], usage=TokenUsage(7, 2, 3, 4))
+    events = gateway.run(chat_payload())
+    (record,) = gateway.analytics.records
+    assert json.loads(record.to_json_line()).keys() == {
+        "turn_id", "conversation_id", "user_id", "tier", "model_id", "outcome", "error_code",
+        "cached", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+        "latency_ms", "first_token_ms", "events_published", "ts",
+    }  # fmt: skip
+    assert (record.user_id, record.tier, record.outcome, record.error_code) == (
+        SUB, "free", "done", None,
+    )  # fmt: skip
+    assert (record.input_tokens, record.output_tokens) == (7, 2)
+    assert (record.cache_read_tokens, record.cache_write_tokens) == (3, 4)
+    assert record.events_published == len(events)
+    assert len(record.ts) == len("2025-01-01 00:00:00.000")
+    blobs = emf_blobs(capsys.readouterr().out)
+    model = {"modelId": "amazon.nova-micro-v1:0"}
+    assert metric_values(blobs, "InputTokens", **model) == [7]
+    assert metric_values(blobs, "OutputTokens", **model) == [2]
+    assert len(metric_values(blobs, "TurnLatency", **model)) == 1
+    assert len(metric_values(blobs, "FirstTokenLatency", **model)) == 1
+    assert all(b["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AiGateway" for b in blobs)
+    assert metric_values(blobs, "Errors") == []
+
+
+def test_cache_read_and_write_tokens_are_recorded_apart_from_the_limits(gateway):
+    gateway.model = ScriptedModel(["a"], usage=TokenUsage(7, 1, 30, 40))
+    gateway.run(chat_payload())
+    item = gateway.usage_item()
+    month = [k for k in item if k.startswith("c#")]
+    assert sorted(month)[0].endswith("#r") and int(item[sorted(month)[0]]) == 30
+    assert int(item[sorted(month)[1]]) == 40
+
+
+# -- prepared responses -------------------------------------------------------------------------
+
+
+def prepare(gateway: Gateway, prompt: str, response: str, scope: str = "*") -> None:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("prepared")
+    PreparedResponseTable(table).put(prompt, response, scope=scope)
+
+
+def test_a_prepared_response_is_streamed_without_a_model_call_or_a_charge(gateway, capsys):
+    prepare(gateway, "What is the gateway?", "The gateway is one governed door to AI models.")
+    events = gateway.run(chat_payload("  what IS the   gateway ?! "))
+    assert deltas(events) == "The gateway is one governed door to AI models."
+    done = terminal(events)
+    assert done["cached"] is True
+    assert done["usage"] == {"inputTokens": 0, "outputTokens": 0}
+    assert done["limits"]["dailyInputTokens"] == {"used": 0, "allowed": 2000}
+    assert_gap_free(events)
+    assert gateway.model.requests == []
+    assert gateway.calls.calls == ["BatchGetItem"]
+    assert gateway.usage_item() is None
+    assert metric_values(emf_blobs(capsys.readouterr().out), "CacheHits") == [1]
+    assert gateway.analytics.records[0].cached is True
+
+
+def test_the_models_own_prepared_response_wins_over_the_any_model_one(gateway):
+    prepare(gateway, "hello", "generic answer")
+    prepare(gateway, "hello", "micro answer", scope="amazon.nova-micro-v1:0")
+    assert deltas(gateway.run(chat_payload("Hello!"))) == "micro answer"
+
+
+def test_no_prepared_response_once_the_conversation_has_history(gateway):
+    prepare(gateway, "hello", "generic answer")
+    messages = [
+        {"role": "user", "content": [{"text": "hi"}]},
+        {"role": "assistant", "content": [{"text": "hi!"}]},
+        {"role": "user", "content": [{"text": "hello"}]},
+    ]
+    events = gateway.run(chat_payload(messages=messages))
+    assert terminal(events)["cached"] is False
+    assert deltas(events) == gateway.model.text
+
+
+def test_no_prepared_response_for_a_tier_without_cache(gateway):
+    prepare(gateway, "hello", "generic answer")
+    events = gateway.run(chat_payload("hello"), groups=["pro"])
+    assert terminal(events)["cached"] is False
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+def test_an_over_limit_user_is_refused_without_a_model_call_or_a_write(gateway):
+    # GIVEN a user who spent the whole daily input allowance ten minutes ago
+    gateway.run(chat_payload())  # creates the item
+    item_before = gateway.usage_item()
+    bucket = max(int(k.split("#")[1]) for k in item_before if k.startswith("d#"))
+    gateway.dynamodb.update_item(
+        TableName="usage",
+        Key={"pk": {"S": f"user#{SUB}"}},
+        UpdateExpression="SET #b = :n",
+        ExpressionAttributeNames={"#b": f"d#{bucket}#i"},
+        ExpressionAttributeValues={":n": {"N": "2000"}},
+    )
+    before = gateway.usage_item()
+    gateway.model.requests.clear()
+    gateway.endpoint.publishes.clear()
+    gateway.calls.reset()
+
+    events = gateway.run(chat_payload(turnId="t-2"))
+
+    error = terminal(events)
+    assert error["code"] == "limit_exceeded"
+    assert error["window"] == "dailyInputTokens"
+    assert error["resetsAt"].endswith("Z")
+    assert error["retryable"] is False
+    assert error["requestId"] == "req-0001"
+    assert error["limits"]["dailyInputTokens"]["used"] >= 2000
+    assert gateway.model.requests == []
+    assert gateway.calls.calls == ["BatchGetItem"]
+    assert gateway.usage_item() == before
+
+
+def test_a_model_outside_the_tier_is_refused_and_nothing_is_charged(gateway):
+    events = gateway.run(chat_payload(modelId="amazon.nova-pro-v1:0"))
+    error = terminal(events)
+    assert error["code"] == "model_not_allowed"
+    assert error["retryable"] is False
+    assert "amazon.nova-pro-v1:0" in error["message"]
+    assert gateway.model.requests == []
+    assert gateway.calls.calls == []
+    assert gateway.usage_item() is None
+
+
+def test_a_higher_tier_group_may_use_its_models(gateway):
+    events = gateway.run(chat_payload(modelId="amazon.nova-pro-v1:0"), groups=["free", "pro"])
+    assert terminal(events)["type"] == "done"
+    assert gateway.model.requests[0].max_tokens == 2048
+    assert gateway.model.requests[0].guardrail.identifier == "abc123guard"
+
+
+HUGE = "x" * 16_001
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param("not json at all", id="not-json"),
+        pytest.param(["a", "list"], id="a-list"),
+        pytest.param({"conversationId": "c-1"}, id="no-messages"),
+        pytest.param(chat_payload(messages=[]), id="empty-messages"),
+        pytest.param(
+            chat_payload(messages=[{"role": "assistant", "content": [{"text": "hi"}]}]),
+            id="last-not-user",
+        ),
+        pytest.param(
+            chat_payload(
+                messages=[
+                    {"role": r, "content": [{"text": "hi"}]} for r in ["user", "assistant"] * 20
+                ]
+                + [{"role": "user", "content": [{"text": "hi"}]}]
+            ),
+            id="too-many-messages",
+        ),
+        pytest.param(chat_payload(HUGE), id="too-much-text"),
+        pytest.param(chat_payload("   "), id="blank-text"),
+        pytest.param(
+            chat_payload(messages=[{"role": "user", "content": [{"image": {"format": "png"}}]}]),
+            id="image-block",
+        ),
+        pytest.param(
+            chat_payload(
+                messages=[
+                    {"role": "user", "content": [{"text": "a"}]},
+                    {"role": "user", "content": [{"text": "b"}]},
+                ]
+            ),
+            id="roles-not-alternating",
+        ),
+        pytest.param(
+            chat_payload(messages=[{"role": "system", "content": [{"text": "obey"}]}]),
+            id="unknown-role",
+        ),
+        pytest.param(chat_payload(turnId="t" * 65), id="turn-id-too-long"),
+        pytest.param(chat_payload(conversationId="c/../../x"), id="conversation-id-odd"),
+        pytest.param(chat_payload(modelId=""), id="empty-model-id"),
+    ],
+)
+def test_a_bad_payload_gets_invalid_request_and_nothing_is_charged(gateway, payload):
+    events = gateway.run(payload)
+    error = terminal(events)
+    assert error["code"] == "invalid_request"
+    assert error["retryable"] is False
+    assert error["seq"] == 0 and len(events) == 1
+    assert "Traceback" not in error["message"] and error["message"]
+    assert gateway.model.requests == []
+    assert gateway.usage_item() is None
+
+
+def test_an_invalid_request_echoes_the_valid_ids_it_carried(gateway):
+    events = gateway.run({"conversationId": "c-9", "turnId": "t-9", "messages": "nope"})
+    assert (events[0]["conversationId"], events[0]["turnId"]) == ("c-9", "t-9")
+
+
+def test_a_payload_naming_another_user_changes_nothing(gateway):
+    gateway.run(chat_payload(userId=OTHER_SUB, sub=OTHER_SUB, identity={"sub": OTHER_SUB}))
+    assert gateway.endpoint.events(f"/{OUTBOUND}/{OTHER_SUB}") == []
+    assert gateway.usage_item(OTHER_SUB) is None
+    assert gateway.usage_item(SUB) is not None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/{INBOUND}/{OTHER_SUB}",
+        f"/{INBOUND}/*",
+        f"/{INBOUND}/{SUB}/extra",
+        f"/{OUTBOUND}/{SUB}",
+        f"/{INBOUND}",
+        f"/{INBOUND}/{SUB.upper()}",
+    ],
+)
+def test_publishing_to_a_channel_one_does_not_own_is_refused_on_ones_own_channel(gateway, path):
+    gateway.handler()(publish_event(chat_payload(), path=path), LambdaContext())
+    events = gateway.endpoint.events()
+    assert [e["code"] for e in events] == ["unauthorized"]
+    assert all(p.channel == OWN_CHANNEL for p in gateway.endpoint.publishes)
+    assert gateway.model.requests == []
+    assert gateway.usage_item() is None
+
+
+def test_a_publish_without_a_user_identity_is_dropped(gateway):
+    event = publish_event(chat_payload())
+    event["identity"] = None
+    gateway.handler()(event, LambdaContext())
+    assert gateway.endpoint.publishes == []
+    assert gateway.model.requests == []
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+def test_a_throttled_model_ends_the_turn_with_a_retryable_error_and_releases(gateway, capsys):
+    gateway.model = ScriptedModel(fail_before=ErrorCode.MODEL_THROTTLED)
+    events = gateway.run(chat_payload())
+    error = terminal(events)
+    assert (error["code"], error["retryable"]) == ("model_throttled", True)
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+    item = gateway.usage_item()
+    assert not [k for k in item if k.startswith(("r#", "d#", "m#"))]
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert metric_values(blobs, "ModelThrottles", modelId="amazon.nova-micro-v1:0") == [1]
+    assert metric_values(blobs, "Errors", code="model_throttled") == [1]
+
+
+def test_a_stream_that_breaks_midway_charges_what_was_produced(gateway):
+    gateway.model = ScriptedModel(["Hello", ", ", "wor", "ld"], fail_after=2)
+    events = gateway.run(chat_payload("Say hello"))
+    assert deltas(events) == "Hello, "
+    error = terminal(events)
+    assert (error["code"], error["retryable"]) == ("model_error", True)
+    item = gateway.usage_item()
+    assert not [k for k in item if k.startswith("r#")]
+    (month_in,) = [v for k, v in item.items() if k.startswith("m#") and k.endswith("#i")]
+    (month_out,) = [v for k, v in item.items() if k.startswith("m#") and k.endswith("#o")]
+    assert int(month_in) == estimate_input_tokens(["Say hello"])
+    assert int(month_out) == math.ceil(len("Hello, ") / 4)
+    assert gateway.analytics.records[0].output_tokens == int(month_out)
+
+
+def test_the_fallback_model_answers_when_the_first_fails_before_any_delta(gateway):
+    gateway.model = ScriptedModel(
+        ["fine"], fail_before=ErrorCode.MODEL_THROTTLED, fail_models={"amazon.nova-pro-v1:0"}
+    )
+    events = gateway.run(chat_payload(), groups=["pro"])
+    done = terminal(events)
+    assert done["modelId"] == "amazon.nova-lite-v1:0"
+    assert [r.model_id for r in gateway.model.requests] == [
+        "amazon.nova-pro-v1:0",
+        "amazon.nova-lite-v1:0",
+    ]
+
+
+def test_no_fallback_after_the_first_delta(gateway):
+    gateway.model = ScriptedModel(["a", "b", "c"], fail_after=1)
+    events = gateway.run(chat_payload(), groups=["pro"])
+    assert terminal(events)["code"] == "model_error"
+    assert len(gateway.model.requests) == 1
+
+
+def test_an_unreadable_usage_store_refuses_the_turn_by_default(gateway, capsys):
+    gateway.env = FunctionEnvironment(**{**gateway.env.__dict__})
+    handler = gateway.handler(store=DynamoTurnStore(lambda: gateway.dynamodb, "missing-table"))
+    handler(publish_event(chat_payload()), LambdaContext())
+    error = terminal(gateway.endpoint.events(OWN_CHANNEL))
+    assert (error["code"], error["retryable"]) == ("usage_unavailable", True)
+    assert gateway.model.requests == []
+    assert metric_values(emf_blobs(capsys.readouterr().out), "UsageStoreFailures") == [1]
+
+
+def test_a_stack_may_meter_fail_open(gateway):
+    gateway.env = FunctionEnvironment(**{**gateway.env.__dict__, "metering_fail_open": True})
+    handler = gateway.handler(store=DynamoTurnStore(lambda: gateway.dynamodb, "missing-table"))
+    handler(publish_event(chat_payload()), LambdaContext())
+    assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
+    assert gateway.model.requests[0].max_tokens == 512
+
+
+def test_a_lost_analytics_record_never_breaks_the_turn(gateway, capsys):
+    gateway.analytics = RecordedAnalytics(fail=True)
+    events = gateway.run(chat_payload())
+    assert terminal(events)["type"] == "done"
+    assert metric_values(emf_blobs(capsys.readouterr().out), "AnalyticsFailures") == [1]
+
+
+def test_publishing_is_retried_on_throttling_and_server_errors(gateway):
+    gateway.endpoint.scripted_statuses = [503, 429]
+    events = gateway.run(chat_payload())
+    assert terminal(events)["type"] == "done"
+    assert deltas(events) == gateway.model.text
+
+
+def test_usage_is_settled_even_when_nothing_can_be_published(gateway, capsys):
+    gateway.endpoint.scripted_statuses = [500] * 100
+    gateway.model = ScriptedModel(["a"] * 20, usage=TokenUsage(9, 20))
+    gateway.run(chat_payload())
+    item = gateway.usage_item()
+    assert sorted(int(v) for k, v in item.items() if k.startswith("m#")) == [9, 20]
+    assert not [k for k in item if k.startswith("r#")]
+    assert metric_values(emf_blobs(capsys.readouterr().out), "PublishFailures")
+
+
+def test_several_events_in_one_invocation_are_separate_turns(gateway):
+    gateway.run(chat_payload(turnId="t-a"), chat_payload(turnId="t-b"))
+    events = gateway.endpoint.events(OWN_CHANNEL)
+    for turn_id in ("t-a", "t-b"):
+        turn = [e for e in events if e["turnId"] == turn_id]
+        assert_gap_free(turn)
+        assert terminal(turn)["type"] == "done"
+
+
+def test_a_turn_without_a_turn_id_gets_one_from_the_gateway(gateway):
+    payload = chat_payload()
+    del payload["turnId"]
+    events = gateway.run(payload)
+    assert len({e["turnId"] for e in events}) == 1
+    assert events[0]["turnId"].startswith("g-")
+
+
+def test_the_tier_limits_come_from_the_tier_source_at_turn_time(gateway):
+    gateway.tiers = StaticTiers(tier_config(dailyOutputTokens=600, maxOutputTokensPerTurn=512))
+    gateway.dynamodb.put_item(
+        TableName="usage",
+        Item={"pk": {"S": f"user#{SUB}"}, "version": {"N": "1"}},
+    )
+    gateway.run(chat_payload())
+    assert gateway.model.requests[0].max_tokens == 512
+    gateway.model.requests.clear()
+    gateway.run(chat_payload(turnId="t-2"))
+    # 600 - the 4 output tokens of the first turn leave 596, still more than 512
+    assert gateway.model.requests[0].max_tokens == 512
+    # WHEN the operator lowers the daily output allowance to 515
+    gateway.tiers.config = tier_config(dailyOutputTokens=515, maxOutputTokensPerTurn=512)
+    gateway.model.requests.clear()
+    gateway.run(chat_payload(turnId="t-3"))
+    # THEN the next turn may produce only what is left of it
+    assert gateway.model.requests[0].max_tokens == 515 - 8

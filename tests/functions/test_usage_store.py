@@ -1,0 +1,220 @@
+"""The DynamoDB usage store against moto: one item per user, conditional reservations, and many
+concurrent turns of one user at the edge of a limit."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from gateway.contract import ErrorCode
+from gateway.metering import Refusal, TokenUsage, UsageSnapshot, plan_turn
+from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
+from gateway.relay import Publisher
+from gateway.telemetry import TurnCounters, TurnRecord
+from gateway.turn import ChatTurns, InboundEvent, TurnDeps, TurnSettings
+from gateway.usage_store import DynamoTurnStore
+from gateway.wire import RequestLimits
+
+from tests.functions.support import (
+    INBOUND,
+    OUTBOUND,
+    SUB,
+    SerialisedClient,
+    StaticTiers,
+    chat_payload,
+    cognito_identity,
+    create_tables,
+    tier_config,
+)
+
+NOW = 1_741_000_000
+FREE = tier_config().tiers["free"]
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Iterator[Any]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    create_tables(client)
+    yield client
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> DynamoTurnStore:
+    return DynamoTurnStore(lambda: dynamodb, "usage", "prepared")
+
+
+def raw_item(dynamodb: Any, sub: str = SUB) -> dict[str, Any]:
+    item = dynamodb.get_item(TableName="usage", Key={"pk": {"S": f"user#{sub}"}})["Item"]
+    return item
+
+
+def test_a_reservation_against_an_outdated_item_writes_nothing_and_returns_the_current_one(
+    store, dynamodb
+):
+    # GIVEN two turns that both read the user's (absent) item
+    seen = store.read(f"user#{SUB}", ()).usage
+    first = plan_turn(seen, FREE, NOW, 100, "first")
+    second = plan_turn(seen, FREE, NOW, 100, "second")
+    assert not isinstance(first, Refusal) and not isinstance(second, Refusal)
+
+    # WHEN the first reserves, then the second tries with what it read
+    assert store.reserve(f"user#{SUB}", first, seen, NOW) is None
+    current = store.reserve(f"user#{SUB}", second, seen, NOW)
+
+    # THEN the second learns the item as it now is, and its reservation was not written
+    assert current is not None and set(current.reservations) == {"first"}
+    assert "r#second" not in raw_item(dynamodb)
+    # AND retried against that item it succeeds and bumps the version
+    retry = plan_turn(current, FREE, NOW, 100, "second")
+    assert store.reserve(f"user#{SUB}", retry, current, NOW) is None
+    assert raw_item(dynamodb)["version"] == {"N": "2"}
+
+
+def test_settling_replaces_the_reservation_with_real_usage_in_one_write(store, dynamodb):
+    seen = store.read(f"user#{SUB}", ()).usage
+    plan = plan_turn(seen, FREE, NOW, 100, "r1")
+    store.reserve(f"user#{SUB}", plan, seen, NOW)
+    after = store.settle(f"user#{SUB}", plan.reservation, TokenUsage(90, 33, 5, 6), NOW + 20)
+    assert after.reservations == {}
+    assert after.settled(NOW + 20)["dailyOutputTokens"] == 33
+    item = raw_item(dynamodb)
+    assert "r#r1" not in item
+    assert int(item["expiresAt"]["N"]) == NOW + 20 + 40 * 86400
+
+
+def test_releasing_for_a_user_without_an_item_creates_none(store, dynamodb):
+    store.release("user#nobody", "r1")
+    assert "Item" not in dynamodb.get_item(TableName="usage", Key={"pk": {"S": "user#nobody"}})
+
+
+def test_one_read_returns_usage_and_prepared_candidates(store, dynamodb):
+    dynamodb.put_item(
+        TableName="prepared",
+        Item={"pk": {"S": "prep#*#abc"}, "prompt": {"S": "hi"}, "response": {"S": "hello"}},
+    )
+    state = store.read(f"user#{SUB}", ("prep#m#abc", "prep#*#abc"))
+    assert state.usage == UsageSnapshot()
+    assert set(state.prepared) == {"prep#*#abc"}
+    assert state.prepared["prep#*#abc"].response == "hello"
+
+
+# -- many turns of one user at once -------------------------------------------------------------
+
+
+class ListPublisher:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def publish(self, channel: str, events: list[str]) -> None:
+        with self._lock:
+            self.events.extend(json.loads(e) for e in events)
+
+
+class EstimatingModel:
+    """Reports exactly the input the gateway estimated, so settled usage equals reservations;
+    fails before any output when the prompt says FAIL."""
+
+    name = "local"
+
+    def stream(self, request: ModelRequest) -> Iterator[TextDelta | Completion]:
+        text = request.messages[-1]["content"][0]["text"]
+        if "FAIL" in text:
+            raise ModelFailure(ErrorCode.MODEL_THROTTLED)
+        yield TextDelta("ok")
+        yield Completion("end_turn", TokenUsage(300, 1))
+
+
+class Discard:
+    def record(self, record: TurnRecord) -> None: ...
+
+    def emit(self, record: TurnRecord, counters: TurnCounters) -> None: ...
+
+
+def concurrent_turns(dynamodb: Any, prompts: list[str], publisher: Publisher) -> None:
+    import logging
+
+    serialised = SerialisedClient(dynamodb)
+    store = DynamoTurnStore(lambda: serialised, "usage", "prepared")
+    turns = ChatTurns(
+        TurnDeps(
+            tiers=StaticTiers(),
+            store=store,
+            provider=EstimatingModel(),
+            publisher=publisher,
+            analytics=Discard(),
+            metrics=Discard(),
+            log=logging.getLogger("test"),
+        ),
+        TurnSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01),
+    )
+    start = threading.Barrier(len(prompts))
+
+    def one(index: int, prompt: str) -> None:
+        payload = chat_payload(prompt, turnId=f"t-{index}")
+        start.wait()
+        turns.handle(
+            InboundEvent(
+                cognito_identity(), f"/{INBOUND}/{SUB}", [INBOUND, SUB], payload, f"req-{index}"
+            )
+        )
+
+    threads = [threading.Thread(target=one, args=(i, p)) for i, p in enumerate(prompts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
+def daily_input_tokens(item: dict[str, Any]) -> int:
+    return sum(int(v["N"]) for k, v in item.items() if k.startswith("d#") and k.endswith("#i"))
+
+
+# 888 characters estimate to exactly 300 input tokens; the free tier allows 2000 a day.
+PROMPT = "p" * 888
+
+
+def test_concurrent_turns_at_the_limit_edge_never_admit_more_than_the_limit(dynamodb):
+    # GIVEN 24 turns of one user released at once, each reserving 300 of 2000 input tokens
+    publisher = ListPublisher()
+    concurrent_turns(dynamodb, [PROMPT] * 24, publisher)
+
+    # THEN exactly six were admitted and the rest refused, whatever the interleaving
+    terminals = [e for e in publisher.events if e["type"] in ("done", "error")]
+    assert len(terminals) == 24
+    assert len({e["turnId"] for e in terminals}) == 24
+    done = [e for e in terminals if e["type"] == "done"]
+    refused = [e for e in terminals if e.get("code") == "limit_exceeded"]
+    assert (len(done), len(refused)) == (6, 18)
+    # AND every admitted reservation was settled, none is left behind
+    item = raw_item(dynamodb)
+    assert not [name for name in item if name.startswith("r#")]
+    daily_input = sum(
+        int(v["N"]) for k, v in item.items() if k.startswith("d#") and k.endswith("#i")
+    )
+    assert daily_input == 1800 <= FREE.daily_input_tokens
+
+
+def test_concurrent_turns_that_fail_release_and_never_push_usage_past_the_limit(dynamodb):
+    # GIVEN 24 simultaneous turns, every other one failing before any output
+    prompts = [PROMPT if i % 2 else "FAIL" + PROMPT[4:] for i in range(24)]
+    publisher = ListPublisher()
+    concurrent_turns(dynamodb, prompts, publisher)
+
+    terminals = [e for e in publisher.events if e["type"] in ("done", "error")]
+    assert len(terminals) == 24
+    done = [e for e in terminals if e["type"] == "done"]
+    failed = [e for e in terminals if e.get("code") == "model_throttled"]
+    # THEN the settled usage is that of the admitted turns and within the limit
+    item = raw_item(dynamodb)
+    daily_input = sum(
+        int(v["N"]) for k, v in item.items() if k.startswith("d#") and k.endswith("#i")
+    )
+    assert daily_input == 300 * len(done) <= FREE.daily_input_tokens
+    assert 1 <= len(done) <= 6 and failed
+    # AND the failed turns' reservations were all released
+    assert not [name for name in item if name.startswith("r#")]
