@@ -15,8 +15,26 @@ const WINDOW_PHRASE = {
   monthlyOutputTokens: "monthly output tokens",
 };
 const TURN_TIMEOUT_MS = 90_000;
+// Providers other than Bedrock are labelled wherever a model is named.
+const PROVIDERS = {
+  local: { badge: "Local model", meta: "local model",
+    title: "Answers come from the gateway's deterministic local model, not Amazon Bedrock." },
+  openai: { badge: "OpenAI-compatible", meta: "OpenAI-compatible endpoint",
+    title: "Answers come from an OpenAI-compatible endpoint, not Amazon Bedrock." },
+};
 
 const $ = (id) => document.getElementById(id);
+
+// crypto.randomUUID exists only in secure contexts; the page may be served over plain http
+// from another host (python -m local --host 0.0.0.0), where getRandomValues still works.
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 const state = { config: null, pool: null, user: null, claims: null, tier: null, socket: null,
   outbound: null, conversationId: null, history: [], turn: null, usage: null };
 
@@ -201,14 +219,14 @@ class EventsSocket {
   sendSubscribe(id, channel) { return this.request({ type: "subscribe", id, channel }); }
 
   async subscribe(channel, onEvent) {
-    const id = crypto.randomUUID();
+    const id = uuid();
     await this.sendSubscribe(id, channel);
     this.subscriptions.set(id, { channel, onEvent });
     return id;
   }
 
   publish(channel, events) {
-    return this.request({ type: "publish", id: crypto.randomUUID(), channel,
+    return this.request({ type: "publish", id: uuid(), channel,
       events: events.map((e) => JSON.stringify(e)) });
   }
 }
@@ -243,7 +261,7 @@ function scrollToEnd() {
 }
 
 function newChat() {
-  state.conversationId = `c-${crypto.randomUUID()}`;
+  state.conversationId = `c-${uuid()}`;
   state.history = [];
   $("messages").replaceChildren();
   $("empty").hidden = false;
@@ -251,7 +269,7 @@ function newChat() {
 }
 
 async function send(text) {
-  const turnId = `t-${crypto.randomUUID()}`;
+  const turnId = `t-${uuid()}`;
   const userMessage = { role: "user", content: [{ text }] };
   const modelId = $("model").value || undefined;
   addMessage("user", text);
@@ -296,8 +314,8 @@ function apply(turn, event) {
     state.history.push(turn.userMessage, { role: "assistant", content: [{ text: turn.text }] });
     const meta = document.createElement("div");
     meta.className = "meta";
-    const provider = event.provider === "local" || state.config.modelProvider === "local" ? " (local model)" : "";
-    meta.textContent = [`${event.modelId}${provider}`,
+    const provider = PROVIDERS[event.provider || state.config.modelProvider];
+    meta.textContent = [`${event.modelId}${provider ? ` (${provider.meta})` : ""}`,
       `${event.usage?.inputTokens ?? "?"} in / ${event.usage?.outputTokens ?? "?"} out tokens`,
       event.cached ? "prepared answer" : null].filter(Boolean).join(" · ");
     turn.bubble.append(meta);
@@ -454,7 +472,12 @@ function fillModels() {
     option.selected = model === state.tier.defaultModel;
     select.append(option);
   }
-  $("model-note").hidden = !local;
+  const provider = PROVIDERS[state.config.modelProvider];
+  $("model-note").hidden = !provider;
+  if (provider) {
+    $("model-note").textContent = provider.badge;
+    $("model-note").title = provider.title;
+  }
 }
 
 function signOut() {

@@ -51,7 +51,7 @@ def test_a_user_signs_in_chats_watches_usage_grow_and_meets_the_limit(page: Page
     expect(options).to_have_text(
         ["amazon.nova-micro-v1:0 (local)", "amazon.nova-lite-v1:0 (local)"]
     )
-    expect(page.locator("#model-note")).to_be_visible()
+    expect(page.locator("#model-note")).to_have_text("Local model")
     expect(page.locator('#usage-list dd[data-window="dailyOutputTokens"]')).to_contain_text(
         "— of 80 tokens"
     )
