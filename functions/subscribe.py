@@ -44,5 +44,11 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     """Allow (return ``None``) or refuse (raise ``UnauthorizedException``) one subscription."""
     if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
         raise UnauthorizedException("You may subscribe only to your own channel")
+    channel = event["info"].get("channel")
+    path = channel.get("path") if isinstance(channel, dict) else None
+    # Powertools routes "/*" with a regex whose "." stops at a newline, and allows what it cannot
+    # route without calling authorise_subscription: refuse such paths before routing.
+    if not isinstance(path, str) or "\n" in path:
+        raise UnauthorizedException("You may subscribe only to your own channel")
     with _resolving:
         return app.resolve(event, context)
