@@ -13,14 +13,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from gateway.environment import FunctionEnvironment
 from gateway.runtime import Runtime, runtime_for
+from gateway.tracing import LazyTracer
 from gateway.turn import InboundEvent
 
 logger = Logger()
-tracer = Tracer()
+# Powertools Tracer, built on the first traced invocation (see gateway.tracing for why).
+tracer = LazyTracer()
 app = AppSyncEventsResolver()
 
 # Powertools keeps the current event on the Router class. The local runtime runs this handler in
@@ -68,6 +70,10 @@ def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], An
             for inbound in accepted or ():
                 if isinstance(inbound, InboundEvent):
                     turns.handle(inbound)
+        except Exception:
+            # Only a broken configuration gets here (each turn ends itself); raising would make
+            # Lambda retry the asynchronous invocation and repeat whatever did get through.
+            logger.exception("chat invocation failed")
         finally:
             logger.thread_safe_clear_keys()
         return None

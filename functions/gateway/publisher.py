@@ -64,8 +64,11 @@ def publish_stats() -> PublishStats:
     return PublishStats(**_counters.values, connections_opened=connections)
 
 
-def connection_pool(endpoint: str, *, maxsize: int = 8) -> urllib3.HTTPConnectionPool:
-    """The process's pool for ``endpoint`` (``https://…/event`` or ``http://127.0.0.1:…/event``)."""
+def connection_pool(endpoint: str, *, maxsize: int = 32) -> urllib3.HTTPConnectionPool:
+    """The process's pool for ``endpoint`` (``https://…/event`` or ``http://127.0.0.1:…/event``).
+
+    A Lambda instance runs one turn at a time and so keeps a single connection; ``maxsize`` lets
+    the local runtime's concurrent turns keep theirs too."""
     with _pools_lock:
         pool = _pools.get(endpoint)
         if pool is None:

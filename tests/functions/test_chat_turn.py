@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,6 +20,7 @@ from gateway.contract import ErrorCode
 from gateway.environment import FunctionEnvironment
 from gateway.metering import TokenUsage, estimate_input_tokens
 from gateway.prepared import PreparedResponseTable
+from gateway.providers import LocalModel
 from gateway.publisher import EventsHttpPublisher
 from gateway.runtime import Runtime
 from gateway.telemetry import TurnRecord
@@ -32,6 +35,7 @@ from tests.functions.support import (
     LambdaContext,
     RecordingEndpoint,
     ScriptedModel,
+    SettableClock,
     StaticTiers,
     chat_payload,
     create_tables,
@@ -561,3 +565,87 @@ def test_the_tier_limits_come_from_the_tier_source_at_turn_time(gateway):
     gateway.run(chat_payload(turnId="t-3"))
     # THEN the next turn may produce only what is left of it
     assert gateway.model.requests[0].max_tokens == 515 - 8
+
+
+# -- time and concurrency -----------------------------------------------------------------------
+
+
+def test_a_crashed_turns_reservation_stops_counting_when_it_expires(gateway):
+    # GIVEN a reservation left by a crashed invocation that holds the whole daily input allowance
+    clock = SettableClock(1_741_000_000)
+    gateway.dynamodb.put_item(
+        TableName="usage",
+        Item={
+            "pk": {"S": f"user#{SUB}"},
+            "version": {"N": "4"},
+            "r#crashed": {
+                "M": {
+                    "i": {"N": "2000"},
+                    "o": {"N": "512"},
+                    "exp": {"N": str(1_741_000_000 + 900)},
+                    "b": {"N": str(1_741_000_000 - 1_741_000_000 % 600)},
+                    "m": {"S": "2025-03"},
+                }
+            },
+        },
+    )
+    handler = gateway.handler(clock=clock)
+    handler(publish_event(chat_payload(turnId="t-1")), LambdaContext())
+    assert terminal(gateway.endpoint.events(OWN_CHANNEL))["code"] == "limit_exceeded"
+
+    # WHEN its expiry has passed
+    clock.wall += 901
+    gateway.endpoint.publishes.clear()
+    handler(publish_event(chat_payload(turnId="t-2")), LambdaContext())
+
+    # THEN the next turn is admitted and prunes it
+    assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
+    assert "r#crashed" not in gateway.usage_item()
+
+
+def test_a_new_utc_month_brings_a_new_monthly_allowance(gateway):
+    # GIVEN a user who spent the whole March output allowance
+    clock = SettableClock(datetime(2025, 3, 31, 23, 59, tzinfo=UTC).timestamp())
+    gateway.dynamodb.put_item(
+        TableName="usage",
+        Item={"pk": {"S": f"user#{SUB}"}, "version": {"N": "1"}, "m#2025-03#o": {"N": "40000"}},
+    )
+    handler = gateway.handler(clock=clock)
+    handler(publish_event(chat_payload(turnId="t-1")), LambdaContext())
+    error = terminal(gateway.endpoint.events(OWN_CHANNEL))
+    assert (error["window"], error["resetsAt"]) == ("monthlyOutputTokens", "2025-04-01T00:00:00Z")
+
+    # WHEN April starts THEN the user may chat again
+    clock.wall = datetime(2025, 4, 1, tzinfo=UTC).timestamp()
+    gateway.endpoint.publishes.clear()
+    handler(publish_event(chat_payload(turnId="t-2")), LambdaContext())
+    assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
+
+
+def test_concurrent_invocations_of_one_handler_never_cross_users(gateway):
+    # GIVEN one warm handler invoked from 16 threads at once, each for a different user
+    gateway.model = LocalModel(400)
+    handler = gateway.handler(provider=gateway.model)
+    subs = [f"{i:08d}-aaaa-4bbb-8ccc-{i:012d}" for i in range(16)]
+    start = threading.Barrier(len(subs))
+
+    def invoke(sub: str) -> None:
+        start.wait()
+        payload = chat_payload(f"[tokens=30] question from {sub[:8]}", turnId=f"t-{sub[:8]}")
+        handler(publish_event(payload, sub=sub), LambdaContext(f"req-{sub[:8]}"))
+
+    threads = [threading.Thread(target=invoke, args=(sub,)) for sub in subs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # THEN each user's channel holds exactly their own turn, complete and in order
+    for sub in subs:
+        events = gateway.endpoint.events(f"/{OUTBOUND}/{sub}")
+        assert {e["turnId"] for e in events} == {f"t-{sub[:8]}"}
+        assert_gap_free(events)
+        done = terminal(events)
+        assert done["type"] == "done" and done["usage"]["outputTokens"] == 30
+        assert sub[:8] in deltas(events)  # the local model echoes the prompt it answered
+        assert gateway.usage_item(sub) is not None
