@@ -50,33 +50,42 @@ def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]
     ]
 
 
+def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
+    """The published events of one invocation, each with its caller and channel."""
+    if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
+        logger.warning("not an AppSync Events invocation; ignored")
+        return []
+    with _routing:
+        try:
+            app.append_context(request_id=request_id)
+            routed = app.resolve(event, context)
+        finally:
+            app.clear_context()
+    accepted = routed.get("events") if isinstance(routed, dict) else None
+    return [e for e in accepted or () if isinstance(e, InboundEvent)]
+
+
 def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], Any], None]:
     """A Lambda handler over ``runtime`` (by default the one built from the environment)."""
 
     @tracer.capture_lambda_handler
     def handle(event: dict[str, Any], context: Any) -> None:
         request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
-        service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
-        if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
-            logger.warning("not an AppSync Events invocation; ignored")
-            return None
-        with _routing:
-            app.append_context(request_id=request_id)
-            routed = app.resolve(event, context)
-        accepted = routed.get("events") if isinstance(routed, dict) else None
         logger.thread_safe_append_keys(correlation_id=request_id)
         try:
-            turns = service.turns(logger)
-            for inbound in accepted or ():
-                if isinstance(inbound, InboundEvent):
+            published = route(event, context, request_id)
+            if published:
+                service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
+                turns = service.turns(logger)
+                for inbound in published:
                     turns.handle(inbound)
         except Exception:
-            # Only a broken configuration gets here (each turn ends itself); raising would make
-            # Lambda retry the asynchronous invocation and repeat whatever did get through.
+            # Each turn ends itself with a terminal event; only a malformed invocation or a
+            # broken configuration gets here. Raising would make Lambda retry the asynchronous
+            # invocation and repeat whatever did get through.
             logger.exception("chat invocation failed")
         finally:
             logger.thread_safe_clear_keys()
-        return None
 
     return handle
 

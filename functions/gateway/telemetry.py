@@ -46,7 +46,8 @@ class TurnRecord:
 class TurnCounters:
     """Faults a turn survived, counted as metrics."""
 
-    model_throttles: int = 0
+    #: The model of every call that was throttled (a turn may fall back and succeed).
+    throttled_models: tuple[str, ...] = ()
     usage_store_failures: int = 0
     analytics_failures: int = 0
     publish_failures: int = 0
@@ -104,10 +105,16 @@ class EmfTurnMetrics:
                 )
             if record.cached:
                 by_model.add_metric("CacheHits", MetricUnit.Count, 1)
-            if counters.model_throttles:
-                by_model.add_metric("ModelThrottles", MetricUnit.Count, counters.model_throttles)
             if by_model.metric_set:
                 by_model.flush_metrics()
+
+        for model_id in sorted(set(counters.throttled_models)):
+            throttles = EphemeralMetrics(namespace=namespace)
+            throttles.add_dimension("modelId", model_id)
+            throttles.add_metric(
+                "ModelThrottles", MetricUnit.Count, counters.throttled_models.count(model_id)
+            )
+            throttles.flush_metrics()
 
         if record.error_code:
             errors = EphemeralMetrics(namespace=namespace)

@@ -192,7 +192,7 @@ class _Progress:
     usage: TokenUsage = field(default_factory=TokenUsage)
     first_token_at: float | None = None
     produced_chars: int = 0
-    throttles: int = 0
+    throttled_models: list[str] = field(default_factory=list)
     store_failures: int = 0
     publish_failures: int = 0
     reservation: Reservation | None = None
@@ -243,7 +243,7 @@ class ChatTurns:
             progress.turn_id = request.turnId or progress.turn_id
             progress.prompt = request.messages[-1].text
             relay = self._relay(progress)
-            terminal = self._run(request, progress, relay, event.request_id)
+            terminal = self._run(request, progress, relay)
         except _Terminal as stop:
             terminal = error_body(stop.code, event.request_id, stop.message, **stop.extra)
         except Exception:
@@ -260,9 +260,7 @@ class ChatTurns:
 
     # -- the turn ------------------------------------------------------------------------------
 
-    def _run(
-        self, request: ChatRequest, progress: _Progress, relay: StreamRelay, request_id: str
-    ) -> dict[str, Any]:
+    def _run(self, request: ChatRequest, progress: _Progress, relay: StreamRelay) -> dict[str, Any]:
         deps = self.deps
         tier = deps.tiers.current().tier_for_groups(progress.caller.groups)
         progress.tier = tier
@@ -403,7 +401,7 @@ class ChatTurns:
                 deps.log.exception("model provider failed", extra={"model": model_id})
                 failure = ModelFailure(ErrorCode.MODEL_ERROR, type(err).__name__)
             if failure.code == ErrorCode.MODEL_THROTTLED:
-                progress.throttles += 1
+                progress.throttled_models.append(model_id)
             if progress.produced_chars:
                 break  # after the first delta a failure is the answer, never a silent retry
             deps.log.warning(
@@ -536,7 +534,7 @@ class ChatTurns:
             analytics_failures = 1
             deps.log.warning("analytics record lost", extra={"reason": type(err).__name__})
         counters = TurnCounters(
-            model_throttles=progress.throttles,
+            throttled_models=tuple(progress.throttled_models),
             usage_store_failures=progress.store_failures,
             analytics_failures=analytics_failures,
             publish_failures=progress.publish_failures,

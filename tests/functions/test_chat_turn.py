@@ -468,7 +468,7 @@ def test_a_stream_that_breaks_midway_charges_what_was_produced(gateway):
     assert gateway.analytics.records[0].output_tokens == int(month_out)
 
 
-def test_the_fallback_model_answers_when_the_first_fails_before_any_delta(gateway):
+def test_the_fallback_model_answers_when_the_first_fails_before_any_delta(gateway, capsys):
     gateway.model = ScriptedModel(
         ["fine"], fail_before=ErrorCode.MODEL_THROTTLED, fail_models={"amazon.nova-pro-v1:0"}
     )
@@ -479,6 +479,11 @@ def test_the_fallback_model_answers_when_the_first_fails_before_any_delta(gatewa
         "amazon.nova-pro-v1:0",
         "amazon.nova-lite-v1:0",
     ]
+    # AND the throttle is counted against the model that throttled, the tokens against the other
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert metric_values(blobs, "ModelThrottles", modelId="amazon.nova-pro-v1:0") == [1]
+    assert metric_values(blobs, "ModelThrottles", modelId="amazon.nova-lite-v1:0") == []
+    assert metric_values(blobs, "OutputTokens", modelId="amazon.nova-lite-v1:0") == [1]
 
 
 def test_no_fallback_after_the_first_delta(gateway):
@@ -649,3 +654,18 @@ def test_concurrent_invocations_of_one_handler_never_cross_users(gateway):
         assert done["type"] == "done" and done["usage"]["outputTokens"] == 30
         assert sub[:8] in deltas(events)  # the local model echoes the prompt it answered
         assert gateway.usage_item(sub) is not None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        [],
+        {"info": {"operation": "PUBLISH"}, "events": [{"id": "1", "payload": {}}]},
+        {"info": {"channel": {"path": f"/{INBOUND}/{SUB}"}, "operation": "PUBLISH"}},
+    ],
+)
+def test_a_malformed_invocation_is_logged_and_answers_nobody(gateway, event):
+    assert gateway.handler()(event, LambdaContext()) is None
+    assert gateway.endpoint.publishes == []
+    assert gateway.model.requests == []
