@@ -33,10 +33,13 @@ _routing = threading.Lock()
 @app.on_publish("/*", aggregate=True)
 def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]:
     """Capture each published event with the identity and channel AppSync authenticated."""
-    event = app.current_event
+    return inbound_events(app.current_event.raw_event, app.context.get("request_id", ""))
+
+
+def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]:
+    """The published events of an AppSync invocation, each with its caller and channel."""
     info = event.get("info") or {}
     channel = info.get("channel") or {}
-    request_id = app.context.get("request_id", "")
     return [
         InboundEvent(
             identity=event.get("identity"),
@@ -46,12 +49,12 @@ def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]
             request_id=request_id,
             event_id=item.get("id") if isinstance(item, dict) else None,
         )
-        for item in payload or ()
+        for item in event.get("events") or ()
     ]
 
 
 def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
-    """The published events of one invocation, each with its caller and channel."""
+    """The published events of one invocation, routed by Powertools."""
     if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
         logger.warning("not an AppSync Events invocation; ignored")
         return []
@@ -62,7 +65,12 @@ def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
         finally:
             app.clear_context()
     accepted = routed.get("events") if isinstance(routed, dict) else None
-    return [e for e in accepted or () if isinstance(e, InboundEvent)]
+    published = [e for e in accepted or () if isinstance(e, InboundEvent)]
+    if not published and event.get("events"):
+        # A channel path no route pattern matches (one with a newline, say) still gets its
+        # answer: each event is refused as not published to the caller's own channel.
+        published = inbound_events(event, request_id)
+    return published
 
 
 def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], Any], None]:

@@ -30,7 +30,8 @@ def caller_from_identity(identity: Any) -> Caller | None:
 
     Only user-pool identities (with a ``sub``) are end users. IAM identities, API keys (no
     identity) and Lambda-authorizer contexts own no channel, and neither does a ``sub`` that
-    could not be a channel segment.
+    could not be a channel segment, a bare ``{"sub": …}`` that is no AppSync identity, or one
+    whose token claims name another subject.
     """
     if not isinstance(identity, Mapping):
         return None
@@ -39,6 +40,13 @@ def caller_from_identity(identity: Any) -> Caller | None:
         return None
     # IAM identities never carry a sub; refuse anything that looks like a mix of both.
     if "accountId" in identity or "userArn" in identity:
+        return None
+    # A user-pool (or OIDC) identity as AppSync sends it names its user beyond the bare sub…
+    if not any(identity.get(key) for key in ("username", "issuer", "claims")):
+        return None
+    # …and its token's claims, when present, are about that same user.
+    claims = identity.get("claims")
+    if claims is not None and (not isinstance(claims, Mapping) or claims.get("sub", sub) != sub):
         return None
     return Caller(sub=sub, groups=_groups(identity), username=str(identity.get("username") or ""))
 

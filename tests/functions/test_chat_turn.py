@@ -669,3 +669,9 @@ def test_a_malformed_invocation_is_logged_and_answers_nobody(gateway, event):
     assert gateway.handler()(event, LambdaContext()) is None
     assert gateway.endpoint.publishes == []
     assert gateway.model.requests == []
+
+
+def test_a_channel_path_no_route_matches_is_still_refused_on_ones_own_channel(gateway):
+    gateway.handler()(publish_event(chat_payload(), path=f"/{INBOUND}/{SUB}\n"), LambdaContext())
+    assert [e["code"] for e in gateway.endpoint.events(OWN_CHANNEL)] == ["unauthorized"]
+    assert gateway.model.requests == []

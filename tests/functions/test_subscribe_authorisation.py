@@ -83,6 +83,9 @@ HOSTILE_IDENTITIES = {
     "sub with a slash": cognito_identity(f"{SUB}/x"),
     "sub not a string": {**cognito_identity(), "sub": 42},
     "identity not an object": f"sub={SUB}",
+    "a bare sub, no user-pool identity": {"sub": SUB},
+    "claims about another user": {**cognito_identity(), "claims": {"sub": OTHER_SUB}},
+    "claims not an object": {**cognito_identity(), "claims": "sub=" + SUB},
 }
 
 
@@ -90,6 +93,10 @@ HOSTILE_IDENTITIES = {
 def test_a_caller_who_is_not_a_signed_in_user_is_refused(identity):
     with pytest.raises(UnauthorizedException):
         subscribe_to(f"/{OUTBOUND}/{SUB}", identity)
+
+
+def test_an_identity_naming_its_user_without_claims_is_a_user():
+    assert subscribe_to(f"/{OUTBOUND}/{SUB}", {"sub": SUB, "username": "alice"}) is None
 
 
 def test_a_wildcard_sub_cannot_subscribe_to_a_wildcard_channel():
