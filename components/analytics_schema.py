@@ -2,33 +2,15 @@
 
 The chat function writes one JSON object per turn to the Firehose stream with exactly these keys
 (snake_case). Firehose converts it to Parquet with the Glue table declared from
-:data:`TURN_COLUMNS`, so a key missing here is silently dropped and a type mismatch fails the
-record into the ``errors/`` prefix. ``ts`` is UTC as ``2025-01-31 12:00:00.123`` (what
+``gateway.schema.TURN_COLUMNS``, so a key missing there is silently dropped and a type mismatch
+fails the record into the ``errors/`` prefix. ``ts`` is UTC as ``2025-01-31 12:00:00.123`` (what
 ``gateway.telemetry.record_timestamp`` writes); ISO-8601 with a zone and epoch milliseconds also
 parse.
 """
 
 from __future__ import annotations
 
-#: (column, Hive type) in table order.
-TURN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("turn_id", "string"),
-    ("conversation_id", "string"),
-    ("user_id", "string"),
-    ("tier", "string"),
-    ("model_id", "string"),
-    ("outcome", "string"),
-    ("error_code", "string"),
-    ("cached", "boolean"),
-    ("input_tokens", "bigint"),
-    ("output_tokens", "bigint"),
-    ("cache_read_tokens", "bigint"),
-    ("cache_write_tokens", "bigint"),
-    ("latency_ms", "bigint"),
-    ("first_token_ms", "bigint"),
-    ("events_published", "int"),
-    ("ts", "timestamp"),
-)
+from gateway.schema import TURN_COLUMNS  # noqa: F401  (the record's columns, owned by the functions)
 
 #: The date partition: derived by Firehose from the arrival time, projected by Athena.
 PARTITION_COLUMN = ("dt", "string")

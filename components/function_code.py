@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pulumi
 from gateway.environment import FunctionEnvironment
-
-from components.metrics import METRICS_NAMESPACE
+from gateway.metrics import METRICS_NAMESPACE
 
 #: Files and folders never shipped to Lambda.
 _EXCLUDED_PARTS = frozenset({"__pycache__", "tests", "test"})

@@ -1,32 +1,14 @@
 """The gateway's CloudWatch metrics: the names the functions emit, and the dashboard on them.
 
-The chat function emits these through Powertools (EMF, no API calls) into
-:data:`METRICS_NAMESPACE`; keep the names here in step with ``gateway.telemetry``.
+The metric names come from the function code (``gateway.metrics``), which emits them through
+Powertools as EMF; the dashboard only charts them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-#: CloudWatch namespace of the functions' EMF metrics (``POWERTOOLS_METRICS_NAMESPACE``).
-METRICS_NAMESPACE = "AiGateway"
-
-
-class Metric:
-    """Names of the EMF metrics the chat function emits."""
-
-    INPUT_TOKENS = "InputTokens"  # dimension modelId
-    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId
-    TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId
-    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId
-    CACHE_HITS = "CacheHits"  # dimension modelId
-    ERRORS = "Errors"  # dimension code
-    MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
-    # Faults a turn survived (it still ended with a terminal event).
-    USAGE_STORE_FAILURES = "UsageStoreFailures"
-    ANALYTICS_FAILURES = "AnalyticsFailures"
-    PUBLISH_FAILURES = "PublishFailures"
-
+from gateway.metrics import METRICS_NAMESPACE, Metric
 
 _PERIOD = 300
 

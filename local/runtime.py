@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 from aiohttp import web
 from gateway.environment import FunctionEnvironment
+from gateway.metrics import METRICS_NAMESPACE
 
 from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
 from local.aws import (
@@ -178,7 +179,7 @@ class LocalGateway:
             env["AWS_SECRET_ACCESS_KEY"] = LOCAL_SECRET_ACCESS_KEY
             env["AWS_ENDPOINT_URL"] = resources.endpoint_url
         env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = settings.region
-        env["POWERTOOLS_METRICS_NAMESPACE"] = "AiGateway"
+        env["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
         env.update(
             FunctionEnvironment(

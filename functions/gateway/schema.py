@@ -35,3 +35,25 @@ USAGE_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")
 
 #: One item per prepared response, keyed by model scope and normalised-prompt hash.
 PREPARED_RESPONSES_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")
+
+
+#: The per-turn analytics record (``gateway.telemetry.TurnRecord``) as the Glue table sees it:
+#: (column, Hive type) in table order. Firehose drops keys the table lacks, so the two must agree.
+TURN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("turn_id", "string"),
+    ("conversation_id", "string"),
+    ("user_id", "string"),
+    ("tier", "string"),
+    ("model_id", "string"),
+    ("outcome", "string"),
+    ("error_code", "string"),
+    ("cached", "boolean"),
+    ("input_tokens", "bigint"),
+    ("output_tokens", "bigint"),
+    ("cache_read_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"),
+    ("latency_ms", "bigint"),
+    ("first_token_ms", "bigint"),
+    ("events_published", "int"),
+    ("ts", "timestamp"),
+)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-METRICS_NAMESPACE = "AiGateway"
+from gateway.metrics import METRICS_NAMESPACE, Metric
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,15 @@ class EmfTurnMetrics:
             by_model = EphemeralMetrics(namespace=namespace)
             by_model.add_dimension("modelId", record.model_id)
             if record.outcome == "done" or record.input_tokens or record.output_tokens:
-                by_model.add_metric("InputTokens", MetricUnit.Count, record.input_tokens)
-                by_model.add_metric("OutputTokens", MetricUnit.Count, record.output_tokens)
-                by_model.add_metric("TurnLatency", MetricUnit.Milliseconds, record.latency_ms)
+                by_model.add_metric(Metric.INPUT_TOKENS, MetricUnit.Count, record.input_tokens)
+                by_model.add_metric(Metric.OUTPUT_TOKENS, MetricUnit.Count, record.output_tokens)
+                by_model.add_metric(Metric.TURN_LATENCY, MetricUnit.Milliseconds, record.latency_ms)
             if record.first_token_ms is not None:
                 by_model.add_metric(
-                    "FirstTokenLatency", MetricUnit.Milliseconds, record.first_token_ms
+                    Metric.FIRST_TOKEN_LATENCY, MetricUnit.Milliseconds, record.first_token_ms
                 )
             if record.cached:
-                by_model.add_metric("CacheHits", MetricUnit.Count, 1)
+                by_model.add_metric(Metric.CACHE_HITS, MetricUnit.Count, 1)
             if by_model.metric_set:
                 by_model.flush_metrics()
 
@@ -112,22 +112,26 @@ class EmfTurnMetrics:
             throttles = EphemeralMetrics(namespace=namespace)
             throttles.add_dimension("modelId", model_id)
             throttles.add_metric(
-                "ModelThrottles", MetricUnit.Count, counters.throttled_models.count(model_id)
+                Metric.MODEL_THROTTLES, MetricUnit.Count, counters.throttled_models.count(model_id)
             )
             throttles.flush_metrics()
 
         if record.error_code:
             errors = EphemeralMetrics(namespace=namespace)
             errors.add_dimension("code", record.error_code)
-            errors.add_metric("Errors", MetricUnit.Count, 1)
+            errors.add_metric(Metric.ERRORS, MetricUnit.Count, 1)
             errors.flush_metrics()
 
         faults = EphemeralMetrics(namespace=namespace)
         if counters.analytics_failures:
-            faults.add_metric("AnalyticsFailures", MetricUnit.Count, counters.analytics_failures)
+            faults.add_metric(
+                Metric.ANALYTICS_FAILURES, MetricUnit.Count, counters.analytics_failures
+            )
         if counters.usage_store_failures:
-            faults.add_metric("UsageStoreFailures", MetricUnit.Count, counters.usage_store_failures)
+            faults.add_metric(
+                Metric.USAGE_STORE_FAILURES, MetricUnit.Count, counters.usage_store_failures
+            )
         if counters.publish_failures:
-            faults.add_metric("PublishFailures", MetricUnit.Count, counters.publish_failures)
+            faults.add_metric(Metric.PUBLISH_FAILURES, MetricUnit.Count, counters.publish_failures)
         if faults.metric_set:
             faults.flush_metrics()

@@ -1,0 +1,26 @@
+"""Names of the CloudWatch metrics the chat function emits (EMF, no API calls).
+
+The dashboard and alarms the program declares import these names, so a chart can never point at
+a metric the functions do not write.
+"""
+
+from __future__ import annotations
+
+#: CloudWatch namespace of the EMF metrics (``POWERTOOLS_METRICS_NAMESPACE`` in AWS).
+METRICS_NAMESPACE = "AiGateway"
+
+
+class Metric:
+    """The metrics of a turn, with the dimension each one carries."""
+
+    INPUT_TOKENS = "InputTokens"  # dimension modelId
+    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId
+    TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId
+    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId
+    CACHE_HITS = "CacheHits"  # dimension modelId
+    ERRORS = "Errors"  # dimension code
+    MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
+    # Faults a turn survived (it still ended with a terminal event).
+    USAGE_STORE_FAILURES = "UsageStoreFailures"
+    ANALYTICS_FAILURES = "AnalyticsFailures"
+    PUBLISH_FAILURES = "PublishFailures"
