@@ -6,7 +6,7 @@ with a new contract version.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 #: Default channel namespace names; a stack may rename them (``ai-gateway:inboundNamespace``...).
 DEFAULT_INBOUND_NAMESPACE = "chat"
@@ -21,7 +21,7 @@ MAX_TURN_ID_CHARS = 64
 MAX_EVENTS_PER_PUBLISH = 5
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """The ``type`` of an outbound event."""
 
     DELTA = "delta"
@@ -29,7 +29,7 @@ class EventType(str, Enum):
     ERROR = "error"
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Stable ``code`` values of outbound ``error`` events."""
 
     UNAUTHORIZED = "unauthorized"

@@ -148,9 +148,7 @@ _KNOWN_TIER_KEYS = frozenset(
 )
 
 
-def parse_tier_config(
-    tiers: Any, default_tier: Any, *, prefix: str = "ai-gateway:"
-) -> TierConfig:
+def parse_tier_config(tiers: Any, default_tier: Any, *, prefix: str = "ai-gateway:") -> TierConfig:
     """Validate raw tier config and build a :class:`TierConfig`.
 
     Raises :class:`TierConfigError` naming the exact key (``ai-gateway:tiers.free.defaultModel``)
@@ -203,9 +201,7 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
 
     default_model = raw.get("defaultModel", models[0])
     if default_model not in models:
-        raise TierConfigError(
-            f"{key}.defaultModel: '{default_model}' is not in this tier's models"
-        )
+        raise TierConfigError(f"{key}.defaultModel: '{default_model}' is not in this tier's models")
 
     limits = {k: _positive_int(raw.get(k), f"{key}.{k}") for k in _LIMIT_KEYS}
     if limits["maxOutputTokensPerTurn"] > limits["dailyOutputTokens"]:
