@@ -134,12 +134,17 @@ class Fault:
     status: int = 400
     code: str = "ThrottlingException"
     count: int | None = None  # for good when None
+    after: int = 0  # let this many matching requests through first
     matched: int = 0
+    seen: int = 0
 
     def matches(self, service: str, operation: str) -> bool:
-        if self.count is not None and self.matched >= self.count:
+        if service != self.service or self.operation not in (None, operation):
             return False
-        return service == self.service and self.operation in (None, operation)
+        self.seen += 1
+        if self.seen <= self.after:
+            return False
+        return self.count is None or self.matched < self.count
 
     def answer(self) -> tuple[int, list[tuple[str, str]], bytes]:
         body = json.dumps({"__type": self.code, "message": f"injected {self.code}"}).encode()
