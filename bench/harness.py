@@ -175,6 +175,7 @@ class TurnMeasurement:
     aws: AwsUsage
     first_delta_ms: float  # handler start to first delta received, model time excluded
     first_delta_own_ms: float  # the same, less the time spent waiting on moto
+    first_delta_botocore_ms: float  # of which botocore's client-side work (sign, serialise...)
     aws_requests_before_first_delta: int
     overhead_ms: float  # wall time less model time
     own_ms: float  # overhead less the time spent waiting on moto (CPU, signing, loopback I/O)
@@ -188,6 +189,29 @@ class TurnMeasurement:
     @property
     def other_aws_requests(self) -> int:
         return self.aws.total()
+
+
+@contextmanager
+def botocore_calls() -> Iterator[list[tuple[float, float]]]:
+    """Record (start, end) of every boto3 API call made in this process meanwhile: the time a
+    caller spends in botocore, client-side work (serialising, signing, parsing) included."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[float, float]] = []
+    original = BaseClient._make_api_call
+
+    def timed(self: Any, operation_name: str, api_params: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, operation_name, api_params)
+        finally:
+            calls.append((started, time.perf_counter()))
+
+    BaseClient._make_api_call = timed  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -220,7 +244,7 @@ def measure_turn(
     """Run one turn and measure it against the stage's endpoints."""
     before = stage.sink_state(since=1 << 62)
     aws_before = stage.aws_usage()
-    with captured_stdout() as logs:
+    with captured_stdout() as logs, botocore_calls() as calls:
         started = time.perf_counter()
         outcome = run()
         ended = time.perf_counter()
@@ -245,6 +269,10 @@ def measure_turn(
         aws=aws,
         first_delta_ms=first_delta_ms,
         first_delta_own_ms=first_delta_ms - waited_before_first * 1000,
+        first_delta_botocore_ms=(
+            sum(end - start for start, end in calls if end <= first_at) - waited_before_first
+        )
+        * 1000,
         aws_requests_before_first_delta=aws.requests_before(first_at),
         overhead_ms=(wall - stopwatch.inside) * 1000,
         own_ms=(wall - stopwatch.inside - aws.waited()) * 1000,

@@ -31,6 +31,8 @@ import websockets
 
 REPO = Path(__file__).resolve().parent.parent
 PROTOCOL = "aws-appsync-event-ws"
+#: Chat invocations the local runtime runs at once (local.handlers.FunctionRuntime's default).
+FUNCTION_SLOTS = 32
 
 
 @dataclass
@@ -76,6 +78,7 @@ class LoadReport:
     lost_or_reordered: int
     first_delta_p50_ms: float
     first_delta_p99_ms: float
+    first_wave_p50_ms: float  # the sessions the runtime's function slots took at once
     events_delivered: int
     events_per_second: float
     duration_s: float
@@ -322,6 +325,7 @@ def run_load(
         lost_or_reordered=sessions - clean,
         first_delta_p50_ms=statistics.median(first) if first else float("nan"),
         first_delta_p99_ms=percentile(first, 0.99),
+        first_wave_p50_ms=statistics.median(sorted(first)[:FUNCTION_SLOTS]) if first else 0.0,
         events_delivered=delivered,
         events_per_second=delivered / duration if duration > 0 else 0.0,
         duration_s=duration,

@@ -68,6 +68,10 @@ class PaceFigures:
         return self._median("first_delta_own_ms")
 
     @property
+    def first_delta_botocore_ms(self) -> float:
+        return self._median("first_delta_botocore_ms")
+
+    @property
     def aws_before_first_delta(self) -> float:
         return self._median("aws_requests_before_first_delta")
 
