@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=15, help="full-speed turns per design")
+    parser.add_argument(
+        "--paced-runs", type=int, default=3, help="50 tokens/s turns (10 s each) per design"
+    )
     parser.add_argument("--import-runs", type=int, default=15, help="fresh processes per module")
     parser.add_argument("--sessions", type=int, default=200, help="WebSocket sessions under load")
     parser.add_argument("--reply-tokens", type=int, default=128, help="local-model reply length")
@@ -39,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     log("per-turn benchmark (gateway and reference on moto and a recording publish endpoint)")
-    turn_results = turns.run(runs=args.runs, memory_mb=args.memory_mb, log=log)
+    turn_results = turns.run(
+        runs=args.runs, paced_runs=args.paced_runs, memory_mb=args.memory_mb, log=log
+    )
 
     log("cold import (fresh processes)")
     imports = cold_import.measure(runs=args.import_runs)

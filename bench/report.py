@@ -296,15 +296,18 @@ def render(results: Results) -> str:
     out += turn_table(results)
     out += [
         "",
-        f"Medians over {len(results.turns.gateway[FULL].turns)} warm turns at full speed and one "
-        "turn at 50 tokens/s for each design, after a warm-up turn. *Own work* is wall time "
+        f"Medians over {len(results.turns.gateway[FULL].turns)} warm turns at full speed and "
+        f"{len(results.turns.gateway[PACED].turns)} at 50 tokens/s for each design, after a "
+        "warm-up turn. *Own work* is wall time "
         "less the time inside the model's stream and less the time spent waiting on moto (which "
         "stands in for AWS but is slower than it): CPU, SigV4 signing, serialisation and "
         "loopback I/O. *In region, modelled* adds "
         f"{AWS_REQUEST_MS:g} ms per AWS request, {PUBLISH_REQUEST_MS:g} ms per publish and "
         f"{NEW_CONNECTION_MS:g} ms per new HTTPS connection, serially — low figures, and the "
         "gateway's publishes really overlap its model stream on a sender thread, so this "
-        "overstates the gateway more than the reference.",
+        "overstates the gateway more than the reference. *Against moto* is as measured here, "
+        "including moto's own slowness and the counting endpoint's reads of each written item "
+        "(to size its write units).",
         "",
         "### Non-publish AWS requests by operation",
         "",

@@ -138,7 +138,7 @@ class TurnBenchmark:
 FULL, PACED = "full speed", "50 tokens/s"
 
 
-def run(runs: int = 15, memory_mb: int = 1024, log=print) -> TurnBenchmark:
+def run(runs: int = 15, paced_runs: int = 3, memory_mb: int = 1024, log=print) -> TurnBenchmark:
     from bench.gateway_scenario import (
         GatewayBench,
         create_gateway_resources,
@@ -153,16 +153,16 @@ def run(runs: int = 15, memory_mb: int = 1024, log=print) -> TurnBenchmark:
         create_reference_resources(stage)
 
         gateway = GatewayBench(stage, env, settings)
-        log("  gateway: cold turn, warm-up, full-speed turns, one 50 tokens/s turn")
+        log("  gateway: cold turn, warm-up, full-speed turns, 50 tokens/s turns")
         cold = gateway.run_turn("cold", 0)
         gateway.run_turn("warm-up", 0)
         gateway_full = [gateway.run_turn(FULL, 0) for _ in range(runs)]
-        gateway_paced = [gateway.run_turn(PACED, 50)]
+        gateway_paced = [gateway.run_turn(PACED, 50) for _ in range(paced_runs)]
 
-        log("  reference: warm-up, full-speed turns, one 50 tokens/s turn")
+        log("  reference: warm-up, full-speed turns, 50 tokens/s turns")
         run_reference_turn(stage, "warm-up", None)
         reference_full = [run_reference_turn(stage, FULL, None) for _ in range(runs)]
-        reference_paced = [run_reference_turn(stage, PACED, 50)]
+        reference_paced = [run_reference_turn(stage, PACED, 50) for _ in range(paced_runs)]
     finally:
         stage.stop()
     return TurnBenchmark(
