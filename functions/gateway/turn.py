@@ -366,7 +366,9 @@ class ChatTurns:
                 progress.reservation = plan.reservation
                 return plan, snapshot
             snapshot = current
-            deps.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            # Full jitter, doubling up to a cap: many turns of one user racing (a script, a
+            # retry storm) spread out instead of failing together after a few close misses.
+            deps.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
         deps.log.warning("reservation kept losing races", extra={"user": progress.caller.sub})
         raise _Terminal(ErrorCode.USAGE_UNAVAILABLE)
 
