@@ -59,6 +59,7 @@ def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
                 [_search(Metric.USAGE_STORE_FAILURES, "Sum", "usage store")],
                 [_search(Metric.ANALYTICS_FAILURES, "Sum", "analytics")],
                 [_search(Metric.PUBLISH_FAILURES, "Sum", "publish")],
+                [_search(Metric.PUBLISH_RETRIES, "Sum", "publish retried")],
             ],
             True,
         ),

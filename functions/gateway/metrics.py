@@ -24,3 +24,4 @@ class Metric:
     USAGE_STORE_FAILURES = "UsageStoreFailures"
     ANALYTICS_FAILURES = "AnalyticsFailures"
     PUBLISH_FAILURES = "PublishFailures"
+    PUBLISH_RETRIES = "PublishRetries"  # publishes that recovered after a retry

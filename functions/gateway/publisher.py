@@ -118,7 +118,8 @@ class EventsHttpPublisher:
         self._base_delay = base_delay
         self._sleep = sleep
 
-    def publish(self, channel: str, events: list[str]) -> None:
+    def publish(self, channel: str, events: list[str]) -> int:
+        """Publish ``events`` in order; returns how many retries it took (0 normally)."""
         pending = list(events)
         for attempt in range(1, self._max_attempts + 1):
             body = json.dumps({"channel": channel, "events": pending}).encode("utf-8")
@@ -135,7 +136,7 @@ class EventsHttpPublisher:
                     _counters.add(events_published=len(events) - len(pending))
                     events = pending
                     if not pending:
-                        return
+                        return attempt - 1
                     failure = f"{len(pending)} event(s) refused"
                 elif response.status in RETRY_STATUSES:
                     failure = f"HTTP {response.status}"

@@ -29,9 +29,10 @@ class PublishError(Exception):
 
 
 class Publisher(Protocol):
-    """Publishes serialised events to one channel, in order, in one request."""
+    """Publishes serialised events to one channel, in order, in one request, and says how many
+    retries that took (``None`` counts as none)."""
 
-    def publish(self, channel: str, events: list[str]) -> None: ...
+    def publish(self, channel: str, events: list[str]) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class RelayReport:
     events_published: int
     events_failed: int
     publish_requests: int
+    #: Publishes that succeeded only after retrying (throttling, 5xx, a dropped connection).
+    publish_retries: int = 0
 
 
 class StreamRelay:
@@ -78,6 +81,7 @@ class StreamRelay:
         self._published = 0
         self._failed = 0
         self._requests = 0
+        self._retries = 0
 
     @property
     def finished(self) -> bool:
@@ -115,7 +119,7 @@ class StreamRelay:
         return self.report()
 
     def report(self) -> RelayReport:
-        return RelayReport(self._published, self._failed, self._requests)
+        return RelayReport(self._published, self._failed, self._requests, self._retries)
 
     # -- sender -----------------------------------------------------------------------------
 
@@ -169,7 +173,7 @@ class StreamRelay:
             batch = events[start : start + MAX_EVENTS_PER_PUBLISH]
             self._requests += 1
             try:
-                self._publisher.publish(self.channel, batch)
+                self._retries += self._publisher.publish(self.channel, batch) or 0
                 self._published += len(batch)
             except Exception as err:  # a lost publish must not end the turn or the stream read
                 self._failed += len(batch)

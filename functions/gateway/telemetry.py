@@ -51,6 +51,8 @@ class TurnCounters:
     usage_store_failures: int = 0
     analytics_failures: int = 0
     publish_failures: int = 0
+    #: Publishes that went through only after retrying.
+    publish_retries: int = 0
 
 
 def record_timestamp(epoch: float) -> str:
@@ -133,5 +135,7 @@ class EmfTurnMetrics:
             )
         if counters.publish_failures:
             faults.add_metric(Metric.PUBLISH_FAILURES, MetricUnit.Count, counters.publish_failures)
+        if counters.publish_retries:
+            faults.add_metric(Metric.PUBLISH_RETRIES, MetricUnit.Count, counters.publish_retries)
         if faults.metric_set:
             faults.flush_metrics()

@@ -195,6 +195,7 @@ class _Progress:
     throttled_models: list[str] = field(default_factory=list)
     store_failures: int = 0
     publish_failures: int = 0
+    publish_retries: int = 0
     reservation: Reservation | None = None
     settled: bool = False
     prompt: str = ""
@@ -256,6 +257,7 @@ class ChatTurns:
             relay = self._relay(progress)
         report = relay.finish(terminal)
         progress.publish_failures += report.events_failed
+        progress.publish_retries += report.publish_retries
         return self._record(progress, terminal, report.events_published)
 
     # -- the turn ------------------------------------------------------------------------------
@@ -540,6 +542,7 @@ class ChatTurns:
             usage_store_failures=progress.store_failures,
             analytics_failures=analytics_failures,
             publish_failures=progress.publish_failures,
+            publish_retries=progress.publish_retries,
         )
         try:
             deps.metrics.emit(record, counters)
@@ -560,6 +563,9 @@ class ChatTurns:
             "cached": record.cached,
             "events_published": record.events_published,
         }
+        if progress.publish_retries or progress.publish_failures:
+            fields["publish_retries"] = progress.publish_retries
+            fields["publish_failures"] = progress.publish_failures
         if self.settings.message_preview_chars > 0 and progress.prompt:
             fields["prompt_preview"] = progress.prompt[: self.settings.message_preview_chars]
         deps.log.info("turn finished", extra=fields)

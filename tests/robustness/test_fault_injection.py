@@ -390,8 +390,9 @@ def test_publish_answering_5xx_then_recovering_delivers_every_event(stage, run_t
     assert done["type"] == "done" and done["usage"]["outputTokens"] == 100
     assert outcome.charged() == 100
     _assert_no_reservation_left(outcome)
-    # AND nothing was lost, so no publish failure is reported
+    # AND nothing was lost, so no publish failure is reported, but the retries show
     assert emf_metric(outcome.emf, "PublishFailures") == 0
+    assert emf_metric(outcome.emf, "PublishRetries") >= 2
 
 
 def test_publish_failing_for_good_still_charges_and_releases(stage, run_turn) -> None:
