@@ -364,7 +364,9 @@ class ChatTurns:
             except StoreUnavailable as err:
                 self._store_failed(progress, "reserve", err)
                 return None, snapshot
-            if current is None:
+            if current is None or reservation_id in current.reservations:
+                # Admitted; the second case is a write retried by botocore after its first
+                # attempt landed (the same reservation id makes the retry harmless).
                 progress.reservation = plan.reservation
                 return plan, snapshot
             snapshot = current

@@ -136,18 +136,33 @@ class DynamoTurnStore:
             values[":cw"] = {"N": str(usage.cache_write_tokens)}
             additions += ["#cr :cr", "#cw :cw"]
         expression = "SET #t = :t ADD " + ", ".join(additions)
+        condition: dict[str, str] = {}
         if reservation:
             names["#r"] = reservation_attribute(reservation.id)
             expression += " REMOVE #r"
-        response = self._call(
-            "update_item",
-            TableName=self._usage_table,
-            Key={_PK: {"S": user_key}},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )
+            # Settle exactly once: the write that removes the reservation is the one that
+            # charges. If botocore retries a settle whose first attempt did land (a timeout
+            # after DynamoDB applied it), the retry finds no reservation and charges nothing.
+            # A live turn's reservation cannot have expired: it outlives the function timeout.
+            condition = {
+                "ConditionExpression": "attribute_exists(#r)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self._usage_table,
+                Key={_PK: {"S": user_key}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                **condition,
+            )
+        except _ConditionFailed as settled_already:
+            return UsageSnapshot.from_item(
+                _plain(settled_already.item) if settled_already.item else None
+            )
         return UsageSnapshot.from_item(_plain(response.get("Attributes") or {}))
 
     def release(self, user_key: str, reservation_id: str) -> None:

@@ -86,6 +86,21 @@ def test_settling_replaces_the_reservation_with_real_usage_in_one_write(store, d
     assert int(item["expiresAt"]["N"]) == NOW + 20 + 40 * 86400
 
 
+def test_a_settle_sent_twice_charges_once(store, dynamodb):
+    # GIVEN a settled turn (as when botocore retries a settle whose first attempt landed)
+    seen = store.read(f"user#{SUB}", ()).usage
+    plan = plan_turn(seen, FREE, NOW, 100, "r1")
+    store.reserve(f"user#{SUB}", plan, seen, NOW)
+    store.settle(f"user#{SUB}", plan.reservation, TokenUsage(90, 33), NOW + 20)
+
+    # WHEN the same settle arrives again
+    again = store.settle(f"user#{SUB}", plan.reservation, TokenUsage(90, 33), NOW + 21)
+
+    # THEN nothing more is charged, and the usage as stored comes back
+    assert again.settled(NOW + 21)["dailyOutputTokens"] == 33
+    assert raw_item(dynamodb)[f"m#{plan.reservation.month}#o"] == {"N": "33"}
+
+
 def test_releasing_for_a_user_without_an_item_creates_none(store, dynamodb):
     store.release("user#nobody", "r1")
     assert "Item" not in dynamodb.get_item(TableName="usage", Key={"pk": {"S": "user#nobody"}})
@@ -218,3 +233,50 @@ def test_concurrent_turns_that_fail_release_and_never_push_usage_past_the_limit(
     assert 1 <= len(done) <= 6 and failed
     # AND the failed turns' reservations were all released
     assert not [name for name in item if name.startswith("r#")]
+
+
+def test_a_reservation_sent_twice_is_recognised_as_admitted(dynamodb):
+    # GIVEN a store whose first reservation write lands but whose answer is lost, so the same
+    # write arrives again against the item read before (botocore's retry after a timeout)
+    import logging
+
+    class AnswerLostOnce(DynamoTurnStore):
+        lost = False
+
+        def reserve(self, user_key, admission, expected, now):
+            outcome = super().reserve(user_key, admission, expected, now)
+            if self.lost:
+                return outcome
+            self.lost = True
+            return super().reserve(user_key, admission, expected, now)
+
+    # AND a user with room for this turn's 300 input tokens, but not for twice that
+    import time
+
+    store = DynamoTurnStore(lambda: dynamodb, "usage", "prepared")
+    store.settle(f"user#{SUB}", None, TokenUsage(1500, 0), int(time.time()))
+    publisher = ListPublisher()
+    turns = ChatTurns(
+        TurnDeps(
+            tiers=StaticTiers(),
+            store=AnswerLostOnce(lambda: dynamodb, "usage", "prepared"),
+            provider=EstimatingModel(),
+            publisher=publisher,
+            analytics=Discard(),
+            metrics=Discard(),
+            log=logging.getLogger("test"),
+        ),
+        TurnSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01),
+    )
+
+    # WHEN a turn runs through it
+    turns.handle(
+        InboundEvent(
+            cognito_identity(), f"/{INBOUND}/{SUB}", [INBOUND, SUB], chat_payload(PROMPT), "r"
+        )
+    )
+
+    # THEN the turn was admitted and answered once, and left no reservation behind
+    assert [e["type"] for e in publisher.events] == ["delta", "done"]
+    assert not [name for name in raw_item(dynamodb) if name.startswith("r#")]
+    assert daily_input_tokens(raw_item(dynamodb)) == 1800
