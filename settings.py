@@ -19,6 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
+from gateway.environment import FunctionEnvironment  # noqa: E402
 from gateway.tiers import TierConfig, TierConfigError, parse_tier_config  # noqa: E402
 
 PROJECT = "ai-gateway"
@@ -77,6 +78,22 @@ class Settings:
     federated_providers: tuple[FederatedProvider, ...] = field(default_factory=tuple)
     analytics_retention_days: int = 365
     self_sign_up: bool = False
+
+    def function_environment(self, **resources: Any) -> FunctionEnvironment:
+        """The functions' environment: what this stack's settings say, plus ``resources``
+        (table, parameter and stream names, the events endpoint, the model provider) from
+        whoever created them — the Pulumi program, or the local runtime."""
+        return FunctionEnvironment(
+            tier_config_cache_seconds=self.tier_config_cache_seconds,
+            inbound_namespace=self.inbound_namespace,
+            outbound_namespace=self.outbound_namespace,
+            stream_flush_ms=self.stream_flush_ms,
+            metering_fail_open=self.metering_fail_open,
+            max_messages=self.max_messages,
+            max_message_chars=self.max_message_chars,
+            message_preview_chars=self.message_preview_chars,
+            **resources,
+        )
 
     @property
     def tags(self) -> dict[str, str]:

@@ -49,19 +49,12 @@ class TimedModel:
 
 def gateway_environment(stage: Stage, resources: Any, settings: Any) -> FunctionEnvironment:
     """The chat function's environment, as the Pulumi program and the local runtime build it."""
-    env = FunctionEnvironment(
+    env = settings.function_environment(
         usage_table=resources.usage_table,
         prepared_responses_table=resources.prepared_responses_table,
         tier_config_parameter=resources.tier_config_parameter,
-        tier_config_cache_seconds=settings.tier_config_cache_seconds,
         events_http_endpoint=stage.publish_url,
-        inbound_namespace=settings.inbound_namespace,
-        outbound_namespace=settings.outbound_namespace,
         analytics_stream=resources.analytics_stream,
-        stream_flush_ms=settings.stream_flush_ms,
-        metering_fail_open=settings.metering_fail_open,
-        max_messages=settings.max_messages,
-        max_message_chars=settings.max_message_chars,
         model_provider="local",
     )
     stage.set_env(**env.variables())

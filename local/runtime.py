@@ -21,7 +21,6 @@ from typing import Any
 
 import botocore.session
 from aiohttp import web
-from gateway.environment import FunctionEnvironment
 from gateway.metrics import METRICS_NAMESPACE
 
 from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
@@ -182,20 +181,12 @@ class LocalGateway:
         env["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
         env.update(
-            FunctionEnvironment(
+            settings.function_environment(
                 usage_table=resources.usage_table,
                 prepared_responses_table=resources.prepared_responses_table,
                 tier_config_parameter=resources.tier_config_parameter,
-                tier_config_cache_seconds=settings.tier_config_cache_seconds,
                 events_http_endpoint=http_endpoint,
-                inbound_namespace=settings.inbound_namespace,
-                outbound_namespace=settings.outbound_namespace,
                 analytics_stream=resources.analytics_stream,
-                stream_flush_ms=settings.stream_flush_ms,
-                metering_fail_open=settings.metering_fail_open,
-                max_messages=settings.max_messages,
-                max_message_chars=settings.max_message_chars,
-                message_preview_chars=settings.message_preview_chars,
                 model_provider=options.model,
                 local_model_tokens_per_second=options.tokens_per_second,
                 openai_base_url=options.openai_base_url,
