@@ -6,16 +6,23 @@ Pure logic over one user's usage item (see :mod:`gateway.usage_store` for how it
 * ``m#<YYYY-MM>#i`` / ``m#<YYYY-MM>#o`` — input/output tokens settled in a calendar month;
 * ``c#<YYYY-MM>#r`` / ``c#<YYYY-MM>#w`` — prompt-cache read/write tokens (recorded, not limited);
 * ``r#<reservationId>`` — a live reservation ``{i, o, exp, b, m}``;
-* ``version`` — bumped by every reservation, the optimistic-concurrency token.
+* ``version`` — bumped by every write (reserve, settle, release), the optimistic-concurrency
+  token: an item with a given version has exactly one content.
 
 A turn is admitted by reserving its worst case (input estimate + the output it may produce)
 with a write conditioned on ``version``, so concurrent turns of one user can never together
 pass a limit. Reservations count until they are settled, released or expire.
+
+Because every write bumps the version, a snapshot of the item is exact for as long as its version
+is current: :class:`UsageCache` keeps each user's last known snapshot in a warm function, and a
+reservation planned on it lands only if the item is still exactly that snapshot.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +49,8 @@ VERSION = "version"
 DEFAULT_RESERVATION_SECONDS = 900
 #: Stale attributes pruned per reservation write, to keep the update expression small.
 MAX_PRUNED_PER_WRITE = 64
+#: Users whose last known usage a warm function keeps (a snapshot is a few tens of KB at most).
+USAGE_CACHE_SIZE = 256
 
 _INPUT_WINDOWS = ("dailyInputTokens", "monthlyInputTokens")
 _OUTPUT_WINDOWS = ("dailyOutputTokens", "monthlyOutputTokens")
@@ -337,3 +346,44 @@ def _daily_fit_time(snapshot: UsageSnapshot, now: int, window: str, excess: int)
             return moment
     # Even an empty window cannot hold the request (it is larger than the limit itself).
     return releases[-1][0] if releases else bucket_start(now) + DAY_SECONDS
+
+
+class UsageCache:
+    """The last known usage snapshot of recently seen users, in one warm function (thread-safe,
+    least recently used first out).
+
+    A snapshot is put here only as the store returned it — a consistent read, the current item
+    a losing reservation got back, the item a settle left — so each is exact at its version.
+    It saves the read before a reservation: the reservation is conditioned on the version, so if
+    the item changed meanwhile it writes nothing and returns the item as it now is.
+    """
+
+    def __init__(self, max_users: int = USAGE_CACHE_SIZE) -> None:
+        self._max = max(1, max_users)
+        self._lock = threading.Lock()
+        self._snapshots: OrderedDict[str, UsageSnapshot] = OrderedDict()
+
+    def get(self, user_key: str) -> UsageSnapshot | None:
+        with self._lock:
+            snapshot = self._snapshots.get(user_key)
+            if snapshot is not None:
+                self._snapshots.move_to_end(user_key)
+            return snapshot
+
+    def put(self, user_key: str, snapshot: UsageSnapshot) -> None:
+        with self._lock:
+            known = self._snapshots.get(user_key)
+            if known is not None and snapshot.exists and known.version > snapshot.version:
+                return  # a concurrent turn of the same user already brought a newer one
+            self._snapshots[user_key] = snapshot
+            self._snapshots.move_to_end(user_key)
+            while len(self._snapshots) > self._max:
+                self._snapshots.popitem(last=False)
+
+    def drop(self, user_key: str) -> None:
+        with self._lock:
+            self._snapshots.pop(user_key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._snapshots)

@@ -29,6 +29,7 @@ from gateway.metering import (
     Refusal,
     Reservation,
     TokenUsage,
+    UsageCache,
     UsageSnapshot,
     estimate_input_tokens,
     limits_view,
@@ -72,7 +73,13 @@ class TurnState:
 
 
 class TurnStore(Protocol):
-    def read(self, user_key: str, prepared_keys: Sequence[str]) -> TurnState: ...
+    def read(self, user_key: str, prepared_keys: Sequence[str]) -> TurnState:
+        """The user's usage item (a consistent read) and any prepared-response candidates."""
+        ...
+
+    def read_prepared(self, prepared_keys: Sequence[str]) -> Mapping[str, PreparedResponse]:
+        """Just the prepared-response candidates."""
+        ...
 
     def reserve(
         self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
@@ -165,6 +172,9 @@ class TurnDeps:
     log: TurnLog
     clock: Clock = field(default_factory=SystemClock)
     sleep: Callable[[float], None] = time.sleep
+    #: The users' last known usage, kept across the turns of a warm function (None: read the
+    #: usage item before every reservation).
+    usage_cache: UsageCache | None = field(default_factory=UsageCache)
 
 
 class _Terminal(Exception):
@@ -279,10 +289,29 @@ class ChatTurns:
         user_key = f"user#{progress.caller.sub}"
         cacheable = tier.cache and len(request.messages) == 1
         keys = candidate_keys(model_id, request.messages[0].text) if cacheable else ()
+        estimate = estimate_input_tokens(m.text for m in request.messages)
+        reservation_id = uuid.uuid4().hex
         now = int(deps.clock.now())
+        # A warm function that already knows the user's item plans on it and does not read it
+        # again: the reservation lands only if the item is still that version. A refusal is
+        # never decided on a kept snapshot, only on a fresh read.
+        known = deps.usage_cache.get(user_key) if deps.usage_cache is not None else None
+        plan: Admission | None = None
+        if known is not None:
+            planned = plan_turn(
+                known, tier, now, estimate, reservation_id, self.settings.reservation_seconds
+            )
+            if isinstance(planned, Admission):
+                plan = planned
+            else:
+                known = None
         state: TurnState | None = None
         try:
-            state = deps.store.read(user_key, keys)
+            if known is None:
+                state = deps.store.read(user_key, keys)
+                self._remember(user_key, state.usage)
+            else:
+                state = TurnState(known, deps.store.read_prepared(keys) if keys else {})
         except StoreUnavailable as err:
             self._store_failed(progress, "read", err)
 
@@ -290,11 +319,12 @@ class ChatTurns:
         if hit is not None:
             return self._serve_prepared(hit, progress, relay, tier, state)
 
-        estimate = estimate_input_tokens(m.text for m in request.messages)
         max_tokens = tier.max_output_tokens_per_turn
-        snapshot = state.usage if state is not None else None
+        snapshot = state.usage if state is not None else known
         if snapshot is not None:
-            admission, snapshot = self._reserve(user_key, snapshot, tier, estimate, progress)
+            admission, snapshot = self._reserve(
+                user_key, snapshot, tier, estimate, progress, reservation_id, plan
+            )
             if admission is not None:
                 max_tokens = admission.max_output_tokens
         model_request = ModelRequest(
@@ -340,17 +370,23 @@ class ChatTurns:
         tier: Tier,
         estimate: int,
         progress: _Progress,
+        reservation_id: str,
+        first_plan: Admission | None = None,
     ) -> tuple[Admission | None, UsageSnapshot]:
         """Reserve the turn's worst case, retrying while other turns win the race. Returns the
         admission (``None`` when the store failed and the stack meters fail-open) and the usage
-        item it was admitted against."""
+        item it was admitted against.
+
+        ``first_plan`` is an admission already planned on a kept snapshot; every other plan,
+        and so every refusal, is made on the item as the store just returned it."""
         deps = self.deps
-        reservation_id = uuid.uuid4().hex
+        plan: Admission | Refusal | None = first_plan
         for attempt in range(MAX_RESERVE_ATTEMPTS):
             now = int(deps.clock.now())
-            plan = plan_turn(
-                snapshot, tier, now, estimate, reservation_id, self.settings.reservation_seconds
-            )
+            if plan is None:
+                plan = plan_turn(
+                    snapshot, tier, now, estimate, reservation_id, self.settings.reservation_seconds
+                )
             if isinstance(plan, Refusal):
                 raise _Terminal(
                     ErrorCode.LIMIT_EXCEEDED,
@@ -362,19 +398,34 @@ class ChatTurns:
             try:
                 current = deps.store.reserve(user_key, plan, snapshot, now)
             except StoreUnavailable as err:
+                self._forget(user_key)
                 self._store_failed(progress, "reserve", err)
                 return None, snapshot
             if current is None or reservation_id in current.reservations:
                 # Admitted; the second case is a write retried by botocore after its first
-                # attempt landed (the same reservation id makes the retry harmless).
+                # attempt landed (the same reservation id makes the retry harmless). The item
+                # has moved on from the kept snapshot; the settle brings the new one.
+                self._forget(user_key)
                 progress.reservation = plan.reservation
                 return plan, snapshot
             snapshot = current
-            # Full jitter, doubling up to a cap: many turns of one user racing (a script, a
-            # retry storm) spread out instead of failing together after a few close misses.
-            deps.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
+            self._remember(user_key, current)
+            if attempt > 0 or first_plan is None:
+                # Full jitter, doubling up to a cap: many turns of one user racing (a script, a
+                # retry storm) spread out instead of failing together after a few close misses.
+                # A kept snapshot that was merely out of date is retried at once.
+                deps.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
+            plan = None
         deps.log.warning("reservation kept losing races", extra={"user": progress.caller.sub})
         raise _Terminal(ErrorCode.USAGE_UNAVAILABLE)
+
+    def _remember(self, user_key: str, snapshot: UsageSnapshot) -> None:
+        if self.deps.usage_cache is not None:
+            self.deps.usage_cache.put(user_key, snapshot)
+
+    def _forget(self, user_key: str) -> None:
+        if self.deps.usage_cache is not None:
+            self.deps.usage_cache.drop(user_key)
 
     def _stream(
         self, request: ModelRequest, tier: Tier, progress: _Progress, relay: StreamRelay
@@ -450,8 +501,10 @@ class ChatTurns:
         try:
             settled = self.deps.store.settle(user_key, progress.reservation, usage, now)
             progress.settled = True
+            self._remember(user_key, settled)
             return settled
         except StoreUnavailable as err:
+            self._forget(user_key)
             self.deps.log.error(
                 "usage not settled",
                 extra={
@@ -468,8 +521,10 @@ class ChatTurns:
 
     def _release(self, progress: _Progress) -> None:
         assert progress.reservation is not None
+        user_key = f"user#{progress.caller.sub}"
+        self._forget(user_key)
         try:
-            self.deps.store.release(f"user#{progress.caller.sub}", progress.reservation.id)
+            self.deps.store.release(user_key, progress.reservation.id)
         except StoreUnavailable as err:
             self.deps.log.warning(
                 "reservation not released; it will expire", extra={"reason": str(err)}

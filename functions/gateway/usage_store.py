@@ -4,6 +4,11 @@ Requests per uncontended turn: one ``BatchGetItem`` (the usage item, strongly co
 any prepared-response candidates), one conditional ``UpdateItem`` to reserve, one ``UpdateItem``
 to settle or release. A reservation that loses a race gets the winner's item back from the
 failed write itself (``ReturnValuesOnConditionCheckFailure``), so a retry costs one request.
+
+Every write bumps the item's ``version``, so a snapshot the function kept from an earlier turn
+is exact while its version is current: a warm function may reserve against it without reading
+the item first (:meth:`DynamoTurnStore.read_prepared` then reads just the prepared-response
+candidates, or nothing is read at all).
 """
 
 from __future__ import annotations
@@ -56,6 +61,20 @@ class DynamoTurnStore:
         }
         if prepared_keys and self._prepared_table:
             request[self._prepared_table] = {"Keys": [{_PK: {"S": k}} for k in prepared_keys]}
+        found = self._batch_get(request)
+        usage_items = [_plain(i) for i in found.get(self._usage_table, [])]
+        prepared = self._prepared(found)
+        return TurnState(UsageSnapshot.from_item(usage_items[0] if usage_items else None), prepared)
+
+    def read_prepared(self, prepared_keys: Sequence[str]) -> Mapping[str, PreparedResponse]:
+        """Just the prepared-response candidates (eventually consistent), for a turn whose
+        usage item the function already knows."""
+        if not prepared_keys or not self._prepared_table:
+            return {}
+        keys = [{_PK: {"S": k}} for k in prepared_keys]
+        return self._prepared(self._batch_get({self._prepared_table: {"Keys": keys}}))
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         for attempt in range(4):
             response = self._call("batch_get_item", RequestItems=request)
@@ -63,16 +82,15 @@ class DynamoTurnStore:
                 found.setdefault(table, []).extend(items)
             request = response.get("UnprocessedKeys") or {}
             if not request:
-                break
+                return found
             self._sleep(0.02 * 2**attempt)
-        else:
-            raise StoreUnavailable("usage item left unprocessed")
-        usage_items = [_plain(i) for i in found.get(self._usage_table, [])]
-        prepared = {
+        raise StoreUnavailable("keys left unprocessed")
+
+    def _prepared(self, found: Mapping[str, list[dict[str, Any]]]) -> dict[str, PreparedResponse]:
+        return {
             str(item[_PK]): PreparedResponse.from_item(item)
             for item in map(_plain, found.get(self._prepared_table, []))
         }
-        return TurnState(UsageSnapshot.from_item(usage_items[0] if usage_items else None), prepared)
 
     def reserve(
         self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
@@ -122,13 +140,16 @@ class DynamoTurnStore:
             "#mi": month_attribute(month, "i"),
             "#mo": month_attribute(month, "o"),
             "#t": _TTL,
+            "#v": VERSION,
         }
         values = {
             ":i": {"N": str(usage.input_tokens)},
             ":o": {"N": str(usage.output_tokens)},
             ":t": {"N": str(now + ITEM_TTL_SECONDS)},
+            ":one": {"N": "1"},
         }
-        additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o"]
+        # Every write bumps the version, so a kept snapshot is current only while nothing changed.
+        additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o", "#v :one"]
         if usage.cache_read_tokens or usage.cache_write_tokens:
             names["#cr"] = cache_attribute(month, "r")
             names["#cw"] = cache_attribute(month, "w")
@@ -172,9 +193,13 @@ class DynamoTurnStore:
                 "update_item",
                 TableName=self._usage_table,
                 Key={_PK: {"S": user_key}},
-                UpdateExpression="REMOVE #r",
+                UpdateExpression="REMOVE #r ADD #v :one",
                 ConditionExpression=f"attribute_exists({_PK})",
-                ExpressionAttributeNames={"#r": reservation_attribute(reservation_id)},
+                ExpressionAttributeNames={
+                    "#r": reservation_attribute(reservation_id),
+                    "#v": VERSION,
+                },
+                ExpressionAttributeValues={":one": {"N": "1"}},
             )
 
     def _call(self, operation: str, **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ import chat
 import pytest
 from gateway.contract import ErrorCode
 from gateway.environment import FunctionEnvironment
-from gateway.metering import TokenUsage, estimate_input_tokens
+from gateway.metering import Refusal, TokenUsage, estimate_input_tokens, plan_turn
 from gateway.prepared import PreparedResponseTable
 from gateway.providers import LocalModel
 from gateway.publisher import EventsHttpPublisher
@@ -675,3 +675,108 @@ def test_a_channel_path_no_route_matches_is_still_refused_on_ones_own_channel(ga
     gateway.handler()(publish_event(chat_payload(), path=f"/{INBOUND}/{SUB}\n"), LambdaContext())
     assert [e["code"] for e in gateway.endpoint.events(OWN_CHANNEL)] == ["unauthorized"]
     assert gateway.model.requests == []
+
+
+# -- a warm function's known usage --------------------------------------------------------------
+
+
+def follow_up(turn_id: str) -> dict[str, Any]:
+    """A later turn of a conversation (never served from prepared responses)."""
+    return chat_payload(
+        messages=[
+            {"role": "user", "content": [{"text": "hi"}]},
+            {"role": "assistant", "content": [{"text": "hi!"}]},
+            {"role": "user", "content": [{"text": "and then?"}]},
+        ],
+        turnId=turn_id,
+    )
+
+
+def reserve_elsewhere(gateway: Gateway, reservation_id: str) -> Any:
+    """Another function instance admits a turn of the same user (its reservation stays live)."""
+    store = DynamoTurnStore(lambda: gateway.dynamodb, "usage", "prepared")
+    now = int(datetime.now(UTC).timestamp())
+    seen = store.read(f"user#{SUB}", ()).usage
+    plan = plan_turn(seen, gateway.tiers.current().tiers["free"], now, 10, reservation_id)
+    assert not isinstance(plan, Refusal)
+    assert store.reserve(f"user#{SUB}", plan, seen, now) is None
+    return store, plan
+
+
+def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gateway):
+    read_tables: list[list[str]] = []
+    gateway.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: read_tables.append(sorted(params["RequestItems"])),
+    )
+    handler = gateway.handler()
+    handler(publish_event(chat_payload()), LambdaContext())
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+
+    # WHEN the same user's next turn reaches the same warm function
+    gateway.calls.reset()
+    handler(publish_event(follow_up("t-2")), LambdaContext())
+    # THEN it reserves and settles: two requests, no read
+    assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
+
+    # AND a conversation's first message reads only its prepared-response candidates
+    gateway.calls.reset()
+    handler(publish_event(chat_payload(turnId="t-3")), LambdaContext())
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+    assert read_tables == [["prepared", "usage"], ["prepared"]]
+
+    # AND every turn was metered: three settled turns, no reservation left
+    events = gateway.endpoint.events(OWN_CHANNEL)
+    assert [e["type"] for e in events if e["type"] in ("done", "error")] == ["done"] * 3
+    item = gateway.usage_item()
+    assert not [k for k in item if k.startswith("r#")]
+    (month_out,) = [v for k, v in item.items() if k.startswith("m#") and k.endswith("#o")]
+    assert int(month_out) == 3 * len(gateway.model.pieces)
+
+
+def test_a_kept_snapshot_gone_out_of_date_never_admits_past_a_limit(gateway):
+    # GIVEN a warm function that knows the user's item after a turn (4 of 516 tokens used)
+    gateway.tiers = StaticTiers(tier_config(dailyOutputTokens=516, maxOutputTokensPerTurn=512))
+    handler = gateway.handler()
+    handler(publish_event(chat_payload()), LambdaContext())
+    # AND another instance that has since admitted a turn holding the remaining 512
+    reserve_elsewhere(gateway, "elsewhere")
+    gateway.calls.reset()
+    gateway.model.requests.clear()
+    gateway.endpoint.publishes.clear()
+
+    # WHEN the user's next turn plans on what the warm function knew (room for 512 more)
+    handler(publish_event(follow_up("t-2")), LambdaContext())
+
+    # THEN the reservation, conditioned on the item's version, wrote nothing and brought back
+    # the current item, on which the turn is refused: no model call, nothing more reserved
+    error = terminal(gateway.endpoint.events(OWN_CHANNEL))
+    assert (error["code"], error["window"]) == ("limit_exceeded", "dailyOutputTokens")
+    assert gateway.model.requests == []
+    assert gateway.calls.calls == ["UpdateItem"]
+    assert [k for k in gateway.usage_item() if k.startswith("r#")] == ["r#elsewhere"]
+
+
+def test_a_refusal_planned_on_a_kept_snapshot_is_confirmed_by_a_fresh_read(gateway):
+    # GIVEN a warm function whose last look at the item showed another instance's turn holding
+    # the user's remaining daily output
+    gateway.tiers = StaticTiers(tier_config(dailyOutputTokens=516, maxOutputTokensPerTurn=512))
+    handler = gateway.handler()
+    handler(publish_event(chat_payload()), LambdaContext())
+    store, plan = reserve_elsewhere(gateway, "elsewhere")
+    handler(publish_event(follow_up("t-2")), LambdaContext())
+    assert gateway.endpoint.events(OWN_CHANNEL)[-1]["code"] == "limit_exceeded"
+    # AND that turn has since failed and released its reservation
+    store.release(f"user#{SUB}", plan.reservation.id)
+    gateway.calls.reset()
+    gateway.model.requests.clear()
+    gateway.endpoint.publishes.clear()
+
+    # WHEN the user's next turn arrives at the warm function, which would refuse it
+    handler(publish_event(follow_up("t-3")), LambdaContext())
+
+    # THEN the refusal is checked against a fresh read of the item, and the turn is admitted
+    assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
+    # (the whole headroom: 516 less the 4 tokens of the first turn)
+    assert gateway.model.requests[0].max_tokens == 512

@@ -101,6 +101,33 @@ def test_a_settle_sent_twice_charges_once(store, dynamodb):
     assert raw_item(dynamodb)[f"m#{plan.reservation.month}#o"] == {"N": "33"}
 
 
+def test_every_write_bumps_the_version_so_a_kept_snapshot_is_exact_while_current(store, dynamodb):
+    seen = store.read(f"user#{SUB}", ()).usage
+    plans = [plan_turn(seen, FREE, NOW, 100, rid) for rid in ("r1", "r2")]
+    store.reserve(f"user#{SUB}", plans[0], seen, NOW)
+    assert raw_item(dynamodb)["version"] == {"N": "1"}
+    after = store.settle(f"user#{SUB}", plans[0].reservation, TokenUsage(90, 33), NOW + 20)
+    assert after.version == 2 and raw_item(dynamodb)["version"] == {"N": "2"}
+    second = plan_turn(after, FREE, NOW + 21, 100, "r2")
+    store.reserve(f"user#{SUB}", second, after, NOW + 21)
+    store.release(f"user#{SUB}", "r2")
+    assert raw_item(dynamodb)["version"] == {"N": "4"}
+    # a reservation planned on the snapshot the settle returned is now refused by the store
+    late = plan_turn(after, FREE, NOW + 22, 100, "r3")
+    current = store.reserve(f"user#{SUB}", late, after, NOW + 22)
+    assert current is not None and current.version == 4 and "r#r3" not in raw_item(dynamodb)
+
+
+def test_prepared_candidates_can_be_read_without_the_usage_item(store, dynamodb):
+    dynamodb.put_item(
+        TableName="prepared",
+        Item={"pk": {"S": "prep#*#abc"}, "prompt": {"S": "hi"}, "response": {"S": "hello"}},
+    )
+    found = store.read_prepared(("prep#m#abc", "prep#*#abc"))
+    assert set(found) == {"prep#*#abc"} and found["prep#*#abc"].response == "hello"
+    assert store.read_prepared(()) == {}
+
+
 def test_releasing_for_a_user_without_an_item_creates_none(store, dynamodb):
     store.release("user#nobody", "r1")
     assert "Item" not in dynamodb.get_item(TableName="usage", Key={"pk": {"S": "user#nobody"}})
