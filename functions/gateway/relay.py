@@ -22,6 +22,8 @@ from gateway.wire import delta_body, with_header
 MAX_BUFFER_BYTES = 4096
 #: Split a delta larger than this into several events (AppSync caps an event at 240 KB).
 MAX_DELTA_CHARS = 32_000
+#: The longest the first ``delta()`` of a turn waits for the sender thread to take the text.
+FIRST_HANDOFF_SECONDS = 0.05
 
 
 class PublishError(Exception):
@@ -88,7 +90,8 @@ class StreamRelay:
         return self._finished
 
     def delta(self, text: str) -> None:
-        """Queue answer text; never blocks on publishing."""
+        """Queue answer text; never blocks on publishing. The turn's first text is handed to
+        the sender thread before this returns, so it is published at once."""
         if not text:
             return
         with self._cond:
@@ -102,6 +105,12 @@ class StreamRelay:
                 )
                 self._sender.start()
             self._cond.notify()
+            if not self._first_flushed:
+                # Hand the first delta over before reading on. This waits for the sender to
+                # take it, never for the publish: otherwise a model streaming at full speed
+                # keeps the interpreter and the first delta waits for the sender's next turn
+                # at it (up to the interpreter's switch interval, 5 ms).
+                self._cond.wait_for(lambda: self._first_flushed, timeout=FIRST_HANDOFF_SECONDS)
 
     def finish(self, body: Mapping[str, Any]) -> RelayReport:
         """Publish what is buffered and then the terminal event; later calls do nothing."""
@@ -128,6 +137,7 @@ class StreamRelay:
             with self._cond:
                 final = self._wait_for_flush()
                 events = self._take_events(final=final)
+                self._cond.notify_all()  # the first delta's hand-off
             self._flush(events)
             if final:
                 return

@@ -109,6 +109,30 @@ def test_a_slow_endpoint_gets_at_most_five_events_per_publish_in_order():
     )
 
 
+def test_the_first_delta_goes_to_the_sender_at_once_without_waiting_for_its_publish():
+    # GIVEN an endpoint whose first publish is held until the test lets it go
+    entered, release = threading.Event(), threading.Event()
+
+    class HeldPublisher(TimedPublisher):
+        def publish(self, channel: str, events: list[str]) -> None:
+            entered.set()
+            release.wait(10)
+            super().publish(channel, events)
+
+    publisher = HeldPublisher()
+    relay = StreamRelay(publisher, "/replies/u", "c-1", "t-1", flush_interval=0.2)
+    # WHEN the turn's first text arrives, and more text after it
+    relay.delta("first")
+    relay.delta(" second")
+    # THEN both calls returned while the first publish is still held, and it carries the first
+    # text alone
+    assert entered.wait(5)
+    release.set()
+    relay.finish({"type": "done"})
+    assert [e.get("text") for e in publisher.publishes[0][1]] == ["first"]
+    assert "".join(e.get("text", "") for e in publisher.events) == "first second"
+
+
 def test_a_failing_endpoint_never_blocks_the_stream_and_is_reported():
     publisher = TimedPublisher(fail=True)
     errors: list[Exception] = []
