@@ -249,7 +249,9 @@ def verdicts(results: Results) -> list[tuple[str, bool, str]]:
             f"delta (median, full speed; {g50.first_delta_own_ms:.1f} ms at 50 tokens/s), of "
             f"which {gfull.first_delta_botocore_ms:.1f} ms is botocore's client-side work on the "
             f"{_n(gfull.aws_before_first_delta)} DynamoDB requests a turn must make before the "
-            f"model call (read, conditional reserve) on this 2-vCPU machine; "
+            f"model call (read, conditional reserve; a warm function that knows the user's "
+            f"usage item reads only the prepared-response candidates of a first message, and "
+            f"nothing for a later one) on this 2-vCPU machine; "
             f"{gfull.first_delta_in_region_ms():.1f} ms modelled in region "
             f"(reference: {rfull.first_delta_in_region_ms():.1f} ms)",
         ),
