@@ -71,7 +71,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=60.0,
         help="interval of the WebSocket 'ka' messages (default: 60)",
     )
+    parser.add_argument(
+        "--max-concurrent-turns",
+        type=int,
+        default=32,
+        help="chat invocations run at once, like a Lambda reserved concurrency (default: 32)",
+    )
     args = parser.parse_args(argv)
+    if args.max_concurrent_turns < 1:
+        parser.error("--max-concurrent-turns must be at least 1")
     if args.bedrock and args.openai_base_url:
         parser.error("choose one of --bedrock and --openai-base-url")
     provider = "bedrock" if args.bedrock else "openai" if args.openai_base_url else "local"
@@ -86,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         openai_model=args.openai_model,
         tokens_per_second=args.tokens_per_second,
         keepalive_seconds=args.keepalive_seconds,
+        max_concurrent_turns=args.max_concurrent_turns,
     )
 
 

@@ -68,6 +68,8 @@ class Options:
     openai_model: str = ""
     tokens_per_second: float = 60.0
     keepalive_seconds: float = 60.0
+    #: Chat invocations run at once (like a reserved concurrency); later ones wait for a slot.
+    max_concurrent_turns: int = 32
 
 
 class LocalGateway:
@@ -100,7 +102,10 @@ class LocalGateway:
 
         credentials = botocore.session.Session().get_credentials()
         functions = FunctionRuntime(
-            stack=self.settings.stack, region=self.settings.region, account_id=LOCAL_ACCOUNT_ID
+            stack=self.settings.stack,
+            region=self.settings.region,
+            account_id=LOCAL_ACCOUNT_ID,
+            max_concurrency=self.options.max_concurrent_turns,
         )
         for name in ("subscribe", "chat"):
             # Each function's Logger and Metrics read their service name at import, as in AWS.
