@@ -377,7 +377,7 @@ class GatewayMocks(pulumi_mocks.Mocks):
             name = args.args.get("name", "")
             if not name.startswith(POWERTOOLS_PARAMETER_PREFIX):
                 raise ValueError(f"the mocks know no SSM parameter {name!r}")
-            # /aws/service/powertools/python/arm64/python3.13/3.23.0 -> the managed layer's ARN
+            # /aws/service/powertools/python/arm64/python3.13/<version> -> the managed layer's ARN
             _, arch, python, version = name.removeprefix(POWERTOOLS_PARAMETER_PREFIX).split("/")
             layer = (
                 f"arn:aws:lambda:{self.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"

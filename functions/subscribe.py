@@ -21,6 +21,10 @@ app = AppSyncEventsResolver()
 # Powertools keeps the current event on the Router class; the local runtime calls this handler
 # from many threads at once, so resolution is serialised (it takes microseconds).
 _resolving = threading.Lock()
+# Set by authorise_subscription when it allows a subscription. Powertools allows a subscription
+# whose path no route matches without calling any handler, so anything not explicitly allowed
+# by the ownership check is refused: deny by default.
+_checked = threading.local()
 
 
 @app.on_subscribe("/*")
@@ -38,6 +42,7 @@ def authorise_subscription() -> None:
         )
         raise UnauthorizedException("You may subscribe only to your own channel")
     logger.debug("subscription allowed", extra={"channel": path, "user": caller.sub})
+    _checked.allowed = True
 
 
 def handler(event: dict[str, Any], context: Any) -> Any:
@@ -46,9 +51,13 @@ def handler(event: dict[str, Any], context: Any) -> Any:
         raise UnauthorizedException("You may subscribe only to your own channel")
     channel = event["info"].get("channel")
     path = channel.get("path") if isinstance(channel, dict) else None
-    # Powertools routes "/*" with a regex whose "." stops at a newline, and allows what it cannot
-    # route without calling authorise_subscription: refuse such paths before routing.
-    if not isinstance(path, str) or "\n" in path:
+    if not isinstance(path, str):
         raise UnauthorizedException("You may subscribe only to your own channel")
     with _resolving:
-        return app.resolve(event, context)
+        _checked.allowed = False
+        result = app.resolve(event, context)
+        allowed = _checked.allowed
+    if not allowed:  # a path no route matched (no leading slash, a newline inside, ...)
+        logger.warning("subscription refused: unroutable channel", extra={"channel": path[:200]})
+        raise UnauthorizedException("You may subscribe only to your own channel")
+    return result
