@@ -12,6 +12,7 @@ in-memory fakes and the real adapters alike. Its guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import re
@@ -52,7 +53,7 @@ from gateway.wire import (
 )
 
 #: Reservation attempts when other turns of the same user keep winning the race.
-MAX_RESERVE_ATTEMPTS = 12
+MAX_RESERVE_ATTEMPTS = 24
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 _PIECES = re.compile(r"\S+\s*|\s+")
 
@@ -399,6 +400,11 @@ class ChatTurns:
                 current = deps.store.reserve(user_key, plan, snapshot, now)
             except StoreUnavailable as err:
                 self._forget(user_key)
+                # The write may have landed with only its answer lost (a timeout): take the
+                # reservation back now rather than let it hold the user's headroom until it
+                # expires. Removing a reservation that was never written changes nothing.
+                with contextlib.suppress(StoreUnavailable):
+                    deps.store.release(user_key, reservation_id)
                 self._store_failed(progress, "reserve", err)
                 return None, snapshot
             if current is None or reservation_id in current.reservations:

@@ -15,7 +15,7 @@ from gateway.metering import Refusal, TokenUsage, UsageSnapshot, plan_turn
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.relay import Publisher
 from gateway.telemetry import TurnCounters, TurnRecord
-from gateway.turn import ChatTurns, InboundEvent, TurnDeps, TurnSettings
+from gateway.turn import ChatTurns, InboundEvent, StoreUnavailable, TurnDeps, TurnSettings
 from gateway.usage_store import DynamoTurnStore
 from gateway.wire import RequestLimits
 
@@ -265,8 +265,6 @@ def test_concurrent_turns_that_fail_release_and_never_push_usage_past_the_limit(
 def test_a_reservation_sent_twice_is_recognised_as_admitted(dynamodb):
     # GIVEN a store whose first reservation write lands but whose answer is lost, so the same
     # write arrives again against the item read before (botocore's retry after a timeout)
-    import logging
-
     class AnswerLostOnce(DynamoTurnStore):
         lost = False
 
@@ -283,10 +281,44 @@ def test_a_reservation_sent_twice_is_recognised_as_admitted(dynamodb):
     store = DynamoTurnStore(lambda: dynamodb, "usage", "prepared")
     store.settle(f"user#{SUB}", None, TokenUsage(1500, 0), int(time.time()))
     publisher = ListPublisher()
+
+    # WHEN a turn runs through it
+    one_turn(AnswerLostOnce(lambda: dynamodb, "usage", "prepared"), publisher)
+
+    # THEN the turn was admitted and answered once, and left no reservation behind
+    assert [e["type"] for e in publisher.events] == ["delta", "done"]
+    assert not [name for name in raw_item(dynamodb) if name.startswith("r#")]
+    assert daily_input_tokens(raw_item(dynamodb)) == 1800
+
+
+def test_a_reservation_whose_answer_never_comes_is_taken_back(dynamodb):
+    # GIVEN a store whose reservation write lands but whose answer times out for good
+    class AnswerNeverComes(DynamoTurnStore):
+        def reserve(self, user_key, admission, expected, now):
+            super().reserve(user_key, admission, expected, now)
+            raise StoreUnavailable("update_item: ReadTimeoutError")
+
+    publisher = ListPublisher()
+
+    # WHEN a turn runs through it
+    one_turn(AnswerNeverComes(lambda: dynamodb, "usage", "prepared"), publisher)
+
+    # THEN the turn is refused as the usage store failed (fail closed), with no model call,
+    # and the reservation that did land does not hold the user's headroom until it expires
+    assert [(e["type"], e.get("code")) for e in publisher.events] == [
+        ("error", "usage_unavailable")
+    ]
+    assert not [name for name in raw_item(dynamodb) if name.startswith("r#")]
+
+
+def one_turn(store: DynamoTurnStore, publisher: ListPublisher) -> None:
+    """Run one turn of ``PROMPT`` by the test user through ``store``."""
+    import logging
+
     turns = ChatTurns(
         TurnDeps(
             tiers=StaticTiers(),
-            store=AnswerLostOnce(lambda: dynamodb, "usage", "prepared"),
+            store=store,
             provider=EstimatingModel(),
             publisher=publisher,
             analytics=Discard(),
@@ -295,15 +327,8 @@ def test_a_reservation_sent_twice_is_recognised_as_admitted(dynamodb):
         ),
         TurnSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01),
     )
-
-    # WHEN a turn runs through it
     turns.handle(
         InboundEvent(
             cognito_identity(), f"/{INBOUND}/{SUB}", [INBOUND, SUB], chat_payload(PROMPT), "r"
         )
     )
-
-    # THEN the turn was admitted and answered once, and left no reservation behind
-    assert [e["type"] for e in publisher.events] == ["delta", "done"]
-    assert not [name for name in raw_item(dynamodb) if name.startswith("r#")]
-    assert daily_input_tokens(raw_item(dynamodb)) == 1800
