@@ -10,6 +10,7 @@ measured reads and writes rather than guesses.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import math
@@ -161,6 +162,10 @@ class AwsMeter:
         self.usage = AwsUsage()
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
+        # DynamoDB applies each conditional write atomically; moto's threaded server does not
+        # (two writes conditioned on the same version can both pass). Passing DynamoDB requests
+        # to moto one at a time restores the atomicity the gateway's metering relies on.
+        self._dynamodb_one_at_a_time = threading.Lock()
         self._key_schemas: dict[str, list[str]] = {}
         self._server: ThreadingHTTPServer | None = None
 
@@ -261,7 +266,10 @@ class AwsMeter:
             return status, out_headers, answer, f"{service}:{operation}"
         request = _json(body) if service in ("dynamodb", "firehose") else None
         before = self._sizes_before(operation, request) if service == "dynamodb" else None
-        status, out_headers, answer = self._upstream_call(method, path, dict(headers.items()), body)
+        with self._dynamodb_one_at_a_time if service == "dynamodb" else contextlib.nullcontext():
+            status, out_headers, answer = self._upstream_call(
+                method, path, dict(headers.items()), body
+            )
         with self._lock:
             self.usage.requests[f"{service}:{operation}"] += 1
             if status >= 400:
