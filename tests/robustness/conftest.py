@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.robustness.cases import CASES, OUTCOMES
+from tests.robustness.cases import CASES, OUTCOMES, appsync_event
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "functions") not in sys.path:
@@ -110,18 +110,7 @@ class GatewayStage:
         if segments == "derive":
             segments = [s for s in str(path).split("/") if s]
         return {
-            "identity": identity,
-            "result": None,
-            "request": {"headers": {"host": "example.appsync-api.us-east-1.amazonaws.com"}},
-            "info": {
-                "channel": {"path": path, "segments": segments},
-                "channelNamespace": {"name": INBOUND},
-                "operation": "PUBLISH",
-            },
-            "error": None,
-            "prev": None,
-            "stash": {},
-            "outErrors": [],
+            **appsync_event(identity, INBOUND, "PUBLISH", path, segments),
             "events": [{"id": str(uuid.uuid4()), "payload": p} for p in payloads],
         }
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.events_appsync.exceptions import Unauth
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.robustness.cases import ran
+from tests.robustness.cases import appsync_event, ran
 
 subscribe = pytest.importorskip("subscribe", reason="functions/subscribe.py has not landed")
 
@@ -109,20 +109,7 @@ def subscriptions(draw: st.DrawFn) -> tuple[Any, str, Any]:
 
 def _event(identity: Any, path: str, segments: Any) -> dict[str, Any]:
     """An onSubscribe event in the shape AppSync Events sends."""
-    return {
-        "identity": identity,
-        "result": None,
-        "request": {"headers": {"host": "example.appsync-api.us-east-1.amazonaws.com"}},
-        "info": {
-            "channel": {"path": path, "segments": segments},
-            "channelNamespace": {"name": OUTBOUND},
-            "operation": "SUBSCRIBE",
-        },
-        "error": None,
-        "prev": None,
-        "stash": {},
-        "outErrors": [],
-    }
+    return appsync_event(identity, OUTBOUND, "SUBSCRIBE", path, segments)
 
 
 @pytest.fixture(autouse=True)
