@@ -88,6 +88,10 @@ class CognitoFront:
         if not isinstance(document, dict):
             return _error("SerializationException", "The request body must be a JSON object")
 
+        if operation == "RevokeToken":
+            # moto does not implement RevokeToken (it answers 500, and Amplify's signOut calls
+            # it). The local pool's tokens die with the process; answer as Cognito does.
+            return web.json_response({}, content_type=_JSON)
         if operation == "InitiateAuth" and document.get("AuthFlow") == "USER_SRP_AUTH":
             return await self._initiate_srp(target, document)
         if (
