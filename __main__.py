@@ -37,6 +37,8 @@ settings = load_settings(
     pulumi.Config("aws").get("region"),
     config_reader(pulumi.Config(PROJECT).get),
 )
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
 tiers = settings.tier_config
 name = f"{PROJECT}-{settings.stack}"
 chat_function_name = f"{name}-chat"
@@ -122,6 +124,8 @@ def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
                 {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
             ),
             region=settings.region,
+            chat_memory_mb=settings.chat_memory_mb,
+            chat_reserved_concurrency=settings.chat_reserved_concurrency,
         ),
         opts,
     )
