@@ -27,6 +27,7 @@ from components import (
     ObservabilityComponent,
 )
 from components.function_code import code_archive, powertools_version
+from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
@@ -142,6 +143,7 @@ events = EventsApiComponent(
         handlers=gateway_functions,
         log_retention_days=settings.log_retention_days,
         waf=settings.waf,
+        waf_max_body_bytes=chat_body_limit(settings.max_message_chars),
     ),
     opts,
 )

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.waf import create_web_acl
+from components.waf import chat_body_limit, create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
@@ -52,8 +52,11 @@ class EventsApiArgs:
     log_retention_days: int = 30
     log_level: str = "ERROR"
     waf: bool = True
-    #: Requests per client IP per 5 minutes before the WAF blocks it.
+    #: User requests per client IP per 5 minutes before the WAF blocks it (the gateway's own
+    #: SigV4-signed publishes are not counted).
     waf_rate_limit: int = 2000
+    #: Largest user request body the WAF lets through; default sized to a 16,000-character turn.
+    waf_max_body_bytes: int = chat_body_limit(16_000)
 
     def __post_init__(self) -> None:
         if self.inbound_namespace == self.outbound_namespace:
@@ -87,7 +90,11 @@ class EventsApiComponent(pulumi.ComponentResource):
         self.web_acl = None
         if args.waf:
             self.web_acl = create_web_acl(
-                name, protected_arn=self.api.api_arn, rate_limit=args.waf_rate_limit, parent=self
+                name,
+                protected_arn=self.api.api_arn,
+                rate_limit=args.waf_rate_limit,
+                max_body_bytes=args.waf_max_body_bytes,
+                parent=self,
             )
         self.handlers = args.handlers(self.endpoint)
         chat_source, subscribe_source = self._create_data_sources()

@@ -131,7 +131,9 @@ def test_prod_puts_a_waf_with_rate_limit_and_common_rules_in_front_of_the_api(pr
     managed = [
         s["managedRuleGroupStatement"] for s in statements_ if "managedRuleGroupStatement" in s
     ]
-    assert {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"} in managed
+    assert [(m["vendorName"], m["name"]) for m in managed] == [
+        ("AWS", "AWSManagedRulesCommonRuleSet")
+    ]
     association = prod.one(WEB_ACL_ASSOCIATION).inputs
     assert association["resourceArn"] == prod.one(API).outputs["apiArn"]
     assert association["webAclArn"] == prod.one(WEB_ACL).outputs["arn"]
