@@ -129,11 +129,18 @@ class EventsApiComponent(pulumi.ComponentResource):
 
     def _create_api(self, args: EventsApiArgs) -> aws.appsync.Api:
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        # The API does not exist yet (it needs this role), so the trust is pinned to this
+        # account's AppSync APIs in the region. AppSync's confused-deputy guidance:
+        # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         logs_role = aws.iam.Role(
             f"{self._name}-logs-role",
             description="AppSync: write the Event API's logs",
             assume_role_policy=identity.account_id.apply(
-                lambda account: iam.trust("appsync.amazonaws.com", source_account=account)
+                lambda account: iam.trust(
+                    "appsync.amazonaws.com",
+                    source_arns=[f"arn:aws:appsync:{args.region}:{account}:apis/*"],
+                    source_account=account,
+                )
             ),
             opts=self._child(),
         )
@@ -200,11 +207,18 @@ class EventsApiComponent(pulumi.ComponentResource):
 
     def _create_data_sources(self) -> tuple[aws.appsync.DataSource, aws.appsync.DataSource]:
         functions = [self.handlers.chat_function, self.handlers.subscribe_function]
+        # Only this API may have AppSync assume the role: its ARN, or any ARN under it (the
+        # form AppSync reports for the API's own sub-resources), in this account.
+        # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         role = aws.iam.Role(
             f"{self._name}-handlers-role",
             description="AppSync: invoke the gateway's channel handlers",
             assume_role_policy=self.api.api_arn.apply(
-                lambda arn: iam.trust("appsync.amazonaws.com", source_arn=arn)
+                lambda arn: iam.trust(
+                    "appsync.amazonaws.com",
+                    source_arns=[arn, f"{arn}/*"],
+                    source_account=arn.split(":")[4],
+                )
             ),
             opts=self._child(),
         )

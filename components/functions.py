@@ -118,6 +118,10 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         return aws.iam.Role(
             f"{self._name}-{function}-role",
             description=f"The gateway's {function} function",
+            # Lambda assumes an execution role for the account's own functions; aws:SourceAccount
+            # is the global key AWS sets on such service-principal requests, as in AWS's own
+            # Lambda trust policy (aws/agent-toolkit-for-aws, lambda-trust-policy.json):
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceaccount
             assume_role_policy=self._account.apply(
                 lambda account: iam.trust("lambda.amazonaws.com", source_account=account)
             ),

@@ -103,7 +103,19 @@ def test_data_source_role_trusts_appsync_for_this_api_only(stack):
     role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
     (trust,) = statements(role, "assumeRolePolicy")
     assert trust["Principal"] == {"Service": "appsync.amazonaws.com"}
-    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == stack.one(API).outputs["apiArn"]
+    api_arn = stack.one(API).outputs["apiArn"]
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == [api_arn, f"{api_arn}/*"]
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": api_arn.split(":")[4]}
+
+
+def test_logs_role_trusts_appsync_apis_of_this_account_and_region_only(stack):
+    (role,) = [r for r in stack.of_type(ROLE) if r.name.endswith("-logs-role")]
+    (trust,) = statements(role, "assumeRolePolicy")
+    assert trust["Principal"] == {"Service": "appsync.amazonaws.com"}
+    assert trust["Condition"] == {
+        "ArnLike": {"aws:SourceArn": "arn:aws:appsync:us-east-1:123456789012:apis/*"},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
 
 
 def test_api_logs_through_its_role_to_a_log_group_with_retention(stack):
