@@ -6,7 +6,7 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test dev policy bench lint format clean
+.PHONY: setup test dev policy preflight bench lint format clean
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 
@@ -39,6 +39,10 @@ dev: setup
 
 policy: setup
 	$(BIN)/python policy/report.py --stack $(STACK)
+
+# Checks the operator's AWS account for STACK before `pulumi up` (uses your AWS credentials).
+preflight: setup
+	$(BIN)/python tools/preflight.py --stack $(STACK)
 
 bench: setup
 	$(BIN)/python -m bench

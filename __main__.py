@@ -27,6 +27,7 @@ from components import (
     ObservabilityComponent,
 )
 from components.function_code import code_archive, powertools_version
+from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
@@ -37,6 +38,8 @@ settings = load_settings(
     pulumi.Config("aws").get("region"),
     config_reader(pulumi.Config(PROJECT).get),
 )
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
 tiers = settings.tier_config
 name = f"{PROJECT}-{settings.stack}"
 chat_function_name = f"{name}-chat"
@@ -122,6 +125,8 @@ def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
                 {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
             ),
             region=settings.region,
+            chat_memory_mb=settings.chat_memory_mb,
+            chat_reserved_concurrency=settings.chat_reserved_concurrency,
         ),
         opts,
     )
@@ -138,6 +143,7 @@ events = EventsApiComponent(
         handlers=gateway_functions,
         log_retention_days=settings.log_retention_days,
         waf=settings.waf,
+        waf_max_body_bytes=chat_body_limit(settings.max_message_chars),
     ),
     opts,
 )

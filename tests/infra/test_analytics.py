@@ -165,6 +165,14 @@ def test_firehose_role_writes_only_its_bucket_and_reads_only_its_table(stack):
     assert {a.split(":")[0] for a in allowed} == {"s3", "glue", "logs"}
 
 
+def test_firehose_role_trusts_firehose_for_this_account_as_firehose_documents(stack):
+    role_arn = stack.one(FIREHOSE).inputs["extendedS3Configuration"]["roleArn"]
+    role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
+    (trust,) = statements(role, "assumeRolePolicy")
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "123456789012"}}
+
+
 def test_athena_workgroup_enforces_an_encrypted_results_location(stack):
     configuration = stack.one(WORKGROUP).inputs["configuration"]
     assert configuration["enforceWorkgroupConfiguration"] is True

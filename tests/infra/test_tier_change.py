@@ -67,11 +67,11 @@ def test_every_limit_of_every_tier_can_change_without_touching_anything_else(dev
 
 
 def test_a_model_change_changes_only_the_tier_parameter_and_the_model_policy(dev):
-    # GIVEN the free tier also allows Nova Pro and a Claude inference profile
+    # GIVEN the free tier also allows Nova Pro and Nova Pro's US inference profile
     models = [
         *dev.config["ai-gateway:tiers"]["free"]["models"],
         "amazon.nova-pro-v1:0",
-        "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "us.amazon.nova-pro-v1:0",
     ]
     after = declare_stack("dev", {"tiers.free.models": models})
     changed = _changed(dev, after)
@@ -82,7 +82,7 @@ def test_a_model_change_changes_only_the_tier_parameter_and_the_model_policy(dev
     # ... the parameter lists the models as written, and the policy now covers the new profile
     assert _tier_document(after)["tiers"]["free"]["models"] == models
     policy = after.by_urn(policy_urn).inputs["policy"]
-    assert "inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0" in policy
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in policy
 
 
 def test_changing_a_default_model_within_the_allowlist_changes_only_the_parameter(dev):

@@ -43,7 +43,10 @@ from pack_fixtures import (
 )
 
 NOVA_LITE = "amazon.nova-lite-v1:0"
-HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# Approved by an organisation but past its Bedrock EOL date (model-catalog.json: 2026-10-14).
+SONNET_4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+APPROVING_SONNET_4 = {"models-in-catalog": {"approvedModels": [NOVA_LITE, SONNET_4]}}
 UNAPPROVED = "meta.llama3-70b-instruct-v1:0"
 XRAY = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
@@ -464,7 +467,7 @@ CASES = [
                             [
                                 f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU}",
                                 "arn:aws:bedrock:*::foundation-model/"
-                                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                                "anthropic.claude-haiku-4-5-20251001-v1:0",
                             ],
                         )
                     )
@@ -472,6 +475,47 @@ CASES = [
             ),
         ],
         culprit="chat-policy",
+    ),
+    Case(
+        "models-in-catalog",
+        "tier allowing an approved model that has reached end of life on Bedrock",
+        [tier_config_parameter({"pro": tier(NOVA_LITE, SONNET_4)})],
+        [tier_config_parameter({"pro": tier(NOVA_LITE)})],
+        culprit="tier-config",
+        config=APPROVING_SONNET_4,
+    ),
+    Case(
+        "models-in-catalog",
+        "tier allowing an approved model the lifecycle catalog does not know",
+        [tier_config_parameter({"pro": tier(NOVA_LITE, UNAPPROVED)})],
+        [tier_config_parameter({"pro": tier(NOVA_LITE)})],
+        culprit="tier-config",
+        config={"models-in-catalog": {"approvedModels": [NOVA_LITE, UNAPPROVED]}},
+    ),
+    Case(
+        "models-in-catalog",
+        "role allowed to invoke an approved model that is Legacy on Bedrock",
+        [
+            tier_config_parameter({"free": tier(NOVA_LITE)}),
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "policy": document(
+                        allow(
+                            ["bedrock:InvokeModelWithResponseStream"],
+                            [
+                                f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{SONNET_4}"
+                            ],
+                        )
+                    )
+                },
+            ),
+        ],
+        culprit="chat-policy",
+        config={
+            "models-in-catalog": {"approvedModels": [NOVA_LITE, SONNET_4], "asOf": "2026-05-01"}
+        },
     ),
     Case(
         "models-in-catalog",

@@ -11,7 +11,9 @@ from policy.offline import PackResult, PolicyConfigError, analyze_stack, load_co
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 NARROW_CATALOG = ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"]
-UNAPPROVED = "meta.llama3-70b-instruct-v1:0"
+# Active on Bedrock and known to model-catalog.json (so the program declares it), but not in the
+# organisation's approved list in policy/config.json.
+UNAPPROVED = "us.amazon.nova-pro-v1:0"
 
 
 def _listing(result: PackResult) -> str:
@@ -79,7 +81,7 @@ def test_the_approved_catalog_comes_from_the_policy_config():
     config = {**load_config_file(), "models-in-catalog": {"approvedModels": NARROW_CATALOG}}
     result = analyze_stack("prod", config=config)
     messages = " ".join(v.message for v in result.of_policy("models-in-catalog"))
-    assert "us.anthropic.claude-sonnet-4-20250514-v1:0" in messages
+    assert "us.anthropic.claude-haiku-4-5-20251001-v1:0" in messages
     assert "amazon.nova-pro-v1:0" not in messages
 
 
