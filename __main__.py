@@ -160,6 +160,7 @@ if settings.web.enabled:
                 region=settings.region,
                 events_http_endpoint=events.endpoint.http_endpoint,
                 events_realtime_endpoint=events.endpoint.realtime_endpoint,
+                hosted_sign_in_domain=identity.hosted_domain,
                 config={
                     "region": settings.region,
                     "userPoolId": identity.user_pool_id,

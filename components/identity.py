@@ -50,6 +50,9 @@ class IdentityComponent(pulumi.ComponentResource):
     user_pool_id: pulumi.Output[str]
     user_pool_arn: pulumi.Output[str]
     client_id: pulumi.Output[str]
+    #: Prefix of the hosted sign-in domain (``<prefix>.auth.<region>.amazoncognito.com``), declared
+    #: only with federated providers; ``None`` without.
+    hosted_domain: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
@@ -59,8 +62,7 @@ class IdentityComponent(pulumi.ComponentResource):
         self.user_pool = self._create_user_pool(args)
         self.groups = self._create_groups(args.tier_groups)
         self.providers = self._create_federated_providers(args.federated_providers)
-        if self.providers:
-            self._create_domain()
+        self.hosted_domain = self._create_domain().domain if self.providers else None
         self.client = self._create_client(args)
 
         self.user_pool_id = self.user_pool.id

@@ -45,6 +45,8 @@ class WebArgs:
     events_realtime_endpoint: pulumi.Input[str]
     #: Values of config.json: :data:`web_content.CONFIG_OUTPUTS` and ``stack``.
     config: Mapping[str, pulumi.Input[str]]
+    #: Prefix of the user pool's hosted sign-in domain, if it has one (federated sign-in).
+    hosted_sign_in_domain: pulumi.Input[str] | None = None
     #: The built app; ``None`` or a missing directory uploads config.json only, with a warning.
     site_dir: Path | None = None
     domain: str = ""
@@ -115,9 +117,9 @@ class WebComponent(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _create_headers_policy(self, args: WebArgs) -> aws.cloudfront.ResponseHeadersPolicy:
-        csp = pulumi.Output.all(args.events_http_endpoint, args.events_realtime_endpoint).apply(
-            lambda endpoints: web_content.content_security_policy(args.region, *endpoints)
-        )
+        csp = pulumi.Output.all(
+            args.events_http_endpoint, args.events_realtime_endpoint, args.hosted_sign_in_domain
+        ).apply(lambda endpoints: web_content.content_security_policy(args.region, *endpoints))
         # Header settings: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/understanding-response-headers-policies.html
         return aws.cloudfront.ResponseHeadersPolicy(
             f"{self._name}-headers",
@@ -209,19 +211,17 @@ class WebComponent(pulumi.ComponentResource):
     def _allow_only_this_distribution(self) -> None:
         # The bucket policy CloudFront's OAC documentation prescribes: the CloudFront service
         # principal may read objects, only on behalf of this distribution (AWS:SourceArn).
-        grant = self.distribution.arn.apply(
-            lambda distribution_arn: self.bucket.arn.apply(
-                lambda bucket_arn: [
-                    {
-                        "Sid": "AllowThisDistributionToRead",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudfront.amazonaws.com"},
-                        "Action": "s3:GetObject",
-                        "Resource": f"{bucket_arn}/*",
-                        "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-                    }
-                ]
-            )
+        grant = pulumi.Output.all(self.bucket.arn, self.distribution.arn).apply(
+            lambda arns: [
+                {
+                    "Sid": "AllowThisDistributionToRead",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arns[0]}/*",
+                    "Condition": {"StringEquals": {"AWS:SourceArn": arns[1]}},
+                }
+            ]
         )
         declare_tls_only_policy(f"{self._name}-site", self.bucket, parent=self, grants=grant)
 

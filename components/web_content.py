@@ -139,14 +139,23 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(region: str, events_http: str, events_realtime: str) -> str:
+def hosted_sign_in_origin(region: str, prefix: str) -> str:
+    """The user pool's hosted sign-in (OAuth 2.0) domain, where federated sign-in exchanges its
+    code for tokens (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-assign-domain-prefix.html)."""
+    return f"https://{prefix}.auth.{region}.amazoncognito.com"
+
+
+def content_security_policy(
+    region: str, events_http: str, events_realtime: str, hosted_domain: str | None = None
+) -> str:
     """A CSP allowing the app's own files and connections to this stack's endpoints only.
 
     Scripts, styles, fonts and images come from the site itself; the page may connect to its own
-    origin (config.json), the stack's Cognito endpoint, the Event API's HTTP endpoint (publish,
-    ``https://``) and its real-time endpoint (subscribe, ``wss://``). No inline code, no framing,
-    no plugins.
+    origin (config.json), the stack's Cognito endpoint (and its hosted sign-in domain, when
+    federated sign-in has one), the Event API's HTTP endpoint (publish, ``https://``) and its
+    real-time endpoint (subscribe, ``wss://``). No inline code, no framing, no plugins.
     """
+    sign_in = [hosted_sign_in_origin(region, hosted_domain)] if hosted_domain else []
     directives = {
         "default-src": "'none'",
         "script-src": "'self'",
@@ -158,6 +167,7 @@ def content_security_policy(region: str, events_http: str, events_realtime: str)
             [
                 "'self'",
                 cognito_origin(region),
+                *sign_in,
                 origin(events_http),
                 origin(events_realtime),
             ]

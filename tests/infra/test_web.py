@@ -310,3 +310,12 @@ def test_web_children_are_parented_to_the_web_component(prod):
     web = component(prod, "Web")
     for type_ in (DISTRIBUTION, OAC, HEADERS, FUNCTION, OBJECT, LOG_SOURCE, LOG_DELIVERY):
         assert all(r.parent == web.urn for r in prod.of_type(type_)), type_
+
+
+def test_federated_sign_in_adds_only_the_hosted_sign_in_domain_to_the_csp():
+    google = {"google": {"clientId": "client-123", "clientSecret": "s3cret"}}
+    stack = declare_stack("dev", {"identityProviders": google})
+    prefix = stack.one("aws:cognito/userPoolDomain:UserPoolDomain").inputs["domain"]
+    connect = _csp(stack)["connect-src"]
+    assert f"https://{prefix}.auth.us-east-1.amazoncognito.com" in connect
+    assert len(connect) == 5  # 'self', Cognito, hosted sign-in, Event API https and wss
