@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from infra_support import as_list, component, statements
@@ -25,6 +28,7 @@ FUNCTION = "aws:cloudfront/function:Function"
 LOG_SOURCE = "aws:cloudwatch/logDeliverySource:LogDeliverySource"
 LOG_DESTINATION = "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination"
 LOG_DELIVERY = "aws:cloudwatch/logDelivery:LogDelivery"
+ROOT = Path(__file__).resolve().parents[2]
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b4a49"
 
 
@@ -319,3 +323,27 @@ def test_federated_sign_in_adds_only_the_hosted_sign_in_domain_to_the_csp():
     connect = _csp(stack)["connect-src"]
     assert f"https://{prefix}.auth.us-east-1.amazoncognito.com" in connect
     assert len(connect) == 5  # 'self', Cognito, hosted sign-in, Event API https and wss
+
+
+def test_a_failure_while_declaring_the_app_is_reported_instead_of_waited_on():
+    # The app client waits for the app's URL; if declaring the app fails, the program must still
+    # settle that wait so the error surfaces (Pulumi would otherwise wait forever).
+    script = (
+        "import components.web as web\n"
+        "def fail(self, site_dir): raise OSError('cannot read the build')\n"
+        "web.WebComponent._upload_site = fail\n"
+        "from devtools.declare import declare_stack\n"
+        "try:\n"
+        "    declare_stack('dev')\n"
+        "except OSError as err:\n"
+        "    print('reported:', err)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "reported: cannot read the build" in result.stdout, result.stderr[-2000:]
