@@ -46,10 +46,26 @@ _LAMBDA_MEMORY_MB = (128, 10_240)
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a larger
 # reservation needs a raised quota, which `make preflight` checks against the account.
 _MAX_RESERVED_CONCURRENCY = 10_000
+# --- web hosting ---
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# CloudFront takes viewer certificates only from ACM in us-east-1:
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html
+_CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 
 
 class SettingsError(ValueError):
     """A stack config value is invalid; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The hosted chat app: on or off, where its built files are, its domain and its logging."""
+
+    enabled: bool = True
+    site_dir: str = "web/dist"  # relative to the project directory
+    domain: str = ""  # custom domain; empty: the distribution's *.cloudfront.net name
+    certificate_arn: str = ""  # ACM certificate (us-east-1) for ``domain``
+    access_logging: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ class Settings:
     chat_reserved_concurrency: int | None = 100
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).
     warnings: tuple[str, ...] = ()
+    web: WebSettings = field(default_factory=WebSettings)
 
     def function_environment(self, **resources: Any) -> FunctionEnvironment:
         """The functions' environment: what this stack's settings say, plus ``resources``
@@ -266,6 +283,36 @@ def load_settings(
         )
         or None,
         warnings=tuple(warnings),
+        web=_web(value),
+    )
+
+
+def _web(value: Callable[[str], Any]) -> WebSettings:
+    """``web``, ``webSiteDir``, ``webDomain`` + ``webCertificateArn`` and ``webLogging``."""
+    site_dir = value("webSiteDir")
+    if not isinstance(site_dir, str) or not site_dir.strip():
+        raise SettingsError(f"{PROJECT}:webSiteDir: must be a directory path")
+    domain = str(value("webDomain") or "").strip().lower()
+    certificate = str(value("webCertificateArn") or "").strip()
+    if domain and not _HOSTNAME.match(domain):
+        raise SettingsError(f"{PROJECT}:webDomain: {domain!r} is not a DNS name (app.example.com)")
+    if bool(domain) != bool(certificate):
+        missing = "webCertificateArn" if domain else "webDomain"
+        raise SettingsError(
+            f"{PROJECT}:{missing}: required with "
+            f"{'webDomain' if domain else 'webCertificateArn'} (a custom domain needs both)"
+        )
+    if certificate and not _CLOUDFRONT_CERTIFICATE.match(certificate):
+        raise SettingsError(
+            f"{PROJECT}:webCertificateArn: {certificate!r} is not an ACM certificate ARN in "
+            "us-east-1, the only region CloudFront takes certificates from"
+        )
+    return WebSettings(
+        enabled=_bool(value("web"), "web"),
+        site_dir=site_dir.strip(),
+        domain=domain,
+        certificate_arn=certificate,
+        access_logging=_bool(value("webLogging"), "webLogging"),
     )
 
 

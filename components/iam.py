@@ -44,8 +44,9 @@ def log_and_trace(log_group_arn: str) -> list[dict[str, Any]]:
     ]
 
 
-def deny_insecure_transport(bucket_arn: str) -> str:
-    """A bucket policy refusing every request to the bucket that does not use TLS."""
+def deny_insecure_transport(bucket_arn: str, *statements: dict[str, Any]) -> str:
+    """A bucket policy refusing every request to the bucket that does not use TLS, followed by
+    ``statements`` (S3 keeps one policy per bucket, so every grant goes into this one)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -57,7 +58,8 @@ def deny_insecure_transport(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                *statements,
             ],
         }
     )

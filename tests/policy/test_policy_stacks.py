@@ -66,6 +66,23 @@ def test_prod_without_waf_is_blocked():
     ]
 
 
+def test_prod_without_web_access_logs_is_blocked():
+    result = analyze_stack("prod", {"webLogging": False})
+    assert [v.resource_type for v in result.of_policy("prod-cloudfront-access-logs")] == [
+        "aws:cloudfront/distribution:Distribution"
+    ]
+
+
+def test_a_custom_domain_passes_the_cdn_policies():
+    certificate = (
+        "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b4a49"
+    )
+    result = analyze_stack(
+        "prod", {"webDomain": "chat.example.com", "webCertificateArn": certificate}
+    )
+    assert not result.mandatory, _listing(result)
+
+
 def test_a_tier_model_outside_the_catalog_is_blocked_in_tier_config_and_iam():
     models = ["amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0", UNAPPROVED]
     result = analyze_stack("dev", {"tiers.pro.models": models})
