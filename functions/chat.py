@@ -39,7 +39,8 @@ def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]
 def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]:
     """The published events of an AppSync invocation, each with its caller and channel."""
     info = event.get("info") or {}
-    channel = info.get("channel") or {}
+    channel = info.get("channel") if isinstance(info.get("channel"), dict) else {}
+    events = event.get("events")
     return [
         InboundEvent(
             identity=event.get("identity"),
@@ -49,7 +50,7 @@ def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]
             request_id=request_id,
             event_id=item.get("id") if isinstance(item, dict) else None,
         )
-        for item in event.get("events") or ()
+        for item in (events if isinstance(events, list) else ())
     ]
 
 
@@ -58,10 +59,14 @@ def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
     if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
         logger.warning("not an AppSync Events invocation; ignored")
         return []
+    routed: Any = None
     with _routing:
         try:
             app.append_context(request_id=request_id)
             routed = app.resolve(event, context)
+        except Exception:
+            # Whatever the router tripped on, each event still gets its answer below.
+            logger.exception("routing failed; events taken from the invocation as sent")
         finally:
             app.clear_context()
     accepted = routed.get("events") if isinstance(routed, dict) else None
@@ -86,7 +91,11 @@ def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], An
                 service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
                 turns = service.turns(logger)
                 for inbound in published:
-                    turns.handle(inbound)
+                    # One event's failure never costs the events after it their turn.
+                    try:
+                        turns.handle(inbound)
+                    except Exception:
+                        logger.exception("chat event failed")
         except Exception:
             # Each turn ends itself with a terminal event; only a malformed invocation or a
             # broken configuration gets here. Raising would make Lambda retry the asynchronous
