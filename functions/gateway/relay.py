@@ -5,12 +5,15 @@ The first delta goes out at once; later deltas are coalesced into one event per 
 dedicated sender thread publishes, so the model stream is read at full speed and to its end even
 while a publish is slow, retrying or failing.
 
-The terminal event always gets its own chance. ``seq`` counts the events that reached the
-client, so it stays gap-free: once a publish carrying deltas is refused for good (after the
-publisher's retries), the answer the client holds is incomplete, so the relay publishes no more
-deltas and ends the turn with the terminal alone, numbered after the last event delivered — an
-``internal_error`` (retryable, with the ``done`` event's ``limits``) in place of ``done``, so
-the client never takes a broken answer for a whole one.
+The terminal event always gets a publish of its own, after every delta, and a second one if
+that is refused. ``seq`` counts the
+events that reached the client, so it stays gap-free: once a publish carrying deltas is refused
+for good (after the publisher's retries), the answer the client holds is incomplete, so the relay
+publishes no more deltas and ends the turn with the terminal numbered after the last event
+delivered — an ``internal_error`` (retryable, with the ``done`` event's ``limits``) in place of
+``done``, so the client never takes a broken answer for a whole one. (Only if the service
+accepted some events of a batch and refused earlier ones can the client see a gap in ``seq``;
+the terminal is then that error too.)
 """
 
 from __future__ import annotations
@@ -208,26 +211,24 @@ class StreamRelay:
 
     def _flush(self, bodies: list[Mapping[str, Any]]) -> None:
         """Publish ``bodies`` in order, at most five a request, numbering each from the count
-        of events that reached the client."""
+        of events that reached the client. The terminal event goes in a request of its own, so
+        it is never accepted while deltas before it were refused: when they were, it becomes
+        an error (``_final``)."""
         terminal = bodies[-1] if bodies and bodies[-1] is self._terminal else None
         deltas = bodies[:-1] if terminal is not None else bodies
         if self._broken:
             self._failed += len(deltas)  # dropped: they would follow a hole in the answer
             deltas = []
-        pending = [*deltas, *([terminal] if terminal is not None else [])]
-        while pending:
-            batch, pending = pending[:MAX_EVENTS_PER_PUBLISH], pending[MAX_EVENTS_PER_PUBLISH:]
-            delivered = self._publish(batch)
-            if len(delivered) == len(batch):
-                continue
-            lost_deltas = any(i not in delivered for i, b in enumerate(batch) if b is not terminal)
-            self._broken = self._broken or lost_deltas
-            if self._broken:
-                self._failed += sum(1 for body in pending if body is not terminal)
-                pending = []
-            if terminal is not None and batch.index(terminal) not in delivered:
-                # The terminal was refused with the deltas around it: send it on its own.
-                self._publish([self._final(terminal)])
+        for start in range(0, len(deltas), MAX_EVENTS_PER_PUBLISH):
+            batch = deltas[start : start + MAX_EVENTS_PER_PUBLISH]
+            if len(self._publish(batch)) < len(batch):
+                self._broken = True
+                self._failed += len(deltas) - start - len(batch)
+                break
+        if terminal is not None and not self._publish([self._final(terminal)]):
+            # A second chance (after the publisher's own retries) for the one event the
+            # client cannot do without.
+            self._publish([self._final(terminal)])
 
     def _final(self, terminal: Mapping[str, Any]) -> Mapping[str, Any]:
         if not self._broken or terminal.get("type") != EventType.DONE.value:
@@ -241,8 +242,6 @@ class StreamRelay:
 
     def _publish(self, bodies: list[Mapping[str, Any]]) -> set[int]:
         """One publish request; the indexes of ``bodies`` that reached the client."""
-        if self._broken and bodies and bodies[-1] is self._terminal:
-            bodies = [*bodies[:-1], self._final(self._terminal)]
         events = [
             _publishable(with_header(body, self.conversation_id, self.turn_id, self._seq + i))
             for i, body in enumerate(bodies)
