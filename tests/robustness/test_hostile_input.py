@@ -185,3 +185,36 @@ def test_model_output_with_a_lone_surrogate_still_reaches_the_client(aws) -> Non
     assert [e["type"] for e in turn] == ["delta", "done"]
     assert turn[0]["text"] == "broken \ufffd text"
     assert gateway.api.channels() == {own_channel(sub)}
+
+
+def test_an_event_whose_turn_raises_never_costs_the_next_event_its_turn(aws) -> None:
+    ran("hostile: scripted")
+    # GIVEN a runtime whose turn service raises on the first event of an invocation
+    gateway = HostileGateway()
+    real = gateway.runtime.turns()
+    handled: list[Any] = []
+
+    class FirstRaises:
+        def handle(self, inbound: Any) -> Any:
+            handled.append(inbound)
+            if len(handled) == 1:
+                raise RuntimeError("a bug in one turn")
+            return real.handle(inbound)
+
+    gateway.runtime.turns = lambda log=None: FirstRaises()  # type: ignore[method-assign]
+    sub = new_sub()
+    # WHEN one invocation carries two events
+    events = gateway.publish(sub, _turn(turn_id="t-a"), _turn(turn_id="t-b"))
+    # THEN the second still ran to its terminal
+    assert len(handled) == 2
+    assert [t[-1]["turnId"] for t in turns_of(events)] == ["t-b"]
+
+
+def test_events_that_are_not_a_list_are_no_events(aws) -> None:
+    ran("hostile: scripted")
+    gateway = HostileGateway()
+    sub = new_sub()
+    event = _publish_event(cognito_identity(sub), f"/chat/{sub}", [])
+    event["events"] = {"0": _turn()}
+    gateway.invoke(event)  # neither raises nor answers anyone
+    assert gateway.api.events() == []
