@@ -10,9 +10,13 @@ carries the table's TTL attribute, so DynamoDB removes it by itself.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from gateway.metering import TokenUsage, estimate_input_tokens
+from gateway.providers import Completion, ModelRequest
 
 #: How often a streaming turn looks for a stop: at most one extra request per this many seconds
 #: of streaming, and a stop is seen within this long after it was recorded.
@@ -20,6 +24,8 @@ CHECK_INTERVAL_SECONDS = 2.0
 #: A stop item outlives the longest turn (the function timeout is at most 900 s).
 STOP_TTL_SECONDS = 900
 _PREFIX = "stop#"
+#: The ``stopReason`` of a turn its user stopped.
+STOP_REASON_STOPPED = "stopped"
 
 
 def stop_key(sub: str, turn_id: str) -> str:
@@ -159,3 +165,26 @@ class StopWatch:
         if found:
             self.stopped_at = now
         return found
+
+
+def cut_short(parts: Any, request: ModelRequest, produced_chars: int, log: Any) -> Completion:
+    """End a stopped turn's model call and say what it produced.
+
+    Closing the provider's generator runs its ``finally``: for Bedrock that closes the
+    ConverseStream's event stream, which closes the HTTP response body
+    (botocore ``eventstream.py``, ``EventStream.close``), so the model stops generating. A
+    stream cut short reports no usage, so it is estimated as for a stream that broke midway:
+    the input estimate, and about four characters per output token produced.
+    """
+    close = getattr(parts, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("model stream not closed cleanly")
+    estimate = estimate_input_tokens(
+        "".join(block.get("text", "") for block in message.get("content", ()))
+        for message in request.messages
+    )
+    produced = min(request.max_tokens, math.ceil(produced_chars / 4))
+    return Completion(STOP_REASON_STOPPED, TokenUsage(estimate, produced))

@@ -39,7 +39,7 @@ from gateway.metering import (
 from gateway.prepared import PreparedResponse, candidate_keys, pick
 from gateway.providers import Completion, ModelFailure, ModelProvider, ModelRequest, TextDelta
 from gateway.relay import Publisher, StreamRelay
-from gateway.stop import NoStopSignals, StopSignals, StopWatch
+from gateway.stop import NoStopSignals, StopSignals, StopWatch, cut_short
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.tiers import Tier, TierConfig
 from gateway.windows import iso_utc
@@ -58,8 +58,6 @@ from gateway.wire import (
 #: Reservation attempts when other turns of the same user keep winning the race.
 MAX_RESERVE_ATTEMPTS = 24
 #: A model id safe to echo in a refusal (matched with ``fullmatch``: ``$`` allows a newline).
-#: The ``stopReason`` of a turn its user stopped.
-STOP_REASON_STOPPED = "stopped"
 _SAFE_MODEL = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 _PIECES = re.compile(r"\S+\s*|\s+")
 
@@ -495,7 +493,8 @@ class ChatTurns:
                     elif isinstance(part, Completion):
                         return part, None
                     if watch.stopped():
-                        return self._stopped(parts, attempt, progress), None
+                        deps.log.info("turn stopped", extra={"turn": progress.turn_id})
+                        return cut_short(parts, attempt, progress.produced_chars, deps.log), None
                 failure = ModelFailure(ErrorCode.MODEL_ERROR, "stream ended without completion")
             except ModelFailure as err:
                 failure = err
@@ -523,24 +522,6 @@ class ChatTurns:
             wall=self.deps.clock.now,
             on_error=unavailable,
         )
-
-    def _stopped(self, parts: Any, request: ModelRequest, progress: _Progress) -> Completion:
-        """End a stopped turn's model call: close the stream (for Bedrock, closing the provider's
-        generator closes the ConverseStream body), and count what was produced. A stream cut
-        short reports no usage, so it is estimated as for a stream that broke midway."""
-        close = getattr(parts, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                self.deps.log.exception("model stream not closed cleanly")
-        self.deps.log.info("turn stopped", extra={"turn": progress.turn_id})
-        estimate = estimate_input_tokens(
-            "".join(block.get("text", "") for block in message.get("content", ()))
-            for message in request.messages
-        )
-        produced = min(request.max_tokens, math.ceil(progress.produced_chars / 4))
-        return Completion(STOP_REASON_STOPPED, TokenUsage(estimate, produced))
 
     def _serve_prepared(
         self,

@@ -361,3 +361,32 @@ def test_a_stop_is_seen_at_the_first_look_after_it_was_recorded(dynamodb, endpoi
     assert stopped_at == 2 * CHECK_INTERVAL_SECONDS
     assert stopped_at - model.recorded_at <= CHECK_INTERVAL_SECONDS
     assert endpoint.events(OWN_CHANNEL)[-1]["stopReason"] == "stopped"
+
+
+def test_cutting_a_bedrock_stream_short_closes_its_event_stream() -> None:
+    from gateway.providers import BedrockProvider
+    from gateway.stop import cut_short
+
+    class EventStream:
+        closed = False
+
+        def __iter__(self):
+            for i in range(100):
+                yield {"contentBlockDelta": {"delta": {"text": f"w{i} "}}}
+
+        def close(self) -> None:
+            EventStream.closed = True
+
+    class Client:
+        def converse_stream(self, **_: Any) -> dict[str, Any]:
+            return {"stream": EventStream()}
+
+    request = ModelRequest(
+        "amazon.nova-micro-v1:0", ({"role": "user", "content": [{"text": "hi there"}]},), 512
+    )
+    parts = BedrockProvider(lambda: Client()).stream(request)
+    produced = "".join(next(parts).text for _ in range(3))
+    completion = cut_short(parts, request, len(produced), log=None)
+    assert EventStream.closed
+    assert completion.stop_reason == "stopped"
+    assert completion.usage.output_tokens == math.ceil(len(produced) / 4)
