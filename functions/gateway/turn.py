@@ -7,7 +7,9 @@ in-memory fakes and the real adapters alike. Its guarantees:
 * the caller's identity comes from AppSync, and every event goes to the caller's own channel;
 * a turn is admitted only by a conditional reservation of its worst case, settled with what the
   model really used (also when it failed after producing something) or released;
-* every turn ends with exactly one ``done`` or ``error``, the last event of the turn.
+* every turn ends with exactly one ``done`` or ``error``, the last event of the turn, whatever
+  the inbound event held;
+* a turn its user stops (``gateway.stop``) ends with ``done``, ``stopReason: "stopped"``.
 """
 
 from __future__ import annotations
