@@ -2,8 +2,9 @@
 
 AppSync invokes it asynchronously (DIRECT, EVENT mode) and ignores what it returns, so every
 answer — deltas, ``done``, ``error`` — is published by the turn itself to the caller's outbound
-channel. This module is glue: route the AppSync event, hand each published event to
-:class:`gateway.turn.ChatTurns`, keep the log context per invocation.
+channel. This module is glue: route the AppSync event, hand each published event (a chat turn
+or a stop request) to :class:`gateway.turn.ChatTurns`, one at a time and each on its own, keep
+the log context per invocation.
 """
 
 from __future__ import annotations
