@@ -29,7 +29,7 @@ UI_OUTPUTS = (
     "inboundNamespace",
     "outboundNamespace",
 )
-SITE_FILES = ("index.html", "app.js", "style.css", "vendor")
+SITE_FILES = ("index.html", "assets")
 
 
 def web_config(stack: str, outputs: dict[str, Any], config_file: Path | None = None) -> dict:

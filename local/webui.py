@@ -1,21 +1,21 @@
 """Serves the web chat UI, its ``config.json`` and a same-origin door to the local user pool.
 
-The UI is static files under ``local/web/``; everything it needs to know about a gateway comes from
-``config.json`` (the §4 stack outputs plus the tier document), so the same files work against a
-deployed stack (see :mod:`local.webconfig`). Locally, sign-in requests go through
-``/cognito-idp/`` to moto, which only forwards the user-facing Cognito operations.
+The UI is the bundle built into ``web/dist/`` (docs/web-ui.md); everything it needs to know about
+a gateway comes from ``config.json`` (the §4 stack outputs plus the tier document), so the same
+files work against a deployed stack (see :mod:`local.webconfig`). Locally, sign-in requests go
+through ``/cognito-idp/`` to moto, which only forwards the user-facing Cognito operations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-WEB_ROOT = Path(__file__).resolve().parent / "web"
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 #: Cognito operations a signed-out browser may call (no admin APIs through the proxy).
 USER_OPERATIONS = frozenset(
@@ -36,19 +36,11 @@ class WebUi:
         app.router.add_get("/", self.index)
         app.router.add_get("/config.json", self.config)
         app.router.add_post("/cognito-idp/", self.cognito)
-        for asset in ("app.js", "style.css"):
-            app.router.add_get(f"/{asset}", self._asset(asset))
-        app.router.add_static("/vendor/", WEB_ROOT / "vendor", show_index=False)
+        app.router.add_static("/assets/", WEB_ROOT / "assets", show_index=False)
         app.on_cleanup.append(self._close)
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
-
-    def _asset(self, name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
-        async def serve(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(WEB_ROOT / name, headers={"Cache-Control": "no-cache"})
-
-        return serve
 
     async def config(self, request: web.Request) -> web.Response:
         return web.json_response(self._config(request.host), headers={"Cache-Control": "no-store"})
