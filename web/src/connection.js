@@ -13,8 +13,21 @@ import { Hub } from "aws-amplify/utils";
 import { fetchAuthSession } from "aws-amplify/auth";
 import { isSessionOver } from "./auth.js";
 
-const DOWN_GRACE_MS = 4_000;
+// Amplify retries a dropped connection after 5 s (RECONNECT_DELAY in @aws-amplify/api-graphql
+// Providers/constants.mjs); this class steps in only if that has not worked a little later.
+const DOWN_GRACE_MS = 8_000;
 const MAX_RETRY_MS = 15_000;
+
+/** Whether the gateway refused the connection or subscription for its authorisation. */
+function isRefusal(err) {
+  let text;
+  try {
+    text = `${err?.name} ${err?.message} ${JSON.stringify(err)}`;
+  } catch {
+    text = String(err);
+  }
+  return /Unauthori[sz]ed|Forbidden|\b40[13]\b|No current user|NoValidAuthTokens/i.test(text);
+}
 
 export class Connection {
   /**
@@ -38,11 +51,8 @@ export class Connection {
 
   async start() {
     this.onStatus("Connecting…", false);
-    try {
-      await this.open();
-    } catch (err) {
-      this.failed(err);
-    }
+    this.connected = false;
+    await this.recover();
   }
 
   async open() {
@@ -112,24 +122,43 @@ export class Connection {
   async recover() {
     if (this.closed || this.connected) return;
     try {
-      const session = await fetchAuthSession({ forceRefresh: true });
+      // Amplify refreshes tokens that have expired; no tokens means the session is over.
+      const session = await fetchAuthSession();
       if (!session.tokens) throw Object.assign(new Error("Signed out"), { name: "NoValidAuthTokens" });
     } catch (err) {
-      if (this.closed) return;
-      if (isSessionOver(err)) {
-        this.close();
-        this.onSessionOver(err);
-      } else {
-        this.failed(err); // the gateway is unreachable for now
-      }
+      this.refreshFailed(err);
       return;
     }
     if (this.closed || this.connected) return;
     try {
       await this.open();
+      this.refused = false;
     } catch (err) {
-      this.failed(err);
+      if (!isRefusal(err)) {
+        this.failed(err); // the gateway is unreachable for now
+      } else if (!this.refused) {
+        // The gateway refused tokens Amplify thought valid: refresh them once and try again.
+        this.refused = true;
+        fetchAuthSession({ forceRefresh: true }).then(
+          () => this.failed(err),
+          (refreshErr) => this.refreshFailed(refreshErr),
+        );
+      } else {
+        this.sessionOver(err);
+      }
     }
+  }
+
+  refreshFailed(err) {
+    if (this.closed) return;
+    if (isSessionOver(err)) this.sessionOver(err);
+    else this.failed(err); // Cognito is unreachable for now
+  }
+
+  sessionOver(err) {
+    if (this.closed) return;
+    this.close();
+    this.onSessionOver(err);
   }
 
   close() {

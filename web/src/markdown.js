@@ -16,6 +16,13 @@ const FORBID_TAGS = [
 ];
 const SAFE_LINK = /^(?:https?:|mailto:|#)/i;
 
+// Model output may not style itself with the page's classes; only a code fence's language stays.
+DOMPurify.addHook("uponSanitizeAttribute", (node, data) => {
+  if (data.attrName === "class" && !/^language-[\w+-]+$/.test(data.attrValue)) {
+    data.keepAttr = false;
+  }
+});
+
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.tagName === "A") {
     const href = node.getAttribute("href") || "";
@@ -31,7 +38,7 @@ export function markdownFragment(text) {
   return DOMPurify.sanitize(html, {
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS,
-    FORBID_ATTR: ["style", "class", "id", "srcset"],
+    FORBID_ATTR: ["style", "id", "srcset"],
   });
 }
 
