@@ -63,6 +63,8 @@ export function renderMarkdown(container, text) {
     pre.replaceWith(block);
     block.append(bar, pre);
   }
+  // Code and tables scroll sideways on narrow screens: keyboard users must be able to reach them.
+  for (const wide of fragment.querySelectorAll("pre, table")) wide.tabIndex = 0;
   container.replaceChildren(fragment);
 }
 
