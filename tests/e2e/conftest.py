@@ -21,6 +21,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A response the test itself serves (the CSP test adds a header with Playwright's route) has
+    # no server address, so Local Network Access checks would block its page from reaching the
+    # gateway on loopback; pages the gateway serves are loopback anyway.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 
 

@@ -21,6 +21,25 @@ from tests.local.gateway_harness import free_port, start_gateway
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# Moves the stored tokens' expiry into the past, as an hour's wait would; Amplify reads expiry from
+# the token's payload (the gateway would also refuse them: their signature no longer matches).
+EXPIRE_TOKENS = r"""
+() => {
+  const b64 = (s) => atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  const unb64 = (s) => btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  let aged = 0;
+  for (const key of Object.keys(localStorage)) {
+    if (!/\.(accessToken|idToken)$/.test(key)) continue;
+    const [header, payload, signature] = localStorage.getItem(key).split('.');
+    const claims = JSON.parse(b64(payload));
+    claims.exp = Math.floor(Date.now() / 1000) - 60;
+    localStorage.setItem(key, [header, unb64(JSON.stringify(claims)), signature].join('.'));
+    aged += 1;
+  }
+  return aged;
+}
+"""
+
 GATEWAY_ARGS = ("--stack", "e2e", "--config-file", str(TINY_STACK), "--tokens-per-second", "100")
 
 
@@ -49,6 +68,37 @@ def test_a_dropped_connection_reconnects_and_the_cut_off_answer_is_marked_interr
     send(page, "Back again [tokens=6]")
     expect(wait_answered(page).locator(".meta")).to_contain_text("6 out tokens")
     expect(page.locator(".message.assistant").first).to_have_attribute("data-status", "interrupted")
+
+
+def refresh_is_offered(page: Page) -> bool:
+    """Whether the page's Cognito endpoint answers Amplify's token refresh operation at all."""
+    status = page.evaluate(
+        """() => fetch('cognito-idp/', {method: 'POST', body: '{}', headers: {
+             'Content-Type': 'application/x-amz-json-1.1',
+             'X-Amz-Target': 'AWSCognitoIdentityProviderService.GetTokensFromRefreshToken'}})
+           .then((r) => r.json())"""
+    )
+    return "not available" not in status.get("message", "")
+
+
+def test_expired_tokens_are_refreshed_or_the_user_is_sent_back_to_sign_in(page: Page):
+    page.add_init_script(RECORD_SOCKETS)
+    page.reload()
+    sign_in_as(page, "roomy-user")
+    assert page.evaluate(EXPIRE_TOKENS) == 2
+    page.evaluate("window.__sockets.at(-1).close()")
+
+    if refresh_is_offered(page):
+        # Amplify refreshes the tokens with the refresh token and reconnects.
+        expect(page.locator("#connection")).to_have_text("Connected", timeout=20_000)
+        send(page, "Still signed in [tokens=3]")
+        expect(wait_answered(page).locator(".meta")).to_contain_text("3 out tokens")
+    else:
+        # The local user pool (moto) cannot refresh Amplify's way: sign in again, told why.
+        expect(page.locator("#sign-in-view")).to_be_visible(timeout=30_000)
+        expect(page.locator("#notice")).to_contain_text("Sign in again")
+        sign_in_as(page, "roomy-user")
+    screenshot(page, "expired-tokens")
 
 
 def test_a_restarted_local_gateway_sends_the_user_back_to_sign_in_with_a_message(browser, tmp_path):

@@ -76,3 +76,32 @@ def test_a_wrong_password_is_reported_on_the_sign_in_form(page: Page):
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#sign-in-error")).to_contain_text("Incorrect username or password")
     expect(page.locator("#chat-view")).to_be_hidden()
+
+
+def test_the_page_works_under_the_hostings_strict_content_security_policy(page: Page, tiny_gateway):
+    origin = f"http://127.0.0.1:{tiny_gateway.port}"
+    # What the hosting allows: the page's own files and the stack's endpoints, nothing inline.
+    policy = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' ws://127.0.0.1:{tiny_gateway.port}; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+    def with_policy(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(
+            response=response,
+            headers={**response.headers, "content-security-policy": policy},
+        )
+
+    page.route(f"{origin}/", with_policy)
+    page.add_init_script(
+        """window.__violations = [];
+           document.addEventListener('securitypolicyviolation', (e) =>
+             window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+    )
+    page.reload()
+    sign_in_as(page, "roomy-user")
+    send(page, "Under a strict policy [tokens=8]")
+    expect(wait_answered(page).locator(".meta")).to_contain_text("8 out tokens")
+    assert page.evaluate("window.__violations") == []
