@@ -105,3 +105,27 @@ def test_the_page_works_under_the_hostings_strict_content_security_policy(page: 
     send(page, "Under a strict policy [tokens=8]")
     expect(wait_answered(page).locator(".meta")).to_contain_text("8 out tokens")
     assert page.evaluate("window.__violations") == []
+
+
+def test_a_loopback_page_reaches_https_and_wss_endpoints_on_its_own_port_in_plain_text(
+    page: Page, tiny_gateway
+):
+    # The local gateway's config names TLS endpoints (Amplify always asks for wss://); a page
+    # opened over plain http on loopback talks to that same host and port without TLS.
+    host = f"127.0.0.1:{tiny_gateway.port}"
+
+    def tls_endpoints(route: Route) -> None:
+        response = route.fetch()
+        config = response.json()
+        config["eventsHttpEndpoint"] = f"https://{host}/event"
+        config["eventsRealtimeEndpoint"] = f"wss://{host}/event/realtime"
+        route.fulfill(response=response, json=config)
+
+    page.route("**/config.json", tls_endpoints)
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.reload()
+    sign_in_as(page, "roomy-user")
+    send(page, "Over loopback [tokens=7]")
+    expect(wait_answered(page).locator(".meta")).to_contain_text("7 out tokens")
+    assert sockets == [f"ws://{host}/event/realtime"]

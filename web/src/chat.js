@@ -247,7 +247,9 @@ export class ChatView {
     }
     const turn = this.turn;
     if (!turn || event.turnId !== turn.id || turn.done) return;
-    // Events of a turn carry seq 0, 1, 2...; apply them in that order whatever order they arrive.
+    // Events of a turn carry seq 0, 1, 2...; apply them in that order whatever order they arrive,
+    // and each once (a re-subscription may deliver one twice).
+    if (!Number.isInteger(event.seq) || event.seq < turn.next) return;
     turn.early.set(event.seq, event);
     while (turn.early.has(turn.next) && !turn.done) {
       const next = turn.early.get(turn.next);
