@@ -98,6 +98,21 @@ def test_conversations_survive_a_reload_are_listed_and_reopen(page: Page):
     expect(page.locator("#chat-list button")).to_have_count(2)
 
 
+def test_an_answer_cut_off_by_a_reload_is_kept_and_marked_interrupted(page: Page):
+    sign_in_as(page, "roomy-user")
+    send(page, "A long answer please [tokens=1500]")
+    expect(last_answer(page).locator(".text")).to_contain_text("Local model reply", timeout=15_000)
+
+    page.reload()
+    expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
+    answer = last_answer(page)
+    expect(answer).to_have_attribute("data-status", "interrupted")
+    expect(answer).not_to_have_class(re.compile(r"\bstreaming\b"))
+    expect(answer.locator(".text")).to_contain_text("Local model reply")
+    expect(answer.locator(".note")).to_contain_text("Interrupted")
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+
+
 def test_at_375_px_nothing_wraps_mid_word_and_usage_opens_from_the_top(page: Page):
     page.set_viewport_size({"width": 375, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
