@@ -96,12 +96,11 @@ async function enterChat(claims) {
   const store = new ChatStore(state.config.userPoolId, claims.sub);
   const chat = new ChatView({ store, usage, tier, publish: (event) => connection.publish(event) });
   state.chat = chat;
-  chat.inboundChannel = `/${state.config.inboundNamespace}/${claims.sub}`;
   chat.openLatest();
 
   const connection = new Connection({
     outbound: `/${state.config.outboundNamespace}/${claims.sub}`,
-    inbound: chat.inboundChannel,
+    inbound: `/${state.config.inboundNamespace}/${claims.sub}`,
     onEvent: (event) => chat.onEvent(event),
     onStatus: setConnection,
     onDrop: () => chat.interrupt(),
@@ -260,7 +259,7 @@ function wirePanelToggles() {
   }
 }
 
-export function closePanels(refocus = false) {
+function closePanels(refocus = false) {
   for (const [buttonId, panelId] of [["show-chats", "chats"], ["show-usage", "usage"]]) {
     const wasOpen = $(panelId).classList.contains("open");
     $(panelId).classList.remove("open");

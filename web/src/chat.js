@@ -4,9 +4,8 @@
 // channel with seq 0, 1, 2... and end with exactly one `done` or `error`. A turn ended here
 // before its terminal event arrived (Stop, a dropped connection, a timeout) is "settling": its
 // later deltas are ignored, but its terminal event still updates the usage panel.
-import { renderMarkdown } from "./markdown.js";
-import { formatTime, WINDOW_PHRASE } from "./usage.js";
 import { historyFor } from "./history.js";
+import { describeError, messageItem, renderAnswer } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,7 +31,6 @@ export class ChatView {
     this.chat = null;
     this.turn = null;
     this.settling = new Map(); // turnId -> expiry time
-    this.inboundChannel = null;
   }
 
   get busy() {
@@ -78,7 +76,7 @@ export class ChatView {
     for (const message of this.chat.messages) {
       // A turn still streaming when the page was closed never finished.
       if (message.status === "streaming") message.status = "interrupted";
-      list.append(this.messageItem(message));
+      list.append(messageItem(message));
     }
     $("empty").hidden = this.chat.messages.length > 0;
     this.renderList();
@@ -110,61 +108,6 @@ export class ChatView {
 
   // --- messages on screen ---------------------------------------------------------------------
 
-  messageItem(message) {
-    const li = document.createElement("li");
-    li.className = `message ${message.role}`;
-    const who = document.createElement("div");
-    who.className = "who";
-    who.textContent = message.role === "user" ? "You" : "Assistant";
-    const body = document.createElement("div");
-    body.className = "text";
-    li.append(who, body);
-    // Not enumerable, so the stored conversation holds data only.
-    Object.defineProperty(message, "view", { enumerable: false, value: li, writable: true });
-    if (message.role === "user") {
-      body.textContent = message.text;
-    } else {
-      this.renderAnswer(message);
-    }
-    return li;
-  }
-
-  renderAnswer(message) {
-    const li = message.view;
-    if (!li) return;
-    const body = li.querySelector(".text");
-    renderMarkdown(body, message.text || "");
-    body.hidden = !message.text && message.status !== "streaming";
-    li.classList.toggle("streaming", message.status === "streaming");
-    li.dataset.status = message.status;
-    if (message.status === "streaming") li.setAttribute("aria-busy", "true");
-    else li.removeAttribute("aria-busy");
-    for (const old of li.querySelectorAll(".meta, .problem, .note")) old.remove();
-    if (message.meta) {
-      const meta = document.createElement("div");
-      meta.className = "meta";
-      meta.textContent = message.meta;
-      li.append(meta);
-    }
-    if (message.status === "stopped" || message.status === "interrupted") {
-      const note = document.createElement("div");
-      note.className = `note ${message.status}`;
-      note.textContent =
-        message.status === "stopped"
-          ? "Stopped."
-          : "Interrupted: the connection dropped before this answer finished.";
-      li.append(note);
-    }
-    if (message.error) {
-      const problem = document.createElement("div");
-      problem.className = "problem";
-      problem.setAttribute("role", "alert");
-      problem.dataset.code = message.error.code;
-      problem.textContent = message.error.text;
-      li.append(problem);
-    }
-  }
-
   scrollToEnd(force = false) {
     const list = $("messages");
     const near = list.scrollHeight - list.scrollTop - list.clientHeight < 120;
@@ -189,7 +132,7 @@ export class ChatView {
     const answer = { role: "assistant", text: "", status: "streaming", turnId };
     this.chat.messages.push(user, answer);
     $("empty").hidden = true;
-    $("messages").append(this.messageItem(user), this.messageItem(answer));
+    $("messages").append(messageItem(user), messageItem(answer));
     this.scrollToEnd(true);
     this.store.save(this.chat);
     this.renderList();
@@ -266,7 +209,7 @@ export class ChatView {
       if (!turn.frame) {
         turn.frame = requestAnimationFrame(() => {
           turn.frame = null;
-          if (!turn.done) this.renderAnswer(answer);
+          if (!turn.done) renderAnswer(answer);
           this.scrollToEnd();
         });
       }
@@ -289,7 +232,7 @@ export class ChatView {
 
   fail(turn, error) {
     if (turn.done) return;
-    turn.answer.error = { code: error.code, text: this.describeError(error) };
+    turn.answer.error = { code: error.code, text: describeError(error, this.tier) };
     this.usage.update(error.limits);
     if (error.code === "limit_exceeded" && error.window) {
       this.usage.markExhausted(error.window, error.resetsAt);
@@ -318,12 +261,11 @@ export class ChatView {
     clearTimeout(turn.timer);
     if (turn.frame) cancelAnimationFrame(turn.frame);
     turn.answer.status = status;
-    this.renderAnswer(turn.answer);
+    renderAnswer(turn.answer);
     this.scrollToEnd();
     if (this.turn === turn) this.turn = null;
     this.setBusy(false);
-    if (this.chat?.messages.includes(turn.answer)) this.store.save(this.chat);
-    else this.persist();
+    this.persist();
     this.renderList();
   }
 
@@ -331,25 +273,5 @@ export class ChatView {
     $("send").hidden = busy;
     $("stop").hidden = !busy;
     $("prompt").setAttribute("aria-busy", String(busy));
-  }
-
-  describeError(error) {
-    const tier = this.tier?.name ? `the ${this.tier.name} tier` : "your tier";
-    switch (error.code) {
-      case "limit_exceeded": {
-        const window = WINDOW_PHRASE[error.window] || "tokens";
-        const when = error.resetsAt ? ` You can chat again from ${formatTime(error.resetsAt)}.` : "";
-        return `Limit reached: you have used all your ${window} on ${tier}.${when}`;
-      }
-      case "model_not_allowed":
-        return `That model is not available on ${tier}. ${error.message || ""}`.trim();
-      case "unauthorized":
-        return "The gateway refused this request for your account. Sign out and in again.";
-      default: {
-        const again = error.retryable ? " You can try again." : "";
-        const request = error.requestId ? ` (request ${error.requestId})` : "";
-        return `${error.message || "Something went wrong."}${again}${request}`;
-      }
-    }
   }
 }

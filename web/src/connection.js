@@ -116,7 +116,7 @@ export class Connection {
     this.onStatus("Reconnecting…", false);
     clearTimeout(this.downTimer);
     const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** this.attempt++);
-    this.downTimer = setTimeout(() => this.recover(err), delay * (0.75 + Math.random() / 4));
+    this.downTimer = setTimeout(() => this.recover(), delay * (0.75 + Math.random() / 4));
   }
 
   async recover() {
