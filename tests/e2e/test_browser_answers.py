@@ -167,7 +167,7 @@ def test_stop_ends_the_answer_at_once_and_asks_the_gateway_to_stop(page: Page):
     page.get_by_role("button", name="Stop").click()
 
     # On screen it ends at once: no cursor, marked as stopped, the composer ready again.
-    expect(answer).not_to_have_class(re.compile(r"\bstreaming\b"), timeout=500)
+    expect(answer).not_to_have_class(re.compile(r"\bstreaming\b"), timeout=1_000)
     expect(answer.locator(".note")).to_have_text("Stopped.")
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
