@@ -6,7 +6,7 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test dev policy preflight bench lint format clean
+.PHONY: setup test dev policy preflight bench lint format clean web web-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 
@@ -31,7 +31,7 @@ $(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AM
 	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
 	@touch $@
 
-test: setup
+test: setup web-deps
 	$(BIN)/python -m pytest
 
 dev: setup
@@ -54,6 +54,31 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The chat UI's npm toolchain (Node >= 20), pinned by web/package-lock.json. The built UI in
+# web/dist is committed, so `make dev` and a deploy need no Node; the tests rebuild it to check.
+web-deps: web/node_modules/.installed
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@echo "Installing the web UI's npm packages (npm ci)..."
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+web: web-deps
+	cd web && node build.mjs
+
+# The chat UI's npm toolchain (Node >= 20), pinned by web/package-lock.json. The built UI in
+# web/dist is committed, so `make dev` and a deploy need no Node; the tests rebuild it to check.
+web-deps: web/node_modules/.installed
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || (echo "error: Node.js >= 20 and npm are needed (see README)" >&2; exit 1)
+	@echo "==> Installing the web UI's npm packages (npm ci in web/)"
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+web: web-deps
+	cd web && node build.mjs
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis

@@ -40,7 +40,7 @@ from local.handlers import FunctionRuntime
 from local.listener import DualProtocolListener
 from local.stack import REPO_ROOT, load_stack
 from local.tls import LOOPBACK_NAMES, load_or_create_ca
-from local.webui import LEGACY_WEB_ROOT, WebUi
+from local.webui import WebUi
 from settings import Settings
 
 log = logging.getLogger("local")
@@ -246,20 +246,18 @@ class LocalGateway:
 
         The endpoints are the outputs' (``https``/``wss``) on the host the browser used; the UI
         swaps the scheme to ``http``/``ws`` on loopback hosts, where the same port answers both.
-        The sign-in endpoint uses the page's own scheme, so it is same-origin. The plain-file UI
-        of ``local/web`` predates that swap and gets ``http``/``ws`` endpoints directly.
+        The sign-in endpoint uses the page's own scheme, so it is same-origin.
         """
         assert self.resources is not None
         host = request.host
-        legacy = root == LEGACY_WEB_ROOT
         hidden = ("awsEndpointUrl", "webUrl", "caCertFile")
         return {
             **{k: v for k, v in self.outputs.items() if k not in hidden},
-            "eventsHttpEndpoint": f"{'http' if legacy else 'https'}://{host}/event",
-            "eventsRealtimeEndpoint": f"{'ws' if legacy else 'wss'}://{host}/event/realtime",
+            "eventsHttpEndpoint": f"https://{host}/event",
+            "eventsRealtimeEndpoint": f"wss://{host}/event/realtime",
             "userPoolEndpoint": f"{request.scheme}://{host}/cognito-idp/",
             "cognitoEndpoint": f"{request.scheme}://{host}/cognito-idp/",
-            "authFlow": "USER_PASSWORD_AUTH" if legacy else "USER_SRP_AUTH",
+            "authFlow": "USER_SRP_AUTH",
             "tierConfig": self.settings.tier_config.to_document(),
             "environment": "local",
         }

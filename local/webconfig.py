@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from local.stack import load_stack
-from local.webui import web_root
+from local.webui import WEB_ROOT
 
 #: Stack outputs the UI needs; other outputs are left out of the public config.
 UI_OUTPUTS = (
@@ -48,9 +48,9 @@ def web_config(stack: str, outputs: dict[str, Any], config_file: Path | None = N
 
 
 def write_site(out: Path, config: dict[str, Any]) -> None:
-    """Copy the UI's files (the built bundle when there is one) and write its config."""
+    """Copy the built UI and write its config."""
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(web_root(), out, dirs_exist_ok=True)
+    shutil.copytree(WEB_ROOT, out, dirs_exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 

@@ -21,6 +21,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A response the test itself serves (the CSP test adds a header with Playwright's route) has
+    # no server address, so Local Network Access checks would block its page from reaching the
+    # gateway on loopback; pages the gateway serves are loopback anyway.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 
 
@@ -69,8 +73,17 @@ def page(browser, tiny_gateway):
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(f"http://127.0.0.1:{tiny_gateway.port}/")
+    origin = f"http://127.0.0.1:{tiny_gateway.port}"
+    page.goto(f"{origin}/")
     yield page
-    page.evaluate("localStorage.clear()")
-    page.close()
+    page.close()  # the page saves its conversation as it goes away
+    forget_everything(browser, origin)
     assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def forget_everything(browser, origin: str) -> None:
+    """Clear what the chat page keeps in the browser (tokens, conversations) for `origin`."""
+    blank = browser.new_page()
+    blank.goto(f"{origin}/config.json")  # same origin, none of the page's own code
+    blank.evaluate("localStorage.clear()")
+    blank.close()

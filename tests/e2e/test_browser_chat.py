@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.ui import screenshot, send, sign_in_as, usage_of
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: The README's screenshot; refreshed only when asked (``UPDATE_SCREENSHOT=1 make test``) so a
@@ -27,21 +29,6 @@ RECORD_STREAM = """
                                                    characterData: true});
 }
 """
-
-
-def sign_in_as(page: Page, username: str) -> None:
-    page.get_by_role("button", name=re.compile(rf"^{username}")).click()
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_role("textbox", name="Message").fill(text)
-    page.get_by_role("button", name="Send").click()
-
-
-def usage_of(page: Page, window: str) -> str:
-    return page.locator(f'#usage-list dd[data-window="{window}"] .usage-figures').inner_text()
 
 
 def test_a_user_signs_in_chats_watches_usage_grow_and_meets_the_limit(page: Page, tiny_gateway):
@@ -98,8 +85,7 @@ def test_a_user_signs_in_chats_watches_usage_grow_and_meets_the_limit(page: Page
     ).not_to_have_class(re.compile(r"\bfull\b"))
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
 
-    shot = page.screenshot()
-    assert shot.startswith(b"\x89PNG")
+    shot = screenshot(page, "chat-limit-reached")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         README_SCREENSHOT.write_bytes(shot)
 
@@ -123,11 +109,3 @@ def test_new_chat_clears_the_conversation(page: Page):
     page.get_by_role("button", name="New chat").click()
     expect(page.locator(".message")).to_have_count(0)
     expect(page.get_by_role("textbox", name="Message")).to_be_focused()
-
-
-def test_a_wrong_password_is_reported_on_the_sign_in_form(page: Page):
-    page.get_by_label("Username", exact=True).fill("tiny-user")
-    page.get_by_label("Password", exact=True).fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#sign-in-error")).to_contain_text("Incorrect username or password")
-    expect(page.locator("#chat-view")).to_be_hidden()

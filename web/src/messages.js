@@ -1,0 +1,78 @@
+// One message on screen: the user's text, or an answer with its markdown, status and problem.
+import { renderMarkdown } from "./markdown.js";
+import { formatTime, WINDOW_PHRASE } from "./usage.js";
+
+export function messageItem(message) {
+  const li = document.createElement("li");
+  li.className = `message ${message.role}`;
+  const who = document.createElement("div");
+  who.className = "who";
+  who.textContent = message.role === "user" ? "You" : "Assistant";
+  const body = document.createElement("div");
+  body.className = "text";
+  li.append(who, body);
+  // Not enumerable, so the stored conversation holds data only.
+  Object.defineProperty(message, "view", { enumerable: false, value: li, writable: true });
+  if (message.role === "user") {
+    body.textContent = message.text;
+  } else {
+    renderAnswer(message);
+  }
+  return li;
+}
+
+export function renderAnswer(message) {
+  const li = message.view;
+  if (!li) return;
+  const body = li.querySelector(".text");
+  renderMarkdown(body, message.text || "");
+  body.hidden = !message.text && message.status !== "streaming";
+  li.classList.toggle("streaming", message.status === "streaming");
+  li.dataset.status = message.status;
+  if (message.status === "streaming") li.setAttribute("aria-busy", "true");
+  else li.removeAttribute("aria-busy");
+  for (const old of li.querySelectorAll(".meta, .problem, .note")) old.remove();
+  if (message.meta) {
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = message.meta;
+    li.append(meta);
+  }
+  if (message.status === "stopped" || message.status === "interrupted") {
+    const note = document.createElement("div");
+    note.className = `note ${message.status}`;
+    note.textContent =
+      message.status === "stopped"
+        ? "Stopped."
+        : "Interrupted: the connection dropped before this answer finished.";
+    li.append(note);
+  }
+  if (message.error) {
+    const problem = document.createElement("div");
+    problem.className = "problem";
+    problem.setAttribute("role", "alert");
+    problem.dataset.code = message.error.code;
+    problem.textContent = message.error.text;
+    li.append(problem);
+  }
+}
+
+export function describeError(error, tier) {
+  const tierName = tier?.name ? `the ${tier.name} tier` : "your tier";
+  switch (error.code) {
+    case "limit_exceeded": {
+      const window = WINDOW_PHRASE[error.window] || "tokens";
+      const when = error.resetsAt ? ` You can chat again from ${formatTime(error.resetsAt)}.` : "";
+      return `Limit reached: you have used all your ${window} on ${tierName}.${when}`;
+    }
+    case "model_not_allowed":
+      return `That model is not available on ${tierName}. ${error.message || ""}`.trim();
+    case "unauthorized":
+      return "The gateway refused this request for your account. Sign out and in again.";
+    default: {
+      const again = error.retryable ? " You can try again." : "";
+      const request = error.requestId ? ` (request ${error.requestId})` : "";
+      return `${error.message || "Something went wrong."}${again}${request}`;
+    }
+  }
+}
