@@ -13,6 +13,11 @@ the way, so clients written for Cognito work unchanged:
   packages/auth/src/providers/cognito/utils/handlePasswordVerifierChallenge.ts), which moto sets to
   the ``sub``, and moto's RespondToAuthChallenge looks users up by user name only. The answer is
   forwarded with the user name the challenge was issued for.
+- **Refreshing uses ``GetTokensFromRefreshToken``.** Amplify JS v6 refreshes tokens with that
+  operation (request ``{ClientId, RefreshToken, ...}``, answer ``{AuthenticationResult}``:
+  https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_GetTokensFromRefreshToken.html),
+  which moto does not implement; it is answered with moto's ``InitiateAuth``
+  ``REFRESH_TOKEN_AUTH``, which issues the same new ID and access tokens.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ class CognitoFront:
             # moto does not implement RevokeToken (it answers 500, and Amplify's signOut calls
             # it). The local pool's tokens die with the process; answer as Cognito does.
             return web.json_response({}, content_type=_JSON)
+        if operation == "GetTokensFromRefreshToken":
+            return await self._refresh(document)
         if operation == "InitiateAuth" and document.get("AuthFlow") == "USER_SRP_AUTH":
             return await self._initiate_srp(target, document)
         if (
@@ -129,6 +136,22 @@ class CognitoFront:
             )
         result["ChallengeParameters"] = {**params, **challenge.challenge_parameters}
         return web.json_response(result, content_type=_JSON)
+
+    async def _refresh(self, document: dict) -> web.Response:
+        if not document.get("ClientId") or not document.get("RefreshToken"):
+            return _error("InvalidParameterException", "ClientId and RefreshToken are required")
+        status, answer = await self._forward(
+            TARGET_PREFIX + "InitiateAuth",
+            {
+                "AuthFlow": "REFRESH_TOKEN_AUTH",
+                "ClientId": document["ClientId"],
+                "AuthParameters": {"REFRESH_TOKEN": document["RefreshToken"]},
+            },
+        )
+        if status != 200:
+            return web.Response(body=answer, status=status, content_type=_JSON)
+        result = json.loads(answer).get("AuthenticationResult") or {}
+        return web.json_response({"AuthenticationResult": result}, content_type=_JSON)
 
     def _verify_password_claim(self, document: dict) -> web.Response | None:
         """Check the claim; on success, name the user by user name for moto. None when accepted."""

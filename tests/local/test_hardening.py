@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import boto3
+import jwt
 import pytest
 import urllib3
 import websockets
@@ -185,3 +187,37 @@ def test_an_over_deep_http_publish_is_a_bad_request(gateway):
 def test_a_segment_with_a_trailing_newline_is_not_a_channel(path):
     with pytest.raises(InvalidChannel):
         parse_channel(path, allow_wildcard=False)
+
+
+def test_a_refresh_token_gets_new_tokens_the_way_amplify_asks_for_them(gateway):
+    """Amplify JS v6 refreshes with GetTokensFromRefreshToken, which the local pool answers."""
+    # GIVEN a user signed in through the gateway's own Cognito endpoint
+    username, password = gateway.password_of("free")
+    cognito = boto3.client(
+        "cognito-idp",
+        region_name=gateway.outputs["region"],
+        endpoint_url=gateway.outputs["userPoolEndpoint"],
+        verify=str(gateway.ca_file),
+        aws_access_key_id="unused",
+        aws_secret_access_key="unused",
+    )
+    client_id = gateway.outputs["userPoolClientId"]
+    first = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )["AuthenticationResult"]
+
+    # WHEN it asks for new tokens with its refresh token
+    renewed = cognito.get_tokens_from_refresh_token(
+        ClientId=client_id, RefreshToken=first["RefreshToken"]
+    )["AuthenticationResult"]
+
+    # THEN it gets an access token for the same user, and a bad refresh token is refused
+    claims = jwt.decode(renewed["AccessToken"], options={"verify_signature": False})
+    assert (
+        claims["sub"]
+        == jwt.decode(first["AccessToken"], options={"verify_signature": False})["sub"]
+    )
+    with pytest.raises(cognito.exceptions.NotAuthorizedException):
+        cognito.get_tokens_from_refresh_token(ClientId=client_id, RefreshToken="not-a-token")
