@@ -60,18 +60,6 @@ format: setup
 web-deps: web/node_modules/.installed
 
 web/node_modules/.installed: web/package.json web/package-lock.json
-	@echo "Installing the web UI's npm packages (npm ci)..."
-	cd web && npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
-
-web: web-deps
-	cd web && node build.mjs
-
-# The chat UI's npm toolchain (Node >= 20), pinned by web/package-lock.json. The built UI in
-# web/dist is committed, so `make dev` and a deploy need no Node; the tests rebuild it to check.
-web-deps: web/node_modules/.installed
-
-web/node_modules/.installed: web/package.json web/package-lock.json
 	@command -v npm >/dev/null || (echo "error: Node.js >= 20 and npm are needed (see README)" >&2; exit 1)
 	@echo "==> Installing the web UI's npm packages (npm ci in web/)"
 	cd web && npm ci --ignore-scripts --no-audit --no-fund
