@@ -113,6 +113,16 @@ def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
     yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)
 
 
+def charged_attributes(item: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of a usage item that hold tokens: settled buckets and months, reservations."""
+    return {k: v for k, v in (item or {}).items() if k[:2] in ("d#", "m#", "c#", "r#")}
+
+
+def requests_counted(item: dict[str, Any] | None) -> int:
+    """Requests counted against the rate in a usage item."""
+    return sum(int(v) for k, v in (item or {}).items() if k.startswith("q#"))
+
+
 def deltas(events: list[dict[str, Any]]) -> str:
     return "".join(e["text"] for e in events if e["type"] == "delta")
 
@@ -257,8 +267,9 @@ def test_a_prepared_response_is_streamed_without_a_model_call_or_a_charge(gatewa
     assert done["limits"]["dailyInputTokens"] == {"used": 0, "allowed": 2000}
     assert_gap_free(events)
     assert gateway.model.requests == []
-    assert gateway.calls.calls == ["BatchGetItem"]
-    assert gateway.usage_item() is None
+    # one write counts the request and its turn id (no reservation: no tokens)
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem"]
+    assert charged_attributes(gateway.usage_item()) == {}
     assert metric_values(emf_blobs(capsys.readouterr().out), "CacheHits") == [1]
     assert gateway.analytics.records[0].cached is True
 
@@ -328,8 +339,9 @@ def test_a_model_outside_the_tier_is_refused_and_nothing_is_charged(gateway):
     assert error["retryable"] is False
     assert "amazon.nova-pro-v1:0" in error["message"]
     assert gateway.model.requests == []
-    assert gateway.calls.calls == []
-    assert gateway.usage_item() is None
+    assert gateway.calls.calls == ["UpdateItem"]  # the refused request is counted
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_a_higher_tier_group_may_use_its_models(gateway):
@@ -394,7 +406,8 @@ def test_a_bad_payload_gets_invalid_request_and_nothing_is_charged(gateway, payl
     assert error["seq"] == 0 and len(events) == 1
     assert "Traceback" not in error["message"] and error["message"]
     assert gateway.model.requests == []
-    assert gateway.usage_item() is None
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_an_invalid_request_echoes_the_valid_ids_it_carried(gateway):
@@ -426,7 +439,8 @@ def test_publishing_to_a_channel_one_does_not_own_is_refused_on_ones_own_channel
     assert [e["code"] for e in events] == ["unauthorized"]
     assert all(p.channel == OWN_CHANNEL for p in gateway.endpoint.publishes)
     assert gateway.model.requests == []
-    assert gateway.usage_item() is None
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_a_publish_without_a_user_identity_is_dropped(gateway):
