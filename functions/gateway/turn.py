@@ -499,6 +499,10 @@ class ChatTurns:
             first_token_ms=first_ms,
             events_published=events_published,
             ts=record_timestamp(progress.started_wall),
+            overrun_input_tokens=progress.overrun_input_tokens,
+            overrun_output_tokens=progress.overrun_output_tokens,
+            speculative_cancelled=progress.speculative_cancelled,
+            speculative_input_tokens=progress.speculative_input_tokens,
         )
         analytics_failures = 0
         try:

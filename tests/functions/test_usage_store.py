@@ -15,8 +15,8 @@ from gateway.metering import Refusal, TokenUsage, UsageSnapshot, plan_turn
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.relay import Publisher
 from gateway.telemetry import TurnCounters, TurnRecord
-from gateway.turn import ChatTurns, InboundEvent, StoreUnavailable, TurnDeps, TurnSettings
 from gateway.token_bound import input_token_bound
+from gateway.turn import ChatTurns, InboundEvent, StoreUnavailable, TurnDeps, TurnSettings
 from gateway.usage_store import DynamoTurnStore
 from gateway.wire import RequestLimits
 
