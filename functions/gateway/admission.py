@@ -31,6 +31,7 @@ from gateway.metering import (
     turn_attribute,
 )
 from gateway.prepared import PreparedResponse, candidate_keys, pick
+from gateway.prepared_index import PreparedIndex
 from gateway.rates import (
     Duplicate,
     RateRefusal,
@@ -161,6 +162,8 @@ class TurnAdmission:
     usage_cache: UsageCache | None
     reservation_seconds: int
     fail_open: bool = False
+    #: The keys of every prepared response (None: look candidates up on every first message).
+    prepared_index: PreparedIndex | None = None
 
     # -- before any request --------------------------------------------------------------------
 
@@ -178,7 +181,12 @@ class TurnAdmission:
             )
         facts.model_id = model_id
         texts = [m.text for m in request.messages]
-        cacheable = tier.cache and len(request.messages) == 1
+        keys: tuple[str, ...] = ()
+        if tier.cache and len(request.messages) == 1:
+            keys = candidate_keys(model_id, texts[0])
+            # A prompt the warm index has no entry for is not looked up at all.
+            if self.prepared_index is not None and self.prepared_index.could_serve(keys) is False:
+                keys = ()
         user_key = f"user#{sub}"
         known = self.usage_cache.get(user_key) if self.usage_cache is not None else None
         plan = TurnPlan(
@@ -187,7 +195,7 @@ class TurnAdmission:
             model_id=model_id,
             input_bound=input_token_bound(texts),
             input_estimate=estimate_input_tokens(texts),
-            prepared_keys=candidate_keys(model_id, texts[0]) if cacheable else (),
+            prepared_keys=keys,
             reservation_id=uuid.uuid4().hex,
             turn_id=request.turnId,
             known=known,

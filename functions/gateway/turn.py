@@ -16,7 +16,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,8 +40,10 @@ from gateway.metering import (
     limits_view,
 )
 from gateway.prepared import PreparedResponse
+from gateway.prepared_index import PreparedIndex
 from gateway.providers import Completion, ModelFailure, ModelProvider, ModelRequest, TextDelta
 from gateway.relay import Publisher, StreamRelay
+from gateway.speculation import SpeculativeCall, predicts_admission_with_margin
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.tiers import Tier, TierConfig
 from gateway.wire import (
@@ -119,6 +121,14 @@ class TurnSettings:
     metering_fail_open: bool = False
     message_preview_chars: int = 0
     reservation_seconds: int = DEFAULT_RESERVATION_SECONDS
+    #: Open the model stream while admission is in flight, when the user's kept usage predicts
+    #: admission with margin (see gateway.speculation).
+    speculate: bool = True
+    #: Also speculate on a first message that may have a prepared response, cancelling the call
+    #: on a hit (off: such turns wait for the lookup; the prepared index keeps most out of it).
+    speculate_on_prepared_lookup: bool = False
+    #: How often a warm function refreshes its index of prepared-response keys (seconds).
+    prepared_index_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +208,7 @@ class ChatTurns:
             usage_cache=deps.usage_cache,
             reservation_seconds=settings.reservation_seconds,
             fail_open=settings.metering_fail_open,
+            prepared_index=_prepared_index(deps, settings),
         )
 
     def handle(self, event: InboundEvent) -> TurnRecord | None:
@@ -264,21 +275,62 @@ class ChatTurns:
 
     def _run(self, request: ChatRequest, progress: _Progress, relay: StreamRelay) -> dict[str, Any]:
         plan = self.admission.plan(progress.caller.sub, progress.caller.groups, request, progress)
-        admitted = self.admission.admit(plan, progress)
         tier = plan.tier
+        messages = tuple(
+            {"role": m.role, "content": [{"text": b.text} for b in m.content]}
+            for m in request.messages
+        )
+        call = self._speculate(plan, messages)
+        try:
+            admitted = self.admission.admit(plan, progress)
+        except BaseException:
+            self._cancel(call, progress)
+            raise
+        if call is not None and (
+            admitted.prepared is not None or admitted.max_tokens != call.request.max_tokens
+        ):
+            # Served a prepared answer, or admitted with less output than the call may produce.
+            self._cancel(call, progress)
+            call = None
         if admitted.prepared is not None:
             return self._serve_prepared(admitted.prepared, progress, relay, tier, admitted.snapshot)
         model_request = ModelRequest(
             model_id=plan.model_id,
-            messages=tuple(
-                {"role": m.role, "content": [{"text": b.text} for b in m.content]}
-                for m in request.messages
-            ),
+            messages=messages,
             max_tokens=admitted.max_tokens,
             guardrail=tier.guardrail,
         )
-        completion, failure = self._stream(model_request, tier, progress, relay)
+        opened = call.take() if call is not None else None
+        completion, failure = self._stream(model_request, tier, progress, relay, opened)
         return self._finish_model_turn(plan, admitted.snapshot, completion, failure, progress)
+
+    def _speculate(
+        self, plan: TurnPlan, messages: tuple[dict[str, Any], ...]
+    ) -> SpeculativeCall | None:
+        """Open the model call now if the kept usage predicts admission with margin."""
+        if not self.settings.speculate or plan.known is None or plan.predicted is None:
+            return None
+        if plan.prepared_keys and not self.settings.speculate_on_prepared_lookup:
+            return None  # it could be served a prepared answer: no model call before the lookup
+        now = int(self.deps.clock.now())
+        if not predicts_admission_with_margin(
+            plan.tier, plan.known, plan.predicted, plan.input_bound, now
+        ):
+            return None
+        request = ModelRequest(
+            model_id=plan.model_id,
+            messages=messages,
+            max_tokens=plan.predicted.max_output_tokens,
+            guardrail=plan.tier.guardrail,
+        )
+        return SpeculativeCall(self.deps.provider, request, plan.input_estimate)
+
+    def _cancel(self, call: SpeculativeCall | None, progress: _Progress) -> None:
+        if call is None:
+            return
+        call.cancel()
+        progress.speculative_cancelled += 1
+        progress.speculative_input_tokens += call.input_tokens
 
     def _finish_model_turn(
         self,
@@ -321,7 +373,12 @@ class ChatTurns:
         )
 
     def _stream(
-        self, request: ModelRequest, tier: Tier, progress: _Progress, relay: StreamRelay
+        self,
+        request: ModelRequest,
+        tier: Tier,
+        progress: _Progress,
+        relay: StreamRelay,
+        opened: Iterator[Any] | None = None,
     ) -> tuple[Completion | None, ModelFailure | None]:
         """Stream the answer, falling back to the tier's fallback model only while nothing has
         been sent. Always reads the stream to its end (its usage), whatever the relay does."""
@@ -336,7 +393,10 @@ class ChatTurns:
                 model_id, request.messages, request.max_tokens, request.guardrail
             )
             try:
-                for part in deps.provider.stream(attempt):
+                # The first model's stream may already be open (speculation).
+                parts = opened if opened is not None else deps.provider.stream(attempt)
+                opened = None
+                for part in parts:
                     if isinstance(part, TextDelta):
                         if progress.first_token_at is None:
                             progress.first_token_at = deps.clock.monotonic()
@@ -571,3 +631,11 @@ class ChatTurns:
 
 def _new_turn_id() -> str:
     return "g-" + uuid.uuid4().hex[:24]
+
+
+def _prepared_index(deps: TurnDeps, settings: TurnSettings) -> PreparedIndex | None:
+    """The in-memory index of prepared keys, where the store can list them."""
+    load = getattr(deps.store, "prepared_keys", None)
+    if load is None:
+        return None
+    return PreparedIndex(load, settings.prepared_index_seconds, log=deps.log)

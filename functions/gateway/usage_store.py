@@ -77,6 +77,20 @@ class DynamoTurnStore:
         keys = [{_PK: {"S": k}} for k in prepared_keys]
         return self._prepared(self._batch_get({self._prepared_table: {"Keys": keys}}))
 
+    def prepared_keys(self) -> list[str]:
+        """Every prepared-response key: a ``Scan`` of the key attribute only, paginated (for the
+        in-memory index, refreshed every few tens of seconds)."""
+        if not self._prepared_table:
+            return []
+        keys: list[str] = []
+        request: dict[str, Any] = {"TableName": self._prepared_table, "ProjectionExpression": _PK}
+        while True:
+            page = self._call("scan", **request)
+            keys += [item[_PK]["S"] for item in page.get("Items", []) if _PK in item]
+            if not page.get("LastEvaluatedKey"):
+                return keys
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         for attempt in range(4):

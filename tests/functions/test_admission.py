@@ -108,8 +108,11 @@ def test_more_concurrent_turns_than_the_tier_allows_are_refused(limited):
     # GIVEN a model that holds each turn open until released
     release = threading.Event()
 
+    entered: list[int] = []
+
     class HeldModel(ScriptedModel):
         def stream(self, request):
+            entered.append(1)
             release.wait(10)
             yield from super().stream(request)
 
@@ -122,7 +125,7 @@ def test_more_concurrent_turns_than_the_tier_allows_are_refused(limited):
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
-    while len(limited.model.requests) < 2 and time.monotonic() < deadline:
+    while len(entered) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     # WHEN a third turn arrives while both run
     third = by_turn(run(limited, chat_payload(turnId="t-3")))["t-3"]

@@ -68,6 +68,9 @@ class Gateway:
     tiers: StaticTiers = field(default_factory=StaticTiers)
 
     def handler(self, **runtime: Any):
+        return chat.make_handler(self.runtime(**runtime))
+
+    def runtime(self, **runtime: Any) -> Runtime:
         credentials = botocore.session.get_session().get_credentials()
         publisher = EventsHttpPublisher(
             self.endpoint.url,
@@ -84,7 +87,7 @@ class Gateway:
             "analytics": self.analytics,
             **runtime,
         }
-        return chat.make_handler(Runtime(self.env, **options))
+        return Runtime(self.env, **options)
 
     def run(self, *payloads: Any, **event: Any) -> list[dict[str, Any]]:
         self.handler()(publish_event(*payloads, **event), LambdaContext())
@@ -724,7 +727,8 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
         "provide-client-params.dynamodb.BatchGetItem",
         lambda params, **_: read_tables.append(sorted(params["RequestItems"])),
     )
-    handler = gateway.handler()
+    runtime = gateway.runtime()
+    handler = chat.make_handler(runtime)
     handler(publish_event(chat_payload()), LambdaContext())
     assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
 
@@ -734,11 +738,13 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
     # THEN it reserves and settles: two requests, no read
     assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
 
-    # AND a conversation's first message reads only its prepared-response candidates
+    # AND once the function has its index of prepared responses (none here), a conversation's
+    # first message reads nothing either
+    runtime.turns().admission.prepared_index.refresh()
     gateway.calls.reset()
     handler(publish_event(chat_payload(turnId="t-3")), LambdaContext())
-    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
-    assert read_tables == [["prepared", "usage"], ["prepared"]]
+    assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
+    assert read_tables == [["prepared", "usage"]]
 
     # AND every turn was metered: three settled turns, no reservation left
     events = gateway.endpoint.events(OWN_CHANNEL)
