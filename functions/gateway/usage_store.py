@@ -78,8 +78,9 @@ class DynamoTurnStore:
         return self._prepared(self._batch_get({self._prepared_table: {"Keys": keys}}))
 
     def prepared_keys(self) -> list[str]:
-        """Every prepared-response key: a ``Scan`` of the key attribute only, paginated (for the
-        in-memory index, refreshed every few tens of seconds)."""
+        """Every prepared-response key: a ``Scan`` of the key attribute only, paginated by
+        ``LastEvaluatedKey`` (for the in-memory index, refreshed every few tens of seconds;
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html)."""
         if not self._prepared_table:
             return []
         keys: list[str] = []
@@ -163,7 +164,9 @@ class DynamoTurnStore:
 
     def count_request(self, user_key: str, bucket: int, now: int) -> UsageSnapshot:
         """Count a request refused before admission: one unconditional ``UpdateItem`` (it
-        bumps the version, so a turn planned on an older item re-plans), returning the item."""
+        bumps the version, so a turn planned on an older item re-plans), returning the item.
+        ``ADD`` creates a missing number (or item) at the value added, so no read is needed
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html)."""
         response = self._call(
             "update_item",
             TableName=self._usage_table,
