@@ -15,8 +15,8 @@ import contextlib
 import random
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from gateway.contract import ErrorCode
@@ -43,6 +43,7 @@ from gateway.rates import (
 )
 from gateway.tiers import Tier, TierConfig
 from gateway.token_bound import input_token_bound
+from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
 from gateway.windows import iso_utc
 from gateway.wire import ChatRequest
 
@@ -55,10 +56,6 @@ _WINDOW_NAMES = {
     "monthlyInputTokens": "monthly input",
     "monthlyOutputTokens": "monthly output",
 }
-
-
-class StoreUnavailable(Exception):
-    """The usage store could not be read or written."""
 
 
 class TurnRefused(Exception):
@@ -80,37 +77,6 @@ class TurnRefused(Exception):
         self.extra = extra
         self.fields = dict(fields or {})
         self.turn_id = turn_id
-
-
-@dataclass(frozen=True)
-class TurnState:
-    """What one read returns: the user's usage and any prepared-response candidates found."""
-
-    usage: UsageSnapshot
-    prepared: Mapping[str, PreparedResponse] = field(default_factory=dict)
-
-
-class TurnStore(Protocol):
-    def read(self, user_key: str, prepared_keys: Sequence[str]) -> TurnState:
-        """The user's usage item (a consistent read) and any prepared-response candidates."""
-        ...
-
-    def read_prepared(self, prepared_keys: Sequence[str]) -> Mapping[str, PreparedResponse]: ...
-
-    def reserve(
-        self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
-    ) -> UsageSnapshot | None:
-        """Write the admission if the item is still ``expected``; otherwise return the item as
-        it now is."""
-        ...
-
-    def count_request(self, user_key: str, bucket: int, now: int) -> UsageSnapshot:
-        """Count one refused request, unconditionally; returns the item after the write."""
-        ...
-
-    def settle(self, user_key: str, reservation: Any, usage: Any, now: int) -> UsageSnapshot: ...
-
-    def release(self, user_key: str, reservation_id: str) -> None: ...
 
 
 class TurnFacts(Protocol):

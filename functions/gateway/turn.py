@@ -21,14 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.access import Caller, caller_from_identity, owns_channel
-from gateway.admission import (
-    StoreUnavailable,
-    TurnAdmission,
-    TurnPlan,
-    TurnRefused,
-    TurnState,
-    TurnStore,
-)
+from gateway.admission import TurnAdmission, TurnPlan, TurnRefused
 from gateway.contract import ErrorCode, channel
 from gateway.metering import (
     DEFAULT_RESERVATION_SECONDS,
@@ -46,6 +39,7 @@ from gateway.relay import Publisher, StreamRelay
 from gateway.speculation import SpeculativeCall, predicts_admission_with_margin
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.tiers import Tier, TierConfig
+from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
 from gateway.wire import (
     ChatRequest,
     InvalidRequest,
@@ -65,7 +59,7 @@ _COUNTED_REFUSALS = frozenset(
 
 # -- ports --------------------------------------------------------------------------------------
 
-# The store's port and failure live with admission, which is what talks to the store most.
+# The store's port and failure live in gateway.turn_store; these names stay importable here.
 __all__ = ["StoreUnavailable", "TurnState", "TurnStore"]
 
 

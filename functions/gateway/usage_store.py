@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.admission import StoreUnavailable, TurnState
 from gateway.metering import (
     VERSION,
     Admission,
@@ -34,6 +33,7 @@ from gateway.metering import (
     turn_attribute,
 )
 from gateway.prepared import PreparedResponse
+from gateway.turn_store import StoreUnavailable, TurnState
 from gateway.windows import bucket_start, month_key
 
 #: A usage item outlives its last write by this long (longer than any window it holds).
