@@ -16,9 +16,9 @@ of the prompt. Why it holds:
   text (U+FDFA, 3 bytes, becomes 33). The bound is therefore taken over the text as written and
   its NFC, NFD, NFKC and NFKD forms, each also case-folded: whichever is longest in UTF-8.
 * A chat template wraps each message in role markers and the request in begin/end markers
-  (Mistral's v1 template: 8 tokens for a one-message request, 18 for three; Llama 3's: 5 per
-  message plus 5). :data:`MESSAGE_FRAMING_TOKENS` and :data:`REQUEST_FRAMING_TOKENS` allow
-  twice that or more.
+  (measured with Mistral's tokenizers: at most 8 tokens for a one-message request and 16 for
+  three, SentencePiece v1; 3 and 6 with Tekken). :data:`MESSAGE_FRAMING_TOKENS` and
+  :data:`REQUEST_FRAMING_TOKENS` allow several times that.
 
 Bedrock documents that "token counting is model-specific because different models use different
 tokenization strategies" (CountTokens,
