@@ -33,6 +33,7 @@ from gateway.metering import (
     turn_attribute,
 )
 from gateway.prepared import PreparedResponse
+from gateway.rates import RATE_BUCKET_SECONDS, RATE_WINDOW_SECONDS
 from gateway.turn_store import StoreUnavailable, TurnState
 from gateway.windows import bucket_start, month_key
 
@@ -167,15 +168,23 @@ class DynamoTurnStore:
         bumps the version, so a turn planned on an older item re-plans), returning the item.
         ``ADD`` creates a missing number (or item) at the value added, so no read is needed
         (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html)."""
+        # Without reading, it cannot know which old buckets exist, so it removes the ones that
+        # have just left the rate window (a missing attribute is removed as a no-op, as a
+        # release relies on too): a flood of refused events never grows the item.
+        old = {
+            f"#o{i}": request_attribute(bucket - RATE_WINDOW_SECONDS - i * RATE_BUCKET_SECONDS)
+            for i in range(RATE_WINDOW_SECONDS // RATE_BUCKET_SECONDS)
+        }
         response = self._call(
             "update_item",
             TableName=self._usage_table,
             Key={_PK: {"S": user_key}},
-            UpdateExpression="SET #t = :t ADD #q :one, #v :one",
+            UpdateExpression="SET #t = :t ADD #q :one, #v :one REMOVE " + ", ".join(old),
             ExpressionAttributeNames={
                 "#q": request_attribute(bucket),
                 "#v": VERSION,
                 "#t": _TTL,
+                **old,
             },
             ExpressionAttributeValues={
                 ":one": {"N": "1"},

@@ -206,3 +206,13 @@ def test_a_tiers_stream_cadence_sets_the_relays_flush_interval(gateway):  # noqa
     # THEN the first delta went at once and the rest waited for the end (one more delta)
     assert [e["type"] for e in events] == ["delta", "delta", "done"]
     assert deltas(events) == gateway.model.text
+
+
+def test_a_flood_of_refused_events_never_grows_the_usage_item(limited):
+    # GIVEN refused events arriving every 10 seconds for five minutes
+    for step in range(30):
+        limited.clock.wall = NOW + 10 * step
+        run(limited, {"conversationId": "c-1", "messages": "nope"})
+    # THEN only the buckets of the last two minutes are left on the item
+    buckets = [k for k in limited.usage_item() if k.startswith("q#")]
+    assert 6 <= len(buckets) <= 12
