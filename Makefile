@@ -6,14 +6,30 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test dev policy bench lint format clean
+.PHONY: setup test dev policy preflight bench lint format clean
 
-setup: $(VENV)/.installed
+AMPLIFY_EXAMPLE := examples/amplify-client
 
+setup: $(VENV)/.installed $(AMPLIFY_EXAMPLE)/node_modules/.installed
+
+# First run: a couple of minutes; say what is happening rather than sit silent.
 $(VENV)/.installed: $(REQUIREMENTS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "==> Creating the Python virtual environment in $(VENV) (first run only)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> Installing Python dependencies (requirements-dev.txt); this takes a minute or two"
+	$(BIN)/python -m pip install --disable-pip-version-check \
+		-r requirements-dev.txt | grep -E '^(Collecting|Successfully installed)' || true
+	@$(BIN)/python -c "import moto, aiohttp, pulumi" || \
+		(echo "error: the Python dependencies did not install; see pip's messages above" >&2; exit 1)
+	@touch $@
+	@echo "==> Python dependencies ready"
+
+# The Amplify JS example client, run by `make test` (pinned by its package-lock.json).
+$(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AMPLIFY_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null || (echo "error: Node.js >= 20 and npm are needed (see README)" >&2; exit 1)
+	@echo "==> Installing the Amplify JS example's packages (npm ci in $(AMPLIFY_EXAMPLE))"
+	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
+	@touch $@
 
 test: setup
 	$(BIN)/python -m pytest
@@ -23,6 +39,10 @@ dev: setup
 
 policy: setup
 	$(BIN)/python policy/report.py --stack $(STACK)
+
+# Checks the operator's AWS account for STACK before `pulumi up` (uses your AWS credentials).
+preflight: setup
+	$(BIN)/python tools/preflight.py --stack $(STACK)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -25,11 +25,15 @@ from components import (
     MeteringComponent,
     ObservabilityArgs,
     ObservabilityComponent,
+    WebArgs,
+    WebComponent,
 )
 from components.function_code import code_archive, powertools_version
+from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
+PROJECT_DIR = Path(__file__).resolve().parent
+FUNCTIONS_DIR = PROJECT_DIR / "functions"
 
 # 1. Config, validated before anything is declared.
 settings = load_settings(
@@ -37,6 +41,8 @@ settings = load_settings(
     pulumi.Config("aws").get("region"),
     config_reader(pulumi.Config(PROJECT).get),
 )
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
 tiers = settings.tier_config
 name = f"{PROJECT}-{settings.stack}"
 chat_function_name = f"{name}-chat"
@@ -47,6 +53,12 @@ provider = aws.Provider("aws", region=settings.region, default_tags={"tags": set
 opts = pulumi.ResourceOptions(providers=[provider])
 
 # 3. The components.
+# Sign-in may return to the hosted chat app, whose URL exists only once its distribution does; the
+# user pool comes first (the Event API needs it), so its app client gets those URLs when known.
+if settings.web.enabled:
+    sign_in_urls, resolve_sign_in_urls = pulumi.deferred_output()
+else:
+    sign_in_urls = settings.callback_urls
 identity = IdentityComponent(
     f"{name}-identity",
     IdentityArgs(
@@ -54,7 +66,7 @@ identity = IdentityComponent(
         mfa=settings.mfa,
         deletion_protection=settings.deletion_protection,
         self_sign_up=settings.self_sign_up,
-        callback_urls=settings.callback_urls,
+        callback_urls=sign_in_urls,
         federated_providers=settings.federated_providers,
     ),
     opts,
@@ -122,6 +134,8 @@ def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
                 {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
             ),
             region=settings.region,
+            chat_memory_mb=settings.chat_memory_mb,
+            chat_reserved_concurrency=settings.chat_reserved_concurrency,
         ),
         opts,
     )
@@ -138,11 +152,49 @@ events = EventsApiComponent(
         handlers=gateway_functions,
         log_retention_days=settings.log_retention_days,
         waf=settings.waf,
+        waf_max_body_bytes=chat_body_limit(settings.max_message_chars),
     ),
     opts,
 )
 
-# 4. Stack outputs (the contract clients and the local runtime share).
+# 4. The chat app, behind CloudFront, configured for this stack.
+if settings.web.enabled:
+    try:
+        web = WebComponent(
+            f"{name}-web",
+            WebArgs(
+                region=settings.region,
+                events_http_endpoint=events.endpoint.http_endpoint,
+                events_realtime_endpoint=events.endpoint.realtime_endpoint,
+                hosted_sign_in_domain=identity.hosted_domain,
+                config={
+                    "region": settings.region,
+                    "userPoolId": identity.user_pool_id,
+                    "userPoolClientId": identity.client_id,
+                    "eventsHttpEndpoint": events.endpoint.http_endpoint,
+                    "eventsRealtimeEndpoint": events.endpoint.realtime_endpoint,
+                    "inboundNamespace": settings.inbound_namespace,
+                    "outboundNamespace": settings.outbound_namespace,
+                    "stack": settings.stack,
+                },
+                site_dir=PROJECT_DIR / settings.web.site_dir,
+                domain=settings.web.domain,
+                certificate_arn=settings.web.certificate_arn,
+                access_logging=settings.web.access_logging,
+                log_retention_days=settings.log_retention_days,
+                retain=settings.deletion_protection,
+            ),
+            opts,
+        )
+    except BaseException:
+        # A deferred output never resolved keeps Pulumi waiting instead of reporting the error
+        # (pulumi/pulumi#18559): settle it, then fail.
+        resolve_sign_in_urls(pulumi.Output.from_input(list(settings.callback_urls)))
+        raise
+    resolve_sign_in_urls(web.url.apply(lambda url: [*settings.callback_urls, url]))
+    pulumi.export("webUrl", web.url)
+
+# 5. Stack outputs (the contract clients and the local runtime share).
 pulumi.export("region", settings.region)
 pulumi.export("userPoolId", identity.user_pool_id)
 pulumi.export("userPoolClientId", identity.client_id)

@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
 from gateway.environment import FunctionEnvironment  # noqa: E402
 from gateway.tiers import TierConfig, TierConfigError, parse_tier_config  # noqa: E402
+
+from model_catalog import ACTIVE, EOL, ModelCatalog, load_catalog  # noqa: E402
 
 PROJECT = "ai-gateway"
 PROJECT_FILE = Path(__file__).resolve().parent / "Pulumi.yaml"
@@ -36,10 +39,33 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MFA = ("OFF", "OPTIONAL", "ON")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]$")
+# Lambda memory: 128 MB to 10,240 MB in 1-MB steps
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+_LAMBDA_MEMORY_MB = (128, 10_240)
+# Lambda's default concurrency quota is 1,000 per Region and at least 100 must stay unreserved
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a larger
+# reservation needs a raised quota, which `make preflight` checks against the account.
+_MAX_RESERVED_CONCURRENCY = 10_000
+# --- web hosting ---
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# CloudFront takes viewer certificates only from ACM in us-east-1:
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html
+_CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 
 
 class SettingsError(ValueError):
     """A stack config value is invalid; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The hosted chat app: on or off, where its built files are, its domain and its logging."""
+
+    enabled: bool = True
+    site_dir: str = "web/dist"  # relative to the project directory
+    domain: str = ""  # custom domain; empty: the distribution's *.cloudfront.net name
+    certificate_arn: str = ""  # ACM certificate (us-east-1) for ``domain``
+    access_logging: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,12 @@ class Settings:
     federated_providers: tuple[FederatedProvider, ...] = field(default_factory=tuple)
     analytics_retention_days: int = 365
     self_sign_up: bool = False
+    chat_memory_mb: int = 1024
+    #: The chat function's reserved concurrency; ``None`` reserves nothing (config value 0).
+    chat_reserved_concurrency: int | None = 100
+    #: Things worth an operator's attention that do not stop a deploy (Legacy models).
+    warnings: tuple[str, ...] = ()
+    web: WebSettings = field(default_factory=WebSettings)
 
     def function_environment(self, **resources: Any) -> FunctionEnvironment:
         """The functions' environment: what this stack's settings say, plus ``resources``
@@ -140,14 +172,23 @@ def config_reader(
 
 
 def load_settings(
-    stack: str, region: str, get: Callable[[str], Any], *, defaults: Mapping[str, Any] | None = None
+    stack: str,
+    region: str,
+    get: Callable[[str], Any],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    today: date | None = None,
+    catalog: ModelCatalog | None = None,
 ) -> Settings:
     """Build :class:`Settings` from a config getter (``pulumi.Config(...).get_object``).
 
     ``get(key)`` returns the stack value or ``None``; ``defaults`` fills the gaps, as the Pulumi
-    CLI does from the project's schema.
+    CLI does from the project's schema. Every tier model is looked up in the model catalog as of
+    ``today`` (UTC by default): an unknown or end-of-life model is refused, a Legacy one warned
+    about.
     """
     defaults = project_defaults() if defaults is None else defaults
+    today = datetime.now(UTC).date() if today is None else today
     if not isinstance(region, str) or not _REGION.match(region):
         raise SettingsError(f"aws:region: {region!r} is not an AWS region (e.g. us-east-1)")
 
@@ -159,6 +200,9 @@ def load_settings(
         tier_config = parse_tier_config(value("tiers"), value("defaultTier"), prefix=f"{PROJECT}:")
     except TierConfigError as err:
         raise SettingsError(str(err)) from None
+    warnings = model_lifecycle_warnings(
+        tier_config, load_catalog() if catalog is None else catalog, today
+    )
 
     inbound = _namespace(value("inboundNamespace"), "inboundNamespace")
     outbound = _namespace(value("outboundNamespace"), "outboundNamespace")
@@ -225,7 +269,80 @@ def load_settings(
             value("analyticsRetentionDays"), "analyticsRetentionDays", minimum=1
         ),
         self_sign_up=_bool(value("selfSignUp"), "selfSignUp"),
+        chat_memory_mb=_int(
+            value("chatMemoryMb"),
+            "chatMemoryMb",
+            minimum=_LAMBDA_MEMORY_MB[0],
+            maximum=_LAMBDA_MEMORY_MB[1],
+        ),
+        chat_reserved_concurrency=_int(
+            value("chatReservedConcurrency"),
+            "chatReservedConcurrency",
+            minimum=0,
+            maximum=_MAX_RESERVED_CONCURRENCY,
+        )
+        or None,
+        warnings=tuple(warnings),
+        web=_web(value),
     )
+
+
+def _web(value: Callable[[str], Any]) -> WebSettings:
+    """``web``, ``webSiteDir``, ``webDomain`` + ``webCertificateArn`` and ``webLogging``."""
+    site_dir = value("webSiteDir")
+    if not isinstance(site_dir, str) or not site_dir.strip():
+        raise SettingsError(f"{PROJECT}:webSiteDir: must be a directory path")
+    domain = str(value("webDomain") or "").strip().lower()
+    certificate = str(value("webCertificateArn") or "").strip()
+    if domain and not _HOSTNAME.match(domain):
+        raise SettingsError(f"{PROJECT}:webDomain: {domain!r} is not a DNS name (app.example.com)")
+    if bool(domain) != bool(certificate):
+        missing = "webCertificateArn" if domain else "webDomain"
+        raise SettingsError(
+            f"{PROJECT}:{missing}: required with "
+            f"{'webDomain' if domain else 'webCertificateArn'} (a custom domain needs both)"
+        )
+    if certificate and not _CLOUDFRONT_CERTIFICATE.match(certificate):
+        raise SettingsError(
+            f"{PROJECT}:webCertificateArn: {certificate!r} is not an ACM certificate ARN in "
+            "us-east-1, the only region CloudFront takes certificates from"
+        )
+    return WebSettings(
+        enabled=_bool(value("web"), "web"),
+        site_dir=site_dir.strip(),
+        domain=domain,
+        certificate_arn=certificate,
+        access_logging=_bool(value("webLogging"), "webLogging"),
+    )
+
+
+def model_lifecycle_warnings(
+    tier_config: TierConfig, catalog: ModelCatalog, today: date
+) -> list[str]:
+    """Refuse a tier model the catalog does not know or that is past its Bedrock EOL date;
+    return a warning for each Legacy one."""
+    warnings: list[str] = []
+    for tier in tier_config.tiers.values():
+        named = [(f"models[{i}]", m) for i, m in enumerate(tier.models)]
+        named.append(("defaultModel", tier.default_model))
+        if tier.fallback_model:
+            named.append(("fallbackModel", tier.fallback_model))
+        for key, model_id in named:
+            where = f"{PROJECT}:tiers.{tier.name}.{key}"
+            model = catalog.find(model_id)
+            if model is None:
+                raise SettingsError(
+                    f"{where}: '{model_id}' is not in model-catalog.json; add it with its Bedrock "
+                    "lifecycle and price before a tier may use it"
+                )
+            state = model.state_on(today)
+            if state == EOL:
+                raise SettingsError(
+                    f"{where}: '{model_id}' cannot be called: {model.describe(today)}"
+                )
+            if state != ACTIVE:
+                warnings.append(f"{where}: '{model_id}': {model.describe(today)}")
+    return sorted(set(warnings))
 
 
 def _namespace(raw: Any, key: str) -> str:

@@ -24,6 +24,7 @@ from components.functions import (
 from components.identity import IdentityArgs, IdentityComponent
 from components.metering import MeteringArgs, MeteringComponent
 from components.observability import ObservabilityArgs, ObservabilityComponent
+from components.web import WebArgs, WebComponent
 
 __all__ = [
     "AnalyticsArgs",
@@ -42,4 +43,6 @@ __all__ = [
     "MeteringComponent",
     "ObservabilityArgs",
     "ObservabilityComponent",
+    "WebArgs",
+    "WebComponent",
 ]

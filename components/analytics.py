@@ -145,8 +145,11 @@ class AnalyticsComponent(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{self._name}-delivery-role",
             description="Firehose: write analytics Parquet to S3, read the Glue schema",
+            # Firehose documents its delivery-role trust with the account id as sts:ExternalId
+            # (https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3,
+            # "This ensures that only you can request Firehose to assume the IAM role").
             assume_role_policy=identity.account_id.apply(
-                lambda account: iam.trust("firehose.amazonaws.com", source_account=account)
+                lambda account: iam.trust("firehose.amazonaws.com", external_id=account)
             ),
             opts=self._child(),
         )

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.waf import create_web_acl
+from components.waf import chat_body_limit, create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
@@ -52,8 +52,11 @@ class EventsApiArgs:
     log_retention_days: int = 30
     log_level: str = "ERROR"
     waf: bool = True
-    #: Requests per client IP per 5 minutes before the WAF blocks it.
+    #: User requests per client IP per 5 minutes before the WAF blocks it (the gateway's own
+    #: SigV4-signed publishes are not counted).
     waf_rate_limit: int = 2000
+    #: Largest user request body the WAF lets through; default sized to a 16,000-character turn.
+    waf_max_body_bytes: int = chat_body_limit(16_000)
 
     def __post_init__(self) -> None:
         if self.inbound_namespace == self.outbound_namespace:
@@ -87,7 +90,11 @@ class EventsApiComponent(pulumi.ComponentResource):
         self.web_acl = None
         if args.waf:
             self.web_acl = create_web_acl(
-                name, protected_arn=self.api.api_arn, rate_limit=args.waf_rate_limit, parent=self
+                name,
+                protected_arn=self.api.api_arn,
+                rate_limit=args.waf_rate_limit,
+                max_body_bytes=args.waf_max_body_bytes,
+                parent=self,
             )
         self.handlers = args.handlers(self.endpoint)
         chat_source, subscribe_source = self._create_data_sources()
@@ -122,11 +129,18 @@ class EventsApiComponent(pulumi.ComponentResource):
 
     def _create_api(self, args: EventsApiArgs) -> aws.appsync.Api:
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        # The API does not exist yet (it needs this role), so the trust is pinned to this
+        # account's AppSync APIs in the region. AppSync's confused-deputy guidance:
+        # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         logs_role = aws.iam.Role(
             f"{self._name}-logs-role",
             description="AppSync: write the Event API's logs",
             assume_role_policy=identity.account_id.apply(
-                lambda account: iam.trust("appsync.amazonaws.com", source_account=account)
+                lambda account: iam.trust(
+                    "appsync.amazonaws.com",
+                    source_arns=[f"arn:aws:appsync:{args.region}:{account}:apis/*"],
+                    source_account=account,
+                )
             ),
             opts=self._child(),
         )
@@ -193,11 +207,18 @@ class EventsApiComponent(pulumi.ComponentResource):
 
     def _create_data_sources(self) -> tuple[aws.appsync.DataSource, aws.appsync.DataSource]:
         functions = [self.handlers.chat_function, self.handlers.subscribe_function]
+        # Only this API may have AppSync assume the role: its ARN, or any ARN under it (the
+        # form AppSync reports for the API's own sub-resources), in this account.
+        # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         role = aws.iam.Role(
             f"{self._name}-handlers-role",
             description="AppSync: invoke the gateway's channel handlers",
             assume_role_policy=self.api.api_arn.apply(
-                lambda arn: iam.trust("appsync.amazonaws.com", source_arn=arn)
+                lambda arn: iam.trust(
+                    "appsync.amazonaws.com",
+                    source_arns=[arn, f"{arn}/*"],
+                    source_account=arn.split(":")[4],
+                )
             ),
             opts=self._child(),
         )

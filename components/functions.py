@@ -44,6 +44,10 @@ class GatewayFunctionsArgs:
     guardrail_ids: Sequence[str] = ()
     region: str = "us-east-1"
     chat_memory_mb: int = 1024
+    #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
+    #: no other function in the account can take. ``None`` reserves nothing (Lambda's -1).
+    #: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    chat_reserved_concurrency: int | None = 100
     chat_timeout_seconds: int = 300
 
     def __post_init__(self) -> None:
@@ -114,6 +118,10 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         return aws.iam.Role(
             f"{self._name}-{function}-role",
             description=f"The gateway's {function} function",
+            # Lambda assumes an execution role for the account's own functions; aws:SourceAccount
+            # is the global key AWS sets on such service-principal requests, as in AWS's own
+            # Lambda trust policy (aws/agent-toolkit-for-aws, lambda-trust-policy.json):
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceaccount
             assume_role_policy=self._account.apply(
                 lambda account: iam.trust("lambda.amazonaws.com", source_account=account)
             ),
@@ -225,6 +233,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             environment=environment,
             memory_mb=args.chat_memory_mb,
             timeout_seconds=args.chat_timeout_seconds,
+            reserved_concurrency=args.chat_reserved_concurrency,
             depends_on=[*policies, self.model_access_policy],
         )
         # AppSync invokes chat asynchronously. A retried turn would publish and charge twice, so
@@ -250,6 +259,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         memory_mb: int,
         timeout_seconds: int,
         depends_on: list[pulumi.Resource],
+        reserved_concurrency: int | None = None,
     ) -> aws.lambda_.Function:
         return aws.lambda_.Function(
             f"{self._name}-{function}",
@@ -263,6 +273,10 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             layers=[self._layer],
             memory_size=memory_mb,
             timeout=timeout_seconds,
+            # -1 is Lambda's "no reservation" (the provider's default).
+            reserved_concurrent_executions=-1
+            if reserved_concurrency is None
+            else reserved_concurrency,
             environment={"variables": environment},
             tracing_config={"mode": "Active"},
             logging_config={

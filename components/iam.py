@@ -44,8 +44,9 @@ def log_and_trace(log_group_arn: str) -> list[dict[str, Any]]:
     ]
 
 
-def deny_insecure_transport(bucket_arn: str) -> str:
-    """A bucket policy refusing every request to the bucket that does not use TLS."""
+def deny_insecure_transport(bucket_arn: str, *statements: dict[str, Any]) -> str:
+    """A bucket policy refusing every request to the bucket that does not use TLS, followed by
+    ``statements`` (S3 keeps one policy per bucket, so every grant goes into this one)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -57,25 +58,44 @@ def deny_insecure_transport(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                *statements,
             ],
         }
     )
 
 
-def trust(service: str, *, source_arn: str | None = None, source_account: str | None = None) -> str:
-    """A role trust policy for an AWS service principal, optionally pinned to the resource (and
-    account) that may assume it, which stops the service acting for anyone else's resource."""
+def trust(
+    service: str,
+    *,
+    source_arns: Sequence[str] = (),
+    source_account: str | None = None,
+    external_id: str | None = None,
+) -> str:
+    """A role trust policy for an AWS service principal, pinned to the resources (and account)
+    that may have the service assume it, so the service cannot be made to act for anyone else's
+    resource (the confused deputy:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+
+    Each caller passes only the conditions its service documents for role trust: a condition
+    key the service does not send makes the role unassumable.
+    """
     statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
     condition: dict[str, Any] = {}
-    if source_arn:
-        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if source_arns:
+        arns = sorted(set(source_arns))
+        condition["ArnLike"] = {"aws:SourceArn": arns[0] if len(arns) == 1 else arns}
+    equals: dict[str, str] = {}
     if source_account:
-        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+        equals["aws:SourceAccount"] = source_account
+    if external_id:
+        equals["sts:ExternalId"] = external_id
+    if equals:
+        condition["StringEquals"] = equals
     if condition:
         statement["Condition"] = condition
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})

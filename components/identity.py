@@ -22,7 +22,11 @@ class IdentityArgs:
     mfa: str = "ON"
     deletion_protection: bool = True
     self_sign_up: bool = False
-    callback_urls: Sequence[str] = ()
+    #: Where hosted-UI / federated sign-in may return to, and sign-out may land; an Output may
+    #: carry URLs known only once other resources exist (the hosted app's URL).
+    callback_urls: pulumi.Input[Sequence[str]] = ()
+    #: ``None``: the callback URLs.
+    logout_urls: pulumi.Input[Sequence[str]] | None = None
     federated_providers: Sequence[FederatedProvider] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -46,6 +50,9 @@ class IdentityComponent(pulumi.ComponentResource):
     user_pool_id: pulumi.Output[str]
     user_pool_arn: pulumi.Output[str]
     client_id: pulumi.Output[str]
+    #: Prefix of the hosted sign-in domain (``<prefix>.auth.<region>.amazoncognito.com``), declared
+    #: only with federated providers; ``None`` without.
+    hosted_domain: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
@@ -55,8 +62,7 @@ class IdentityComponent(pulumi.ComponentResource):
         self.user_pool = self._create_user_pool(args)
         self.groups = self._create_groups(args.tier_groups)
         self.providers = self._create_federated_providers(args.federated_providers)
-        if self.providers:
-            self._create_domain()
+        self.hosted_domain = self._create_domain().domain if self.providers else None
         self.client = self._create_client(args)
 
         self.user_pool_id = self.user_pool.id
@@ -140,13 +146,15 @@ class IdentityComponent(pulumi.ComponentResource):
         # Hosted-UI (code flow) sign-in needs somewhere to return to; without callback URLs the
         # client offers SRP only.
         oauth: dict[str, object] = {}
-        if args.callback_urls:
+        if isinstance(args.callback_urls, pulumi.Output) or args.callback_urls:
             oauth = {
                 "allowed_oauth_flows_user_pool_client": True,
                 "allowed_oauth_flows": ["code"],
                 "allowed_oauth_scopes": ["openid", "email", "profile"],
-                "callback_urls": list(args.callback_urls),
-                "logout_urls": list(args.callback_urls),
+                "callback_urls": _as_list(args.callback_urls),
+                "logout_urls": _as_list(
+                    args.callback_urls if args.logout_urls is None else args.logout_urls
+                ),
             }
         # A browser SPA cannot keep a secret: no secret, SRP sign-in and refresh tokens only.
         return aws.cognito.UserPoolClient(
@@ -168,3 +176,9 @@ class IdentityComponent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.providers)),
             **oauth,
         )
+
+
+def _as_list(urls: pulumi.Input[Sequence[str]]) -> pulumi.Input[list[str]]:
+    if isinstance(urls, pulumi.Output):
+        return urls.apply(list)
+    return list(urls)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -16,11 +17,15 @@ def create_private_bucket(
     expire_days_by_prefix: Mapping[str, int],
     retain: bool,
     parent: pulumi.Resource,
+    declare_policy: bool = True,
 ) -> aws.s3.Bucket:
     """A bucket nobody outside the account can reach, with SSE-S3 by default, a policy refusing
     plain HTTP, and objects under each prefix expiring after the given days.
 
     ``retain`` keeps the bucket (and its data) on ``pulumi destroy`` and refuses a forced delete.
+    With ``declare_policy=False`` the caller declares the policy later, with
+    :func:`declare_tls_only_policy`, once it knows what else to grant (S3 keeps one policy per
+    bucket).
     """
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
@@ -54,6 +59,39 @@ def create_private_bucket(
         ],
         opts=child,
     )
+    if expire_days_by_prefix:
+        _expire(name, bucket, expire_days_by_prefix, child)
+    if declare_policy:
+        declare_tls_only_policy(name, bucket, parent=parent)
+    return bucket
+
+
+def declare_tls_only_policy(
+    name: str,
+    bucket: aws.s3.Bucket,
+    *,
+    parent: pulumi.Resource,
+    grants: pulumi.Input[Sequence[dict[str, Any]]] | None = None,
+) -> aws.s3.BucketPolicy:
+    """The bucket's policy: refuse plain HTTP, then allow ``grants`` (statements, or an Output
+    of them, for the AWS service that reads or writes the bucket)."""
+    policy = pulumi.Output.all(bucket.arn, grants or []).apply(
+        lambda values: iam.deny_insecure_transport(values[0], *values[1])
+    )
+    return aws.s3.BucketPolicy(
+        f"{name}-bucket-tls-only",
+        bucket=bucket.id,
+        policy=policy,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _expire(
+    name: str,
+    bucket: aws.s3.Bucket,
+    expire_days_by_prefix: Mapping[str, int],
+    opts: pulumi.ResourceOptions,
+) -> None:
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-bucket-lifecycle",
         bucket=bucket.id,
@@ -67,12 +105,5 @@ def create_private_bucket(
             }
             for prefix, days in expire_days_by_prefix.items()
         ],
-        opts=child,
+        opts=opts,
     )
-    aws.s3.BucketPolicy(
-        f"{name}-bucket-tls-only",
-        bucket=bucket.id,
-        policy=bucket.arn.apply(iam.deny_insecure_transport),
-        opts=child,
-    )
-    return bucket

@@ -286,6 +286,8 @@ class GatewayMocks(pulumi_mocks.Mocks):
             return state["bucket"]
         if typ == "aws:cloudwatch/dashboard:Dashboard":
             return str(state.get("dashboardName"))
+        if typ == "aws:cloudfront/distribution:Distribution":
+            return f"E{_suffix(logical).upper()}MOCK"
         return str(state.get("name") or f"{logical}-id")
 
     def _computed(self, typ: str, resource_id: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -318,6 +320,23 @@ class GatewayMocks(pulumi_mocks.Mocks):
             return {"bucketRegionalDomainName": f"{resource_id}.s3.{region}.amazonaws.com"}
         if typ == "aws:kms/key:Key":
             return {"keyId": resource_id}
+        if typ == "aws:cloudfront/distribution:Distribution":
+            # CloudFront is global: its ARNs carry no region.
+            return {
+                "domainName": f"d{_suffix(resource_id)}.cloudfront.net",
+                "hostedZoneId": "Z2FDTNDATAQYW2",
+                "arn": f"arn:aws:cloudfront::{account}:distribution/{resource_id}",
+            }
+        if typ == "aws:cloudfront/function:Function":
+            return {"arn": f"arn:aws:cloudfront::{account}:function/{resource_id}"}
+        # pulumi-aws v7 resources may name their own region; their ARNs carry it.
+        own_region = state.get("region") or region
+        if typ == "aws:cloudwatch/logDeliverySource:LogDeliverySource":
+            return {"arn": f"arn:aws:logs:{own_region}:{account}:delivery-source:{resource_id}"}
+        if typ == "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination":
+            return {
+                "arn": f"arn:aws:logs:{own_region}:{account}:delivery-destination:{resource_id}"
+            }
         return {}
 
     def _arn(self, typ: str, resource_id: str, state: dict[str, Any]) -> str:

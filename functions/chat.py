@@ -2,8 +2,9 @@
 
 AppSync invokes it asynchronously (DIRECT, EVENT mode) and ignores what it returns, so every
 answer — deltas, ``done``, ``error`` — is published by the turn itself to the caller's outbound
-channel. This module is glue: route the AppSync event, hand each published event to
-:class:`gateway.turn.ChatTurns`, keep the log context per invocation.
+channel. This module is glue: route the AppSync event, hand each published event (a chat turn
+or a stop request) to :class:`gateway.turn.ChatTurns`, one at a time and each on its own, keep
+the log context per invocation.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]
 def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]:
     """The published events of an AppSync invocation, each with its caller and channel."""
     info = event.get("info") or {}
-    channel = info.get("channel") or {}
+    channel = info.get("channel") if isinstance(info.get("channel"), dict) else {}
+    events = event.get("events")
     return [
         InboundEvent(
             identity=event.get("identity"),
@@ -49,7 +51,7 @@ def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]
             request_id=request_id,
             event_id=item.get("id") if isinstance(item, dict) else None,
         )
-        for item in event.get("events") or ()
+        for item in (events if isinstance(events, list) else ())
     ]
 
 
@@ -58,10 +60,14 @@ def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
     if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
         logger.warning("not an AppSync Events invocation; ignored")
         return []
+    routed: Any = None
     with _routing:
         try:
             app.append_context(request_id=request_id)
             routed = app.resolve(event, context)
+        except Exception:
+            # Whatever the router tripped on, each event still gets its answer below.
+            logger.exception("routing failed; events taken from the invocation as sent")
         finally:
             app.clear_context()
     accepted = routed.get("events") if isinstance(routed, dict) else None
@@ -86,7 +92,11 @@ def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], An
                 service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
                 turns = service.turns(logger)
                 for inbound in published:
-                    turns.handle(inbound)
+                    # One event's failure never costs the events after it their turn.
+                    try:
+                        turns.handle(inbound)
+                    except Exception:
+                        logger.exception("chat event failed")
         except Exception:
             # Each turn ends itself with a terminal event; only a malformed invocation or a
             # broken configuration gets here. Raising would make Lambda retry the asynchronous

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from local.runtime import DEFAULT_OUTPUTS, LocalGateway, Options
+from local.runtime import DEFAULT_CA_DIR, DEFAULT_OUTPUTS, LocalGateway, Options
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -35,6 +35,33 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: loopback only)"
+    )
+    parser.add_argument(
+        "--public-host",
+        default=os.environ.get("PUBLIC_HOST", ""),
+        help="a host name clients use besides localhost/127.0.0.1/::1 (e.g. a container's "
+        "name); it is put in the certificate, accepted as Host and used in the outputs",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[o for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o],
+        metavar="ORIGIN",
+        help="a web origin (e.g. http://localhost:5173) whose pages may call the gateway, besides "
+        "its own UI; repeat it, or 'loopback' for any port of localhost/127.0.0.1/[::1] "
+        "(or ALLOWED_ORIGINS=a,b)",
+    )
+    parser.add_argument(
+        "--ca-dir",
+        type=Path,
+        default=DEFAULT_CA_DIR,
+        help="where the machine's local CA lives, made on first use (default: .local/ca)",
+    )
+    parser.add_argument(
+        "--iam-credentials-file",
+        type=Path,
+        help="write the functions' per-start IAM key pair here (mode 0600), for tools that must "
+        "publish as the gateway; by default it never leaves the process",
     )
     parser.add_argument(
         "--outputs",
@@ -68,8 +95,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--keepalive-seconds",
         type=float,
-        default=60.0,
-        help="interval of the WebSocket 'ka' messages (default: 60)",
+        default=30.0,
+        help="interval of the WebSocket 'ka' messages (default: 30; Amplify reports a missed "
+        "keep-alive after 65 s)",
     )
     parser.add_argument(
         "--max-concurrent-turns",
@@ -95,6 +123,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         tokens_per_second=args.tokens_per_second,
         keepalive_seconds=args.keepalive_seconds,
         max_concurrent_turns=args.max_concurrent_turns,
+        public_host=args.public_host,
+        allow_origins=tuple(args.allow_origin),
+        ca_dir=args.ca_dir,
+        iam_credentials_file=args.iam_credentials_file,
     )
 
 
@@ -112,6 +144,8 @@ def banner(gateway: LocalGateway) -> str:
         "",
         f"  Web chat        {out['webUrl']}",
         f"  Event API       {out['eventsRealtimeEndpoint']}  ·  {out['eventsHttpEndpoint']}",
+        f"  Sign-in         {out['userPoolEndpoint']}  (Cognito API, SRP and password)",
+        f"  CA certificate  {out['caCertFile']}  (trust it in non-browser clients)",
         f"  Local AWS       {out['awsEndpointUrl']}  (moto)",
         f"  Model           {provider[gateway.options.model]}",
         f"  Outputs         {gateway.options.outputs}",

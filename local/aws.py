@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +21,25 @@ from gateway.schema import PREPARED_RESPONSES_TABLE, USAGE_TABLE, TableSchema
 
 from settings import PROJECT, Settings
 
-# moto accepts any credentials; these are what the local functions sign their publishes with.
-LOCAL_ACCESS_KEY_ID = "AKIALOCALGATEWAY0001"
-LOCAL_SECRET_ACCESS_KEY = "local-gateway-secret-key-not-a-secret"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    """The key pair the local functions sign with, and the only one the Event API trusts as IAM.
+
+    Made anew at each start and never written to the source: whoever could read a fixed key could
+    publish as the gateway into any user's channel or subscribe to every prompt.
+    """
+
+    access_key_id: str
+    secret_access_key: str
+
+    @classmethod
+    def generate(cls) -> LocalCredentials:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+        key_id = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+        return cls(key_id, secrets.token_urlsafe(30))
 
 
 @dataclass(frozen=True)
@@ -87,15 +104,36 @@ def demo_password(tier: str) -> str:
 
 
 def client(service: str, endpoint_url: str, region: str) -> Any:
-    """A boto3 client for moto with moto's test credentials, whatever the environment holds."""
+    """A boto3 client for moto (which accepts any credentials), whatever the environment holds."""
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
         region_name=region,
-        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
-        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+        aws_access_key_id="local-bootstrap",
+        aws_secret_access_key="local-bootstrap",
         config=Config(retries={"max_attempts": 2}),
     )
+
+
+def user_password(region: str) -> Callable[[str, str], str | None]:
+    """Looks a user's password up in moto's in-process user pools (moto keeps it in clear).
+
+    The local sign-in endpoint needs it to do the server's half of SRP, which moto skips. moto's
+    backends are module state shared with the server thread (moto's docs: "Accessing backend
+    state"), so this reads what the user pool holds now, users made after start included.
+    """
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    def lookup(pool_id: str, username: str) -> str | None:
+        pool = cognitoidp_backends[LOCAL_ACCOUNT_ID][region].user_pools.get(pool_id)
+        if pool is None:
+            return None
+        try:
+            return pool._get_user(username).password
+        except Exception:  # moto raises its own UserNotFound; any failure means "no such user"
+            return None
+
+    return lookup
 
 
 def bootstrap(settings: Settings, endpoint_url: str) -> LocalResources:

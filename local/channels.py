@@ -1,8 +1,9 @@
 """Channel paths and channel namespaces, with the rules AppSync Events applies to them.
 
-A channel is ``/<namespace>/<segment>...``: up to five segments of letters, digits and inner
-hyphens (up to 50 characters each). Subscriptions may end in ``/*`` to match every channel below;
-publishes name one channel exactly.
+A channel is ``/<namespace>/<segment>...``: up to five segments ("A channel namespace is made up of
+a maximum of five segments": https://docs.aws.amazon.com/appsync/latest/eventapi/channel-namespaces.html)
+of letters, digits and inner hyphens, up to 50 characters each. Subscriptions may end in ``/*`` to
+match every channel below; publishes name one channel exactly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 from local.auth import AuthMode
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline, so "abc\n" would pass.
+_SEGMENT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?")
 MAX_SEGMENTS = 5
 
 
@@ -61,7 +63,7 @@ def parse_channel(path: object, *, allow_wildcard: bool) -> Channel:
     if len(parts) + (1 if wildcard else 0) > MAX_SEGMENTS:
         raise InvalidChannel(f"A channel has at most {MAX_SEGMENTS} segments")
     for part in parts:
-        if not _SEGMENT.match(part):
+        if not _SEGMENT.fullmatch(part):
             raise InvalidChannel(
                 f"Invalid channel segment '{part}': 1-50 letters, digits and inner hyphens"
             )

@@ -5,6 +5,16 @@ WebSocket ``/event/realtime`` speaks the ``aws-appsync-event-ws`` subprotocol, a
 ``publish``, ``unsubscribe`` and ``data``. ``POST /event`` publishes up to five events. Each
 namespace authorises publish and subscribe with its own modes and runs its handlers — onSubscribe
 in request/response mode, onPublish in event mode — with the event shapes AWS uses.
+
+The protocol: https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-websocket-protocol.html
+What AWS Amplify JS v6 sends and expects (aws-amplify/amplify-js,
+packages/api-graphql/src/Providers/AWSAppSyncEventsProvider/index.ts and
+AWSWebSocketProvider/index.ts): subscribe and publish messages carry ``id``, ``channel``,
+``authorization`` and, for publish, ``events`` (plus a ``payload`` copy this server ignores);
+``data`` frames must carry ``event`` as a JSON string (it calls ``JSON.parse`` on it); a missing
+``connectionTimeoutMs`` means 300 000 ms; it reports a keep-alive as missed after 65 s, so ``ka``
+comes more often than that; any frame with ``errors`` rejects a pending WebSocket publish; and
+``BadRequestException``/``UnauthorizedException`` are not retried.
 """
 
 from __future__ import annotations
@@ -27,14 +37,18 @@ from local.handlers import FunctionRuntime, SubscribeRefused, appsync_event
 log = logging.getLogger("local.events")
 
 PROTOCOL = "aws-appsync-event-ws"
+#: "You can publish a maximum of five events in a batch":
+#: https://docs.aws.amazon.com/appsync/latest/eventapi/publish-websocket.html and publish-http.html
 MAX_EVENTS_PER_PUBLISH = 5
+#: "a maximum size of 240 KB per event":
+#: https://docs.aws.amazon.com/appsync/latest/eventapi/event-api-concepts.html
 MAX_EVENT_BYTES = 240 * 1024
+#: The "Subscriptions per connection" quota (default 100) of
+#: https://docs.aws.amazon.com/general/latest/gr/appsync.html
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 CONNECTION_TIMEOUT_MS = 300_000
-_CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "authorization,content-type,x-amz-date,x-amz-security-token",
-    "Access-Control-Allow-Methods": "POST,OPTIONS",
-}
+#: How long a refused connection waits for ``connection_init`` before it is told and closed.
+_REFUSAL_WAIT_SECONDS = 5.0
 
 
 class ApiError(Exception):
@@ -83,7 +97,7 @@ class EventsApi:
         authorizer: Authorizer,
         functions: FunctionRuntime,
         *,
-        keepalive_seconds: float = 60.0,
+        keepalive_seconds: float = 30.0,
     ) -> None:
         self.namespaces = dict(namespaces)
         self.authorizer = authorizer
@@ -154,15 +168,15 @@ class EventsApi:
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def preflight(self, request: web.Request) -> web.Response:
-        return web.Response(status=204, headers=_CORS)
+        return web.Response(status=204)  # the access policy adds CORS for trusted origins
 
     async def http_publish(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
             try:
                 document = json.loads(body)
-            except ValueError:
-                raise _bad_request("The request body is not valid JSON") from None
+            except (ValueError, RecursionError):
+                raise _bad_request("The body is not valid JSON or nests too deeply") from None
             if not isinstance(document, dict):
                 raise _bad_request("The request body must be an object {channel, events}")
             result = await self.publish(
@@ -173,8 +187,8 @@ class EventsApi:
                 body=body,
             )
         except ApiError as err:
-            return web.json_response({"errors": err.errors()}, status=err.status, headers=_CORS)
-        return web.json_response(result, headers=_CORS)
+            return web.json_response({"errors": err.errors()}, status=err.status)
+        return web.json_response(result)
 
     # --- WebSocket ----------------------------------------------------------------------------
 
@@ -208,6 +222,10 @@ class EventsApi:
                 auth_headers, frozenset(AuthMode), source_ip=source_ip, body=b"{}"
             )
         except Unauthorized as err:
+            # Answer the client's connection_init, so a client that listens only after sending it
+            # (as Amplify does) reads the refusal rather than a bare close.
+            with contextlib.suppress(TimeoutError):
+                await ws.receive(timeout=_REFUSAL_WAIT_SECONDS)
             await ws.send_json({"type": "connection_error", "errors": _unauthorized(err).errors()})
             await ws.close(code=4401, message=b"Unauthorized")
             return ws
@@ -226,7 +244,12 @@ class EventsApi:
                 if message.type != WSMsgType.TEXT:
                     connection.send(_error("BadRequestException", "Messages must be JSON text"))
                     continue
-                if await self._on_message(connection, message.data) and keepalive is None:
+                try:
+                    initialised = await self._on_message(connection, message.data)
+                except RecursionError:  # a frame that parsed but nests too deeply to re-encode
+                    connection.send(_error("BadRequestException", "The message nests too deeply"))
+                    continue
+                if initialised and keepalive is None:
                     keepalive = asyncio.create_task(self._keepalive(connection))
         finally:
             self.connections.discard(connection)
@@ -252,7 +275,7 @@ class EventsApi:
         """Handle one client message; True once the connection is initialised."""
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             connection.send(_error("BadRequestException", "Messages must be valid JSON"))
             return connection.initialised
         if not isinstance(message, dict):
@@ -261,10 +284,13 @@ class EventsApi:
 
         kind = message.get("type")
         if kind == "connection_init":
+            first = not connection.initialised
             connection.initialised = True
             connection.send(
                 {"type": "connection_ack", "connectionTimeoutMs": CONNECTION_TIMEOUT_MS}
             )
+            if first:
+                connection.send({"type": "ka"})
         elif kind not in ("subscribe", "publish", "unsubscribe"):
             connection.send(
                 _error("UnsupportedOperation", f"{kind} not supported through the realtime channel")
@@ -299,6 +325,10 @@ class EventsApi:
         try:
             if sub_id in connection.subscriptions:
                 raise _bad_request(f"Subscription id '{sub_id}' is already in use")
+            if len(connection.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+                raise _bad_request(
+                    f"A connection holds at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions"
+                )
             try:
                 channel = parse_channel(message.get("channel"), allow_wildcard=True)
             except InvalidChannel as err:
@@ -386,6 +416,6 @@ def _parse_events(events: Any) -> list[Any]:
             raise _bad_request(f"events[{index}] is larger than {MAX_EVENT_BYTES // 1024} KB")
         try:
             payloads.append(json.loads(event))
-        except ValueError:
-            raise _bad_request(f"events[{index}] is not valid JSON") from None
+        except (ValueError, RecursionError):
+            raise _bad_request(f"events[{index}] is not valid JSON or nests too deeply") from None
     return payloads

@@ -25,23 +25,28 @@ from gateway.metrics import METRICS_NAMESPACE
 
 from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
 from local.aws import (
-    LOCAL_ACCESS_KEY_ID,
     LOCAL_ACCOUNT_ID,
-    LOCAL_SECRET_ACCESS_KEY,
+    LocalCredentials,
     LocalResources,
     MotoServer,
     bootstrap,
+    user_password,
 )
 from local.channels import gateway_namespaces
+from local.cognito import CognitoFront
 from local.events_api import EventsApi
+from local.guard import AccessPolicy
 from local.handlers import FunctionRuntime
+from local.listener import DualProtocolListener
 from local.stack import REPO_ROOT, load_stack
-from local.webui import WebUi
+from local.tls import LOOPBACK_NAMES, load_or_create_ca
+from local.webui import LEGACY_WEB_ROOT, WebUi
 from settings import Settings
 
 log = logging.getLogger("local")
 
 DEFAULT_OUTPUTS = REPO_ROOT / ".local" / "outputs.json"
+DEFAULT_CA_DIR = REPO_ROOT / ".local" / "ca"
 MODEL_PROVIDERS = ("local", "bedrock", "openai")
 
 #: Services the functions keep state in or report to; with real Bedrock these alone go to moto.
@@ -67,9 +72,17 @@ class Options:
     openai_base_url: str = ""
     openai_model: str = ""
     tokens_per_second: float = 60.0
-    keepalive_seconds: float = 60.0
+    keepalive_seconds: float = 30.0
     #: Chat invocations run at once (like a reserved concurrency); later ones wait for a slot.
     max_concurrent_turns: int = 32
+    #: A host name other machines or containers reach this gateway by (besides loopback names).
+    public_host: str = ""
+    #: Web origins besides the gateway's own UI that may call it from a browser page.
+    allow_origins: tuple[str, ...] = ()
+    ca_dir: Path = DEFAULT_CA_DIR
+    #: Where to write the functions' per-start IAM key pair (mode 0600), for tools that must sign
+    #: as the gateway itself; by default it is kept in this process only.
+    iam_credentials_file: Path | None = None
 
 
 class LocalGateway:
@@ -88,17 +101,36 @@ class LocalGateway:
         self.startup_seconds = 0.0
         self._runner: web.AppRunner | None = None
         self._events: EventsApi | None = None
+        self._listener: DualProtocolListener | None = None
+        self._credentials = LocalCredentials.generate()
 
     async def start(self) -> dict[str, Any]:
         began = time.monotonic()
         if self.options.model == "bedrock" and botocore.session.Session().get_credentials() is None:
             raise RuntimeError("--bedrock needs AWS credentials (a profile, SSO or env keys)")
-        listener = _listen(self.options.host, self.options.port)
+        options = self.options
+        listener = _listen(options.host, options.port)
         port = listener.getsockname()[1]
+        ca = load_or_create_ca(options.ca_dir)
+        public = options.public_host or "127.0.0.1"
+        names = [*LOOPBACK_NAMES, options.public_host]
+        if options.host not in ("0.0.0.0", "::", ""):
+            names.append(options.host)
+        tls = ca.server_context(names, options.ca_dir)
+        policy = AccessPolicy(port, names, options.allow_origins)
+
         endpoint = self.moto.start()
         self.resources = resources = bootstrap(self.settings, endpoint)
-        http_endpoint = f"http://127.0.0.1:{port}/event"
-        self._configure_environment(resources, http_endpoint)
+        # The functions publish in this process, over plain HTTP on the same port.
+        self._configure_environment(resources, f"http://127.0.0.1:{port}/event")
+        if options.iam_credentials_file is not None and options.model != "bedrock":
+            _write_private_json(
+                options.iam_credentials_file,
+                {
+                    "accessKeyId": self._credentials.access_key_id,
+                    "secretAccessKey": self._credentials.secret_access_key,
+                },
+            )
 
         credentials = botocore.session.Session().get_credentials()
         functions = FunctionRuntime(
@@ -130,23 +162,31 @@ class LocalGateway:
         self._events = EventsApi(
             namespaces, authorizer, functions, keepalive_seconds=self.options.keepalive_seconds
         )
-        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[policy.middleware])
         self._events.add_routes(app)
-        WebUi(self._web_config, cognito_endpoint=endpoint).add_routes(app)
+        CognitoFront(
+            endpoint, resources.user_pool_id, user_password(self.settings.region)
+        ).add_routes(app)
+        WebUi(self._web_config).add_routes(app)
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        await web.SockSite(self._runner, listener).start()
+        assert self._runner.server is not None
+        self._listener = DualProtocolListener(listener, self._runner.server, tls)
+        self._listener.start()
 
+        base = f"{public}:{port}" if ":" not in public else f"[{public}]:{port}"
         self.outputs = {
             "region": self.settings.region,
             "userPoolId": resources.user_pool_id,
             "userPoolClientId": resources.user_pool_client_id,
-            "eventsHttpEndpoint": http_endpoint,
-            "eventsRealtimeEndpoint": f"ws://127.0.0.1:{port}/event/realtime",
+            "eventsHttpEndpoint": f"https://{base}/event",
+            "eventsRealtimeEndpoint": f"wss://{base}/event/realtime",
             "inboundNamespace": self.settings.inbound_namespace,
             "outboundNamespace": self.settings.outbound_namespace,
+            "userPoolEndpoint": f"https://{base}/cognito-idp/",
+            "caCertFile": _display_path(ca.cert_file),
             "awsEndpointUrl": endpoint,
             "demoUsers": [user.to_output() for user in resources.demo_users],
             "modelProvider": self.options.model,
@@ -157,6 +197,8 @@ class LocalGateway:
         return self.outputs
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         if self._events is not None:
             await self._events.close()
         if self._runner is not None:
@@ -179,8 +221,8 @@ class LocalGateway:
         else:
             for name in _CREDENTIAL_VARIABLES:
                 env.pop(name, None)
-            env["AWS_ACCESS_KEY_ID"] = LOCAL_ACCESS_KEY_ID
-            env["AWS_SECRET_ACCESS_KEY"] = LOCAL_SECRET_ACCESS_KEY
+            env["AWS_ACCESS_KEY_ID"] = self._credentials.access_key_id
+            env["AWS_SECRET_ACCESS_KEY"] = self._credentials.secret_access_key
             env["AWS_ENDPOINT_URL"] = resources.endpoint_url
         env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = settings.region
         env["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
@@ -199,15 +241,25 @@ class LocalGateway:
             ).variables()
         )
 
-    def _web_config(self, host: str) -> dict[str, Any]:
-        """``config.json`` for a browser that reached this server as ``host``."""
+    def _web_config(self, request: web.Request, root: Path) -> dict[str, Any]:
+        """``config.json`` for a browser that reached this server as ``request.host``.
+
+        The endpoints are the outputs' (``https``/``wss``) on the host the browser used; the UI
+        swaps the scheme to ``http``/``ws`` on loopback hosts, where the same port answers both.
+        The sign-in endpoint uses the page's own scheme, so it is same-origin. The plain-file UI
+        of ``local/web`` predates that swap and gets ``http``/``ws`` endpoints directly.
+        """
         assert self.resources is not None
+        host = request.host
+        legacy = root == LEGACY_WEB_ROOT
+        hidden = ("awsEndpointUrl", "webUrl", "caCertFile")
         return {
-            **{k: v for k, v in self.outputs.items() if k not in ("awsEndpointUrl", "webUrl")},
-            "eventsHttpEndpoint": f"http://{host}/event",
-            "eventsRealtimeEndpoint": f"ws://{host}/event/realtime",
-            "cognitoEndpoint": f"http://{host}/cognito-idp/",
-            "authFlow": "USER_PASSWORD_AUTH",
+            **{k: v for k, v in self.outputs.items() if k not in hidden},
+            "eventsHttpEndpoint": f"{'http' if legacy else 'https'}://{host}/event",
+            "eventsRealtimeEndpoint": f"{'ws' if legacy else 'wss'}://{host}/event/realtime",
+            "userPoolEndpoint": f"{request.scheme}://{host}/cognito-idp/",
+            "cognitoEndpoint": f"{request.scheme}://{host}/cognito-idp/",
+            "authFlow": "USER_PASSWORD_AUTH" if legacy else "USER_SRP_AUTH",
             "tierConfig": self.settings.tier_config.to_document(),
             "environment": "local",
         }
@@ -225,6 +277,21 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _write_private_json(path: Path, document: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(document, file)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -2,7 +2,7 @@
 
 ``pulumi stack output --json | python -m local.webconfig --stack prod --out site/`` writes a
 static site to host anywhere (S3 + CloudFront, or ``python -m http.server -d site``). The config
-carries the §4 stack outputs, the tier document from the same stack file the program deployed (so
+carries the stack outputs, the tier document from the same stack file the program deployed (so
 the model selector shows the tier's allowlist) and ``USER_SRP_AUTH``, the only password flow a
 deployed app client allows.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from local.stack import load_stack
-from local.webui import WEB_ROOT
+from local.webui import web_root
 
-#: Stack outputs the UI needs (§4); other outputs are left out of the public config.
+#: Stack outputs the UI needs; other outputs are left out of the public config.
 UI_OUTPUTS = (
     "region",
     "userPoolId",
@@ -29,7 +29,6 @@ UI_OUTPUTS = (
     "inboundNamespace",
     "outboundNamespace",
 )
-SITE_FILES = ("index.html", "app.js", "style.css", "vendor")
 
 
 def web_config(stack: str, outputs: dict[str, Any], config_file: Path | None = None) -> dict:
@@ -49,13 +48,9 @@ def web_config(stack: str, outputs: dict[str, Any], config_file: Path | None = N
 
 
 def write_site(out: Path, config: dict[str, Any]) -> None:
+    """Copy the UI's files (the built bundle when there is one) and write its config."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in SITE_FILES:
-        source = WEB_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, out / name, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, out / name)
+    shutil.copytree(web_root(), out, dirs_exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 

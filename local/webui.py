@@ -1,85 +1,58 @@
-"""Serves the web chat UI, its ``config.json`` and a same-origin door to the local user pool.
+"""Serves the web chat UI and its ``config.json``.
 
-The UI is static files under ``local/web/``; everything it needs to know about a gateway comes from
-``config.json`` (the §4 stack outputs plus the tier document), so the same files work against a
-deployed stack (see :mod:`local.webconfig`). Locally, sign-in requests go through
-``/cognito-idp/`` to moto, which only forwards the user-facing Cognito operations.
+The UI is static files: the built bundle under ``web/dist/`` when it has been built, otherwise the
+files under ``local/web/``. Everything it needs to know about a gateway comes from ``config.json``
+(the stack outputs plus the tier document), so the same files work against a deployed stack (see
+:mod:`local.webconfig`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-WEB_ROOT = Path(__file__).resolve().parent / "web"
+from local.stack import REPO_ROOT
 
-#: Cognito operations a signed-out browser may call (no admin APIs through the proxy).
-USER_OPERATIONS = frozenset(
-    {"InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut", "RevokeToken"}
-)
-_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+LEGACY_WEB_ROOT = Path(__file__).resolve().parent / "web"
+BUILT_WEB_ROOT = REPO_ROOT / "web" / "dist"
+
+
+def web_root() -> Path:
+    """Where the UI's files are: the built bundle if there is one, else the plain files."""
+    return BUILT_WEB_ROOT if (BUILT_WEB_ROOT / "index.html").is_file() else LEGACY_WEB_ROOT
+
+
+#: Kept for callers that package the site (:mod:`local.webconfig`).
+WEB_ROOT = web_root()
 
 
 class WebUi:
-    """Routes for ``/``, its assets, ``/config.json`` and ``/cognito-idp/``."""
+    """Routes for ``/``, its assets and ``/config.json``."""
 
-    def __init__(self, config: Callable[[str], dict[str, Any]], cognito_endpoint: str) -> None:
+    def __init__(self, config: Callable[[web.Request, Path], dict[str, Any]]) -> None:
         self._config = config
-        self._cognito_endpoint = cognito_endpoint.rstrip("/") + "/"
-        self._session: aiohttp.ClientSession | None = None
+        self.root = web_root()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.index)
         app.router.add_get("/config.json", self.config)
-        app.router.add_post("/cognito-idp/", self.cognito)
-        for asset in ("app.js", "style.css"):
-            app.router.add_get(f"/{asset}", self._asset(asset))
-        app.router.add_static("/vendor/", WEB_ROOT / "vendor", show_index=False)
-        app.on_cleanup.append(self._close)
+        app.router.add_get("/{name:[^/]+}", self.asset)
+        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            app.router.add_static(f"/{directory.name}/", directory, show_index=False)
 
     async def index(self, request: web.Request) -> web.FileResponse:
-        return web.FileResponse(WEB_ROOT / "index.html", headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(self.root / "index.html", headers={"Cache-Control": "no-cache"})
 
-    def _asset(self, name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
-        async def serve(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(WEB_ROOT / name, headers={"Cache-Control": "no-cache"})
-
-        return serve
+    async def asset(self, request: web.Request) -> web.FileResponse:
+        path = self.root / request.match_info["name"]
+        if not path.is_file() or path.name.startswith("."):
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     async def config(self, request: web.Request) -> web.Response:
-        return web.json_response(self._config(request.host), headers={"Cache-Control": "no-store"})
-
-    async def cognito(self, request: web.Request) -> web.Response:
-        target = request.headers.get("X-Amz-Target", "")
-        operation = target.removeprefix(_TARGET_PREFIX)
-        if not target.startswith(_TARGET_PREFIX) or operation not in USER_OPERATIONS:
-            return web.json_response(
-                {
-                    "__type": "NotAuthorizedException",
-                    "message": f"{operation or 'This operation'} is not available to browsers",
-                },
-                status=400,
-            )
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        async with self._session.post(
-            self._cognito_endpoint,
-            data=await request.read(),
-            headers={
-                "X-Amz-Target": target,
-                "Content-Type": request.headers.get("Content-Type", "application/x-amz-json-1.1"),
-            },
-        ) as upstream:
-            return web.Response(
-                body=await upstream.read(),
-                status=upstream.status,
-                content_type="application/x-amz-json-1.1",
-            )
-
-    async def _close(self, app: web.Application) -> None:
-        if self._session is not None:
-            await self._session.close()
+        return web.json_response(
+            self._config(request, self.root), headers={"Cache-Control": "no-store"}
+        )

@@ -7,7 +7,8 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 PolicyPack(
     name=PACK_NAME,
     description="Guard rails for the ai-gateway: encryption, private buckets, least-privilege "
-    "IAM, supported runtimes, protected production data, approved models, tags and alarms.",
+    "IAM, supported runtimes, protected production data, approved models, tags, alarms and "
+    "a private, HTTPS-only CDN for the chat app.",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=POLICIES,
 )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # AppSync channel segments are letters, digits and dashes (≤ 50); Cognito subs are UUIDs.
-_SUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,49}$")
+# Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
+_SUB = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,49}")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def caller_from_identity(identity: Any) -> Caller | None:
     if not isinstance(identity, Mapping):
         return None
     sub = identity.get("sub")
-    if not isinstance(sub, str) or not _SUB.match(sub):
+    if not isinstance(sub, str) or not _SUB.fullmatch(sub):
         return None
     # IAM identities never carry a sub; refuse anything that looks like a mix of both.
     if "accountId" in identity or "userArn" in identity:

@@ -32,7 +32,9 @@ def normalise_prompt(prompt: str) -> str:
 
 def prepared_key(scope: str, prompt: str) -> str:
     """``prep#<scope>#<sha256 of the normalised prompt>``."""
-    digest = hashlib.sha256(normalise_prompt(prompt).encode("utf-8")).hexdigest()
+    # ``surrogatepass`` so that any string hashes (validation refuses lone surrogates before a
+    # turn gets here; an operator's CLI input may still hold one).
+    digest = hashlib.sha256(normalise_prompt(prompt).encode("utf-8", "surrogatepass")).hexdigest()
     return f"{KEY_PREFIX}{scope}#{digest}"
 
 

@@ -119,22 +119,25 @@ class EventsHttpPublisher:
         self._sleep = sleep
 
     def publish(self, channel: str, events: list[str]) -> int:
-        """Publish ``events`` in order; returns how many retries it took (0 normally)."""
-        pending = list(events)
+        """Publish ``events`` in order; returns how many retries it took (0 normally). A
+        :class:`PublishError` lists the events that did get through (``delivered``)."""
+        pending = list(range(len(events)))  # indexes of events not yet accepted
+        failure = ""
         for attempt in range(1, self._max_attempts + 1):
-            body = json.dumps({"channel": channel, "events": pending}).encode("utf-8")
+            sent = [events[i] for i in pending]
+            body = json.dumps({"channel": channel, "events": sent}).encode("utf-8")
             _counters.add(publish_requests=1)
             try:
                 response = connection_pool(self._endpoint).urlopen(
                     "POST", self._path, body=body, headers=self._headers(body)
                 )
             except urllib3.exceptions.HTTPError as err:
-                failure: str = type(err).__name__
+                failure = type(err).__name__
             else:
                 if response.status < 300:
-                    pending = _failed_events(response.data, pending)
-                    _counters.add(events_published=len(events) - len(pending))
-                    events = pending
+                    refused = _failed_indexes(response.data, len(sent))
+                    _counters.add(events_published=len(sent) - len(refused))
+                    pending = [pending[i] for i in refused]
                     if not pending:
                         return attempt - 1
                     failure = f"{len(pending)} event(s) refused"
@@ -142,12 +145,18 @@ class EventsHttpPublisher:
                     failure = f"HTTP {response.status}"
                 else:
                     _counters.add(events_failed=len(pending))
-                    raise PublishError(f"HTTP {response.status} from the events endpoint")
+                    raise PublishError(
+                        f"HTTP {response.status} from the events endpoint",
+                        _delivered(len(events), pending),
+                    )
             if attempt < self._max_attempts:
                 _counters.add(retries=1)
                 self._sleep(random.uniform(0, self._base_delay * 2 ** (attempt - 1)))
         _counters.add(events_failed=len(pending))
-        raise PublishError(f"publish failed after {self._max_attempts} attempts: {failure}")
+        raise PublishError(
+            f"publish failed after {self._max_attempts} attempts: {failure}",
+            _delivered(len(events), pending),
+        )
 
     def _headers(self, body: bytes) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -164,11 +173,15 @@ class EventsHttpPublisher:
         return dict(request.headers.items())
 
 
-def _failed_events(data: bytes, sent: list[str]) -> list[str]:
-    """The events a 2xx response lists under ``failed`` (by index), to be sent again."""
+def _failed_indexes(data: bytes, sent: int) -> list[int]:
+    """The indexes a 2xx response lists under ``failed``, to be sent again."""
     try:
         failed = json.loads(data or b"{}").get("failed") or []
-        indexes = sorted({int(f["index"]) for f in failed if 0 <= int(f["index"]) < len(sent)})
+        return sorted({int(f["index"]) for f in failed if 0 <= int(f["index"]) < sent})
     except (ValueError, TypeError, KeyError, AttributeError):
         return []
-    return [sent[i] for i in indexes]
+
+
+def _delivered(count: int, pending: list[int]) -> tuple[int, ...]:
+    refused = set(pending)
+    return tuple(i for i in range(count) if i not in refused)

@@ -6,6 +6,16 @@ reader keeps the interpreter busy); later deltas are coalesced into one event pe
 (or sooner when the buffer passes a few KB), and a publish carries at most five events. From the
 second delta on a dedicated sender thread publishes, so the model stream is read at full speed
 and to its end even while a publish is slow, retrying or failing.
+
+The terminal event always gets a publish of its own, after every delta, and a second one if
+that is refused. ``seq`` counts the
+events that reached the client, so it stays gap-free: once a publish carrying deltas is refused
+for good (after the publisher's retries), the answer the client holds is incomplete, so the relay
+publishes no more deltas and ends the turn with the terminal numbered after the last event
+delivered — an ``internal_error`` (retryable, with the ``done`` event's ``limits``) in place of
+``done``, so the client never takes a broken answer for a whole one. (Only if the service
+accepted some events of a batch and refused earlier ones can the client see a gap in ``seq``;
+the terminal is then that error too.)
 """
 
 from __future__ import annotations
@@ -17,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.contract import MAX_EVENTS_PER_PUBLISH
-from gateway.wire import delta_body, with_header
+from gateway.contract import MAX_EVENTS_PER_PUBLISH, ErrorCode, EventType
+from gateway.wire import SURROGATES, delta_body, error_body, with_header
 
 #: Publish before the flush interval is up once the buffered text passes this size.
 MAX_BUFFER_BYTES = 4096
@@ -26,8 +36,17 @@ MAX_BUFFER_BYTES = 4096
 MAX_DELTA_CHARS = 32_000
 
 
+#: What the client reads in place of ``done`` when part of the answer never reached it.
+LOST_ANSWER_MESSAGE = "Part of the answer could not be delivered; please retry."
+
+
 class PublishError(Exception):
-    """Events could not be published (after the publisher's own retries)."""
+    """Events could not be published (after the publisher's own retries). ``delivered`` are
+    the indexes, in the refused batch, of events the endpoint did accept."""
+
+    def __init__(self, message: str, delivered: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.delivered = delivered
 
 
 class Publisher(Protocol):
@@ -46,6 +65,10 @@ class RelayReport:
     publish_requests: int
     #: Publishes that succeeded only after retrying (throttling, 5xx, a dropped connection).
     publish_retries: int = 0
+    #: The terminal event's ``type`` and error ``code`` as the client got them (``None`` when
+    #: it could not be delivered at all).
+    terminal_type: str | None = None
+    terminal_code: str | None = None
 
 
 class StreamRelay:
@@ -62,8 +85,10 @@ class StreamRelay:
         on_error: Callable[[Exception], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_buffer_bytes: int = MAX_BUFFER_BYTES,
+        request_id: str = "",
     ) -> None:
         self.channel = channel
+        self.request_id = request_id
         self.conversation_id = conversation_id
         self.turn_id = turn_id
         self._publisher = publisher
@@ -75,6 +100,9 @@ class StreamRelay:
         self._buffer: list[str] = []
         self._buffered_bytes = 0
         self._terminal: dict[str, Any] | None = None
+        self._delivered_terminal: Mapping[str, Any] | None = None
+        #: A publish carrying deltas was refused for good: the client's answer has a hole.
+        self._broken = False
         self._finished = False
         self._sender: threading.Thread | None = None
         self._first_flushed = False
@@ -94,14 +122,14 @@ class StreamRelay:
         calling thread; later text never waits for publishing."""
         if not text:
             return
-        first: list[str] = []
+        first: list[Mapping[str, Any]] = []
         with self._cond:
             if self._terminal is not None:
                 return
             self._buffer.append(text)
-            self._buffered_bytes += len(text.encode("utf-8"))
+            self._buffered_bytes += len(text.encode("utf-8", "surrogatepass"))
             if not self._first_flushed and self._sender is None:
-                first = self._take_events(final=False)
+                first = self._take_bodies(final=False)
             else:
                 if self._sender is None:
                     self._sender = threading.Thread(
@@ -125,12 +153,20 @@ class StreamRelay:
         if sender is not None:
             sender.join()
         else:
-            self._flush(self._take_events(final=True))
+            self._flush(self._take_bodies(final=True))
         self._finished = True
         return self.report()
 
     def report(self) -> RelayReport:
-        return RelayReport(self._published, self._failed, self._requests, self._retries)
+        sent = self._delivered_terminal
+        return RelayReport(
+            self._published,
+            self._failed,
+            self._requests,
+            self._retries,
+            terminal_type=str(sent["type"]) if sent else None,
+            terminal_code=str(sent["code"]) if sent and "code" in sent else None,
+        )
 
     # -- sender -----------------------------------------------------------------------------
 
@@ -138,9 +174,8 @@ class StreamRelay:
         while True:
             with self._cond:
                 final = self._wait_for_flush()
-                events = self._take_events(final=final)
-                self._cond.notify_all()  # the first delta's hand-off
-            self._flush(events)
+                bodies = self._take_bodies(final=final)
+            self._flush(bodies)
             if final:
                 return
 
@@ -160,8 +195,8 @@ class StreamRelay:
             else:
                 self._cond.wait()
 
-    def _take_events(self, *, final: bool) -> list[str]:
-        """Serialise the buffered text (and the terminal event) with consecutive ``seq``."""
+    def _take_bodies(self, *, final: bool) -> list[Mapping[str, Any]]:
+        """The buffered text as delta bodies (and the terminal body when due)."""
         bodies: list[Mapping[str, Any]] = []
         text = "".join(self._buffer)
         self._buffer.clear()
@@ -170,24 +205,68 @@ class StreamRelay:
             bodies.append(delta_body(text[start : start + MAX_DELTA_CHARS]))
         if final and self._terminal is not None:
             bodies.append(self._terminal)
-        events = []
-        for body in bodies:
-            event = with_header(body, self.conversation_id, self.turn_id, self._seq)
-            events.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
-            self._seq += 1
-        if events:
+        if bodies:
             self._first_flushed = True
             self._last_flush = self._clock()
-        return events
+        return bodies
 
-    def _flush(self, events: list[str]) -> None:
-        for start in range(0, len(events), MAX_EVENTS_PER_PUBLISH):
-            batch = events[start : start + MAX_EVENTS_PER_PUBLISH]
-            self._requests += 1
-            try:
-                self._retries += self._publisher.publish(self.channel, batch) or 0
-                self._published += len(batch)
-            except Exception as err:  # a lost publish must not end the turn or the stream read
-                self._failed += len(batch)
-                if self._on_error:
-                    self._on_error(err)
+    def _flush(self, bodies: list[Mapping[str, Any]]) -> None:
+        """Publish ``bodies`` in order, at most five a request, numbering each from the count
+        of events that reached the client. The terminal event goes in a request of its own, so
+        it is never accepted while deltas before it were refused: when they were, it becomes
+        an error (``_final``)."""
+        terminal = bodies[-1] if bodies and bodies[-1] is self._terminal else None
+        deltas = bodies[:-1] if terminal is not None else bodies
+        if self._broken:
+            self._failed += len(deltas)  # dropped: they would follow a hole in the answer
+            deltas = []
+        for start in range(0, len(deltas), MAX_EVENTS_PER_PUBLISH):
+            batch = deltas[start : start + MAX_EVENTS_PER_PUBLISH]
+            if len(self._publish(batch)) < len(batch):
+                self._broken = True
+                self._failed += len(deltas) - start - len(batch)
+                break
+        if terminal is not None and not self._publish([self._final(terminal)]):
+            # A second chance (after the publisher's own retries) for the one event the
+            # client cannot do without.
+            self._publish([self._final(terminal)])
+
+    def _final(self, terminal: Mapping[str, Any]) -> Mapping[str, Any]:
+        if not self._broken or terminal.get("type") != EventType.DONE.value:
+            return terminal
+        return error_body(
+            ErrorCode.INTERNAL_ERROR,
+            self.request_id,
+            LOST_ANSWER_MESSAGE,
+            limits=terminal.get("limits"),
+        )
+
+    def _publish(self, bodies: list[Mapping[str, Any]]) -> set[int]:
+        """One publish request; the indexes of ``bodies`` that reached the client."""
+        events = [
+            _publishable(with_header(body, self.conversation_id, self.turn_id, self._seq + i))
+            for i, body in enumerate(bodies)
+        ]
+        self._requests += 1
+        try:
+            self._retries += self._publisher.publish(self.channel, events) or 0
+            delivered = set(range(len(events)))
+        except Exception as err:  # a lost publish must not end the turn or the stream read
+            delivered = set(getattr(err, "delivered", ()) or ()) & set(range(len(events)))
+            self._failed += len(events) - len(delivered)
+            if self._on_error:
+                self._on_error(err)
+        if delivered:
+            # Later events follow the last one the client holds, so seq never repeats.
+            self._seq += max(delivered) + 1
+            self._published += len(delivered)
+        if bodies and (len(bodies) - 1) in delivered and bodies[-1].get("type") != "delta":
+            self._delivered_terminal = bodies[-1]
+        return delivered
+
+
+def _publishable(event: Mapping[str, Any]) -> str:
+    """The event as JSON text of valid Unicode: a lone surrogate (from a model, say) becomes
+    U+FFFD rather than getting the whole publish refused."""
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return SURROGATES.sub("\ufffd", text) if SURROGATES.search(text) else text

@@ -16,6 +16,7 @@ from typing import Any
 from gateway.environment import FunctionEnvironment
 from gateway.providers import ModelProvider
 from gateway.relay import Publisher
+from gateway.stop import StopSignals
 from gateway.tiers import TierConfig
 from gateway.turn import (
     AnalyticsSink,
@@ -87,6 +88,7 @@ class Runtime:
         publisher: Publisher | None = None,
         analytics: AnalyticsSink | None = None,
         metrics: TurnMetrics | None = None,
+        stops: StopSignals | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -98,6 +100,7 @@ class Runtime:
             "publisher": publisher,
             "analytics": analytics,
             "metrics": metrics,
+            "stops": stops,
         }
         self._log = log
         self._clock = clock or SystemClock()
@@ -126,6 +129,7 @@ class Runtime:
             metrics=self._given["metrics"] or self._metrics(),
             log=self._log or log or _default_log(),
             clock=self._clock,
+            stops=self._given["stops"] or self._stop_signals(),
         )
         if self._sleep is not None:
             deps.sleep = self._sleep
@@ -149,7 +153,7 @@ class Runtime:
                 self._session = boto3.session.Session()
             return self._session
 
-    def _client(self, service: str, **config: Any) -> _LazyClient:
+    def _client(self, service: str, *, max_attempts: int = 3, **config: Any) -> _LazyClient:
         def build() -> Any:
             from botocore.config import Config
 
@@ -157,7 +161,7 @@ class Runtime:
                 return self._boto_session().client(
                     service,
                     config=Config(
-                        retries={"mode": "standard", "max_attempts": 3},
+                        retries={"mode": "standard", "max_attempts": max_attempts},
                         tcp_keepalive=True,
                         max_pool_connections=32,
                         **config,
@@ -176,6 +180,22 @@ class Runtime:
 
         client = self._client("dynamodb", connect_timeout=2, read_timeout=3)
         return DynamoTurnStore(client, self.env.usage_table, self.env.prepared_responses_table)
+
+    def _stop_signals(self) -> StopSignals:
+        from gateway.schema import USAGE_TABLE
+        from gateway.stop import DynamoStopSignals, NoStopSignals
+
+        if not self.env.usage_table:
+            return NoStopSignals()
+        # One attempt, short timeouts: a stop check is one request per interval at most, and
+        # a slow one must not hold up the stream it runs between.
+        client = self._client("dynamodb", max_attempts=1, connect_timeout=1, read_timeout=1)
+        return DynamoStopSignals(
+            client,
+            self.env.usage_table,
+            partition_key=USAGE_TABLE.partition_key,
+            ttl_attribute=USAGE_TABLE.ttl_attribute,
+        )
 
     def _provider(self) -> ModelProvider:
         from gateway.providers import BedrockProvider, LocalModel, OpenAICompatibleProvider

@@ -7,7 +7,9 @@ in-memory fakes and the real adapters alike. Its guarantees:
 * the caller's identity comes from AppSync, and every event goes to the caller's own channel;
 * a turn is admitted only by a conditional reservation of its worst case, settled with what the
   model really used (also when it failed after producing something) or released;
-* every turn ends with exactly one ``done`` or ``error``, the last event of the turn.
+* every turn ends with exactly one ``done`` or ``error``, the last event of the turn, whatever
+  the inbound event held;
+* a turn its user stops (``gateway.stop``) ends with ``done``, ``stopReason: "stopped"``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gateway.prepared_index import PreparedIndex
 from gateway.providers import Completion, ModelFailure, ModelProvider, ModelRequest, TextDelta
 from gateway.relay import Publisher, StreamRelay
 from gateway.speculation import SpeculativeCall, predicts_admission_with_margin
+from gateway.stop import NoStopSignals, StopSignals, StopWatch, cut_short
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.tiers import Tier, TierConfig
 from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
@@ -44,9 +47,11 @@ from gateway.wire import (
     ChatRequest,
     InvalidRequest,
     RequestLimits,
+    StopRequest,
     done_body,
     error_body,
-    parse_chat_request,
+    parse_inbound,
+    printable,
     salvage_ids,
 )
 
@@ -151,6 +156,8 @@ class TurnDeps:
     #: The users' last known usage, kept across the turns of a warm function (None: read the
     #: usage item before every reservation).
     usage_cache: UsageCache | None = field(default_factory=UsageCache)
+    #: Where stop requests are recorded and looked for (see ``gateway.stop``).
+    stops: StopSignals = field(default_factory=NoStopSignals)
 
 
 #: Ends a turn early with an error event.
@@ -179,6 +186,7 @@ class _Progress:
     reservation: Reservation | None = None
     settled: bool = False
     prompt: str = ""
+    request_id: str = ""
     #: Tokens the model reported beyond the turn's reservation (charged to nobody).
     overrun_input_tokens: int = 0
     overrun_output_tokens: int = 0
@@ -206,37 +214,49 @@ class ChatTurns:
         )
 
     def handle(self, event: InboundEvent) -> TurnRecord | None:
-        """Run one turn to its terminal event. Returns its analytics record (``None`` when
-        there is no user to answer)."""
+        """Run one turn to its terminal event, or record one stop request. Returns the turn's
+        analytics record (``None`` when there is no user to answer, or for a stop).
+
+        Never raises: whatever the payload holds, a user's event ends with exactly one
+        terminal event on their own channel (a valid stop request with none)."""
         deps, settings = self.deps, self.settings
-        caller = caller_from_identity(event.identity)
+        try:
+            caller = caller_from_identity(event.identity)
+        except Exception:  # an identity no AppSync event carries
+            caller = None
         if caller is None:
             deps.log.warning(
                 "publish without a user identity dropped",
-                extra={"channel": str(event.channel_path)[:200]},
+                extra={"channel": printable(str(event.channel_path)[:200])},
             )
             self._emit_metrics(None, ErrorCode.UNAUTHORIZED)
             return None
 
-        conversation_id, turn_id = salvage_ids(event.payload)
         progress = _Progress(
             caller=caller,
-            turn_id=turn_id or _new_turn_id(),
-            conversation_id=conversation_id,
+            turn_id=_new_turn_id(),
+            conversation_id=None,
             started_wall=deps.clock.now(),
             started=deps.clock.monotonic(),
+            request_id=str(event.request_id),
         )
         relay: StreamRelay | None = None
         terminal: dict[str, Any]
         try:
+            conversation_id, turn_id = salvage_ids(event.payload)
+            progress.conversation_id = conversation_id
+            progress.turn_id = turn_id or progress.turn_id
             if not owns_channel(
                 caller, settings.inbound_namespace, event.channel_path, event.channel_segments
             ):
                 raise _Terminal(ErrorCode.UNAUTHORIZED)
             try:
-                request = parse_chat_request(event.payload, settings.limits)
+                request = parse_inbound(event.payload, settings.limits)
             except InvalidRequest as err:
                 raise _Terminal(ErrorCode.INVALID_REQUEST, str(err)) from None
+            if isinstance(request, StopRequest):
+                self._request_stop(caller, request)
+                return None
             progress.conversation_id = request.conversationId
             progress.turn_id = request.turnId or progress.turn_id
             progress.prompt = request.messages[-1].text
@@ -252,7 +272,7 @@ class ChatTurns:
                 relay = None
         except Exception:
             deps.log.exception("turn failed", extra={"turn": progress.turn_id})
-            terminal = error_body(ErrorCode.INTERNAL_ERROR, event.request_id)
+            terminal = error_body(ErrorCode.INTERNAL_ERROR, progress.request_id)
         finally:
             if progress.reservation is not None and not progress.settled:
                 self._release(progress)
@@ -263,7 +283,21 @@ class ChatTurns:
         progress.publish_retries += report.publish_retries
         if terminal.get("code") in _COUNTED_REFUSALS:
             self.admission.count_refused(caller.sub)
+        if report.terminal_type is not None and report.terminal_type != terminal.get("type"):
+            # The relay ended a turn whose answer it could not deliver whole with an error.
+            terminal = {"type": report.terminal_type, "code": report.terminal_code}
         return self._record(progress, terminal, report.events_published)
+
+    def _request_stop(self, caller: Caller, request: StopRequest) -> None:
+        """Record a stop for the caller's own turn; it produces no event of its own."""
+        deps = self.deps
+        fields = {"user": caller.sub, "turn": request.turnId}
+        try:
+            deps.stops.request(caller.sub, request.turnId, int(deps.clock.now()))
+        except Exception as err:  # the turn then runs to its end, with its normal terminal
+            deps.log.warning("stop not recorded", extra={**fields, "reason": str(err)[:200]})
+            return
+        deps.log.info("stop requested", extra=fields)
 
     # -- the turn ------------------------------------------------------------------------------
 
@@ -381,15 +415,16 @@ class ChatTurns:
         if tier.fallback_model and tier.fallback_model != request.model_id:
             candidates.append(tier.fallback_model)
         failure: ModelFailure | None = None
+        watch = self._stop_watch(progress)
         for model_id in candidates:
             progress.model_id = model_id
             attempt = ModelRequest(
                 model_id, request.messages, request.max_tokens, request.guardrail
             )
+            # The first model's stream may already be open (speculation).
+            parts = opened if opened is not None else deps.provider.stream(attempt)
+            opened = None
             try:
-                # The first model's stream may already be open (speculation).
-                parts = opened if opened is not None else deps.provider.stream(attempt)
-                opened = None
                 for part in parts:
                     if isinstance(part, TextDelta):
                         if progress.first_token_at is None:
@@ -398,6 +433,9 @@ class ChatTurns:
                         relay.delta(part.text)
                     elif isinstance(part, Completion):
                         return part, None
+                    if watch.stopped():
+                        deps.log.info("turn stopped", extra={"turn": progress.turn_id})
+                        return cut_short(parts, attempt, progress.produced_chars, deps.log), None
                 failure = ModelFailure(ErrorCode.MODEL_ERROR, "stream ended without completion")
             except ModelFailure as err:
                 failure = err
@@ -412,6 +450,19 @@ class ChatTurns:
                 "model call failed", extra={"model": model_id, "error_code": failure.code.value}
             )
         return None, failure
+
+    def _stop_watch(self, progress: _Progress) -> StopWatch:
+        def unavailable(err: Exception) -> None:
+            self.deps.log.warning("stop check failed", extra={"reason": str(err)[:200]})
+
+        return StopWatch(
+            self.deps.stops,
+            progress.caller.sub,
+            progress.turn_id,
+            monotonic=self.deps.clock.monotonic,
+            wall=self.deps.clock.now,
+            on_error=unavailable,
+        )
 
     def _serve_prepared(
         self,
@@ -511,6 +562,7 @@ class ChatTurns:
             progress.turn_id,
             flush_interval=self._flush_interval(progress),
             on_error=lost,
+            request_id=progress.request_id,
         )
 
     def _flush_interval(self, progress: _Progress) -> float:
@@ -594,7 +646,9 @@ class ChatTurns:
             fields["publish_retries"] = progress.publish_retries
             fields["publish_failures"] = progress.publish_failures
         if self.settings.message_preview_chars > 0 and progress.prompt:
-            fields["prompt_preview"] = progress.prompt[: self.settings.message_preview_chars]
+            fields["prompt_preview"] = printable(
+                progress.prompt[: self.settings.message_preview_chars]
+            )
         deps.log.info("turn finished", extra=fields)
         return record
 

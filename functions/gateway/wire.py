@@ -1,9 +1,10 @@
-"""The wire format of §5: inbound chat requests (validated) and outbound events (built).
+"""The wire format: inbound chat and stop requests (validated) and outbound events (built).
 
 Inbound payloads are parsed into typed models with limits from the function's settings;
 outbound events are plain dicts in a fixed key order, so what a client sees is exactly what
 these builders return (plus the ``type``/``conversationId``/``turnId``/``seq`` header the relay
-adds).
+adds). Parsing never raises anything but :class:`InvalidRequest`, whatever arrives: JSON nested
+past the interpreter's recursion limit, lone UTF-16 surrogates, ids with a trailing newline.
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.contract import MAX_TURN_ID_CHARS, RETRYABLE, ErrorCode, EventType
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+# Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+#: Code points that cannot be encoded as UTF-8: a JSON ``\ud800`` escape decodes to one.
+SURROGATES = re.compile(r"[\ud800-\udfff]")
+#: A field name from a validation error shown back to the client as it is.
+_SAFE_LOCATION = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_CONVERSATION_ID_CHARS = 128
 MAX_MODEL_ID_CHARS = 256
+
+
+def printable(text: str) -> str:
+    """``text`` with any lone surrogate replaced by U+FFFD, so it can be written as UTF-8 (a
+    log line with one would be dropped by the log stream)."""
+    return SURROGATES.sub("\ufffd", text)
 
 
 class TextBlock(BaseModel):
@@ -29,6 +41,19 @@ class TextBlock(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str
+
+    @field_validator("text")
+    @classmethod
+    def _valid_unicode(cls, value: str) -> str:
+        _require_unicode(value)
+        return value
+
+
+def _require_unicode(value: str) -> None:
+    # Nothing downstream can carry a lone surrogate: not UTF-8 (the model, the prepared
+    # responses' hash, the logs) and not the Event API, so it is refused at the door.
+    if SURROGATES.search(value):
+        raise ValueError("is not valid Unicode (it holds a lone UTF-16 surrogate)")
 
 
 class Message(BaseModel):
@@ -58,8 +83,15 @@ class ChatRequest(BaseModel):
     @field_validator("conversationId", "turnId")
     @classmethod
     def _id_characters(cls, value: str | None) -> str | None:
-        if value is not None and not _ID.match(value):
+        if value is not None and not _ID.fullmatch(value):
             raise ValueError("may hold only letters, digits and . _ : -")
+        return value
+
+    @field_validator("modelId")
+    @classmethod
+    def _model_unicode(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_unicode(value)
         return value
 
     @field_validator("messages")
@@ -86,15 +118,65 @@ class RequestLimits:
     max_message_chars: int
 
 
-def parse_chat_request(payload: Any, limits: RequestLimits) -> ChatRequest:
-    """Validate one inbound payload (a JSON object, or a string holding one)."""
+class StopRequest(BaseModel):
+    """A client's request to stop one of its running turns: ``{"action": "stop", "turnId"}``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    action: Literal["stop"]
+    turnId: str = Field(min_length=1, max_length=MAX_TURN_ID_CHARS)
+    conversationId: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CONVERSATION_ID_CHARS
+    )
+
+    @field_validator("conversationId", "turnId")
+    @classmethod
+    def _id_characters(cls, value: str | None) -> str | None:
+        if value is not None and not _ID.fullmatch(value):
+            raise ValueError("may hold only letters, digits and . _ : -")
+        return value
+
+
+#: The inbound key that makes an event a command other than a chat turn.
+ACTION = "action"
+
+
+def parse_inbound(payload: Any, limits: RequestLimits) -> ChatRequest | StopRequest:
+    """Validate one inbound payload: a stop request when it names an ``action``, otherwise a
+    chat turn."""
+    document = _document(payload)
+    if ACTION not in document:
+        return parse_chat_request(document, limits)
+    if document.get(ACTION) != "stop":
+        raise InvalidRequest('action: must be "stop" (or absent for a chat turn).')
+    try:
+        return StopRequest.model_validate(document)
+    except ValidationError as err:
+        raise InvalidRequest(_describe(err)) from None
+
+
+def _load(payload: str | bytes) -> Any:
+    """``json.loads`` that fails only with :class:`InvalidRequest`. Deep nesting raises
+    ``RecursionError`` inside the json module; it is a bad payload like any other."""
+    try:
+        return json.loads(payload)
+    except RecursionError:
+        raise InvalidRequest("The event payload is nested too deeply.") from None
+    except ValueError:  # also UnicodeDecodeError, and integers past the digit limit
+        raise InvalidRequest("The event payload is not JSON.") from None
+
+
+def _document(payload: Any) -> Mapping[str, Any]:
     if isinstance(payload, str | bytes):
-        try:
-            payload = json.loads(payload)
-        except ValueError:
-            raise InvalidRequest("The event payload is not JSON.") from None
+        payload = _load(payload)
     if not isinstance(payload, Mapping):
         raise InvalidRequest("The event payload must be a JSON object.")
+    return payload
+
+
+def parse_chat_request(payload: Any, limits: RequestLimits) -> ChatRequest:
+    """Validate one inbound chat payload (a JSON object, or a string holding one)."""
+    payload = _document(payload)
     messages = payload.get("messages")
     if isinstance(messages, list) and len(messages) > limits.max_messages:
         raise InvalidRequest(f"messages: at most {limits.max_messages} messages per request.")
@@ -112,30 +194,35 @@ def parse_chat_request(payload: Any, limits: RequestLimits) -> ChatRequest:
 
 def _describe(err: ValidationError) -> str:
     first = err.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+    # A location may name a key the client sent; only plain names are echoed back.
+    where = (
+        ".".join(
+            str(part) if isinstance(part, int) or _SAFE_LOCATION.fullmatch(part) else "…"
+            for part in first.get("loc", ())
+        )
+        or "payload"
+    )
     message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
     return f"{where}: {message}."
 
 
 def salvage_ids(payload: Any) -> tuple[str | None, str | None]:
     """``(conversationId, turnId)`` of a payload that failed validation, where they are
-    themselves valid, so a client can still match the error to its request."""
-    if isinstance(payload, str | bytes):
-        try:
-            payload = json.loads(payload)
-        except ValueError:
-            return None, None
-    if not isinstance(payload, Mapping):
+    themselves valid, so a client can still match the error to its request. Never raises.
+
+    A stop request's ``turnId`` names another turn (the one to stop), so it is never taken as
+    the id of the stop's own error."""
+    try:
+        document = _document(payload)
+    except InvalidRequest:
         return None, None
 
     def valid(value: Any, limit: int) -> str | None:
-        ok = isinstance(value, str) and 0 < len(value) <= limit and _ID.match(value)
+        ok = isinstance(value, str) and 0 < len(value) <= limit and _ID.fullmatch(value)
         return value if ok else None
 
-    return (
-        valid(payload.get("conversationId"), MAX_CONVERSATION_ID_CHARS),
-        valid(payload.get("turnId"), MAX_TURN_ID_CHARS),
-    )
+    turn_id = None if ACTION in document else valid(document.get("turnId"), MAX_TURN_ID_CHARS)
+    return valid(document.get("conversationId"), MAX_CONVERSATION_ID_CHARS), turn_id
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Which models the gateway may call: every tier's models, and every Bedrock model ARN a role may
-invoke, come from the approved catalog in the pack's config.
+invoke, come from the approved catalog in the pack's config and are Active on Bedrock according to
+the project's model catalog (``model-catalog.json``) on the day the pack runs.
 
 The tiers are read from the SSM parameter that carries the tier config to the functions, so the
 check sees exactly what the functions will enforce.
@@ -7,7 +8,10 @@ check sees exactly what the functions will enforce.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -21,6 +25,13 @@ from pulumi_policy import (
 
 from ._props import UNKNOWN, allows, as_list, decode_json, maybe, of_type, policy_statements
 
+# The model catalog lives at the repository root, beside the program that uses it too.
+_REPOSITORY = Path(__file__).resolve().parents[2]
+if str(_REPOSITORY) not in sys.path:
+    sys.path.append(str(_REPOSITORY))
+
+from model_catalog import ACTIVE, ModelCatalog, load_catalog  # noqa: E402
+
 PARAMETER = "aws:ssm/parameter:Parameter"
 POLICY_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"}
 _INVOKE_ACTIONS = ("bedrock:invokemodel", "bedrock:converse")
@@ -32,8 +43,7 @@ DEFAULT_CATALOG = [
     "amazon.nova-micro-v1:0",
     "amazon.nova-lite-v1:0",
     "amazon.nova-pro-v1:0",
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-    "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
 ]
 
 
@@ -52,8 +62,28 @@ def _tier_models(tier: Any) -> Iterator[tuple[str, Any]]:
             yield key, maybe(tier, key)
 
 
+class _Models:
+    """What the pack knows of models: the organisation's approved ids and Bedrock's lifecycle."""
+
+    def __init__(self, approved: set[str], lifecycle: ModelCatalog, today: date) -> None:
+        self.approved = approved | {_foundation_model(m) for m in approved}
+        self.lifecycle = lifecycle
+        self.today = today
+
+    def problem(self, model_id: str) -> str | None:
+        """Why ``model_id`` may not be called, or ``None``."""
+        if model_id not in self.approved:
+            return "is not in the approved model catalog"
+        model = self.lifecycle.find(model_id)
+        if model is None:
+            return "has no lifecycle record in model-catalog.json"
+        if model.state_on(self.today) != ACTIVE:
+            return f"is not Active: {model.describe(self.today)}"
+        return None
+
+
 def _check_tier_config(
-    parameter: PolicyResource, catalog: set[str], report_violation: ReportViolation
+    parameter: PolicyResource, models: _Models, report_violation: ReportViolation
 ) -> None:
     value = maybe(parameter.props, "value")
     if value is None:
@@ -71,11 +101,9 @@ def _check_tier_config(
         return
     for tier_name in tiers:
         for key, model in _tier_models(maybe(tiers, tier_name)):
-            if model not in catalog:
-                report_violation(
-                    f"Tier '{tier_name}' {key} '{model}' is not in the approved model catalog.",
-                    parameter.urn,
-                )
+            problem = models.problem(str(model))
+            if problem:
+                report_violation(f"Tier '{tier_name}' {key} '{model}' {problem}.", parameter.urn)
 
 
 def _model_ids(resources: Iterable[Any]) -> Iterator[str]:
@@ -87,28 +115,32 @@ def _model_ids(resources: Iterable[Any]) -> Iterator[str]:
 
 
 def _check_invoke_permissions(
-    policy: PolicyResource, catalog: set[str], report_violation: ReportViolation
+    policy: PolicyResource, models: _Models, report_violation: ReportViolation
 ) -> None:
     document = maybe(policy.props, POLICY_DOCUMENTS[policy.resource_type])
     if document is UNKNOWN:
         return
-    approved = catalog | {_foundation_model(m) for m in catalog}
     for statement in policy_statements(document):
         actions = [str(a).lower() for a in as_list(maybe(statement, "Action"), lenient=True)]
         if not allows(statement) or not any(a.startswith(_INVOKE_ACTIONS) for a in actions):
             continue
         for model in _model_ids(as_list(maybe(statement, "Resource"), lenient=True)):
-            if model not in approved:
+            problem = models.problem(model)
+            if problem:
                 report_violation(
-                    f"Policy '{policy.name}' lets a role invoke '{model}', which is not in the "
-                    "approved model catalog.",
+                    f"Policy '{policy.name}' lets a role invoke '{model}', which {problem}.",
                     policy.urn,
                 )
 
 
 def _models_in_catalog(args: StackValidationArgs, report_violation: ReportViolation):
     config = args.get_config()
-    catalog = set(config.get("approvedModels") or ())
+    as_of = config.get("asOf")
+    models = _Models(
+        set(config.get("approvedModels") or ()),
+        load_catalog(),
+        date.fromisoformat(as_of) if as_of else datetime.now(UTC).date(),
+    )
     suffix = config.get("tierConfigParameterSuffix") or "/tier-config"
     parameters = [
         p
@@ -121,15 +153,16 @@ def _models_in_catalog(args: StackValidationArgs, report_violation: ReportViolat
             "cannot be checked against the approved catalog."
         )
     for parameter in parameters:
-        _check_tier_config(parameter, catalog, report_violation)
+        _check_tier_config(parameter, models, report_violation)
     for policy in of_type(args.resources, *POLICY_DOCUMENTS):
-        _check_invoke_permissions(policy, catalog, report_violation)
+        _check_invoke_permissions(policy, models, report_violation)
 
 
 models_in_catalog = StackValidationPolicy(
     name="models-in-catalog",
     description="Every tier's models (allowlist, default and fallback) and every Bedrock model "
-    "an IAM policy allows invoking are in the approved model catalog.",
+    "an IAM policy allows invoking are in the approved model catalog and Active on Bedrock "
+    "(model-catalog.json).",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(
         properties={
@@ -139,6 +172,12 @@ models_in_catalog = StackValidationPolicy(
                 "minItems": 1,
                 "description": "Bedrock model and inference-profile ids the organisation approves.",
                 "default": DEFAULT_CATALOG,
+            },
+            "asOf": {
+                "type": "string",
+                "format": "date",
+                "description": "Judge Bedrock lifecycle states as of this date (YYYY-MM-DD); "
+                "today (UTC) when unset.",
             },
             "tierConfigParameterSuffix": {
                 "type": "string",

@@ -97,3 +97,13 @@ def test_without_credentials_only_a_loopback_http_endpoint_is_published_to(endpo
     )
     with pytest.raises(PublishError):
         https.publish("/replies/u1", events("a"))
+
+
+def test_a_publish_that_gives_up_says_which_events_did_get_through(endpoint):
+    # GIVEN an endpoint that accepts "a" and "c" but keeps refusing "b"
+    endpoint.scripted_failures = [[1], [0], [0]]
+    # WHEN the publisher gives up
+    with pytest.raises(PublishError) as refused:
+        publisher_for(endpoint, max_attempts=3).publish("/replies/u1", events("a", "b", "c"))
+    # THEN the error names the delivered events by their index in the publish
+    assert refused.value.delivered == (0, 2)

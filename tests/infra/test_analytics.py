@@ -44,18 +44,26 @@ EXPECTED_COLUMNS = [
 ]
 
 
+def _one(stack, type_):
+    """The one resource of ``type_`` that belongs to the analytics component (the stack has
+    other buckets)."""
+    analytics = component(stack, "Analytics").urn
+    (found,) = [r for r in stack.children_of(analytics) if r.type == type_]
+    return found
+
+
 def _bucket_name(stack):
-    return stack.one(BUCKET).outputs["bucket"]
+    return _one(stack, BUCKET).outputs["bucket"]
 
 
 def _conversion(stack):
-    return stack.one(FIREHOSE).inputs["extendedS3Configuration"][
+    return _one(stack, FIREHOSE).inputs["extendedS3Configuration"][
         "dataFormatConversionConfiguration"
     ]
 
 
 def test_bucket_blocks_every_kind_of_public_access(stack):
-    block = stack.one(PUBLIC_ACCESS).inputs
+    block = _one(stack, PUBLIC_ACCESS).inputs
     assert block["bucket"] == _bucket_name(stack)
     for flag in (
         "blockPublicAcls",
@@ -67,42 +75,42 @@ def test_bucket_blocks_every_kind_of_public_access(stack):
 
 
 def test_bucket_is_encrypted_at_rest(stack):
-    (rule,) = stack.one(SSE).inputs["rules"]
+    (rule,) = _one(stack, SSE).inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-    assert stack.one(SSE).inputs["bucket"] == _bucket_name(stack)
+    assert _one(stack, SSE).inputs["bucket"] == _bucket_name(stack)
 
 
 def test_bucket_refuses_requests_without_tls(stack):
-    (statement,) = statements(stack.one(BUCKET_POLICY))
+    (statement,) = statements(_one(stack, BUCKET_POLICY))
     assert statement["Effect"] == "Deny"
     assert statement["Principal"] == "*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_records_expire_after_the_configured_retention(stack):
-    rules = {r["id"]: r for r in stack.one(LIFECYCLE).inputs["rules"]}
+    rules = {r["id"]: r for r in _one(stack, LIFECYCLE).inputs["rules"]}
     assert rules["turns"]["filter"]["prefix"] == "turns/"
     assert rules["turns"]["expiration"]["days"] == stack.config["ai-gateway:analyticsRetentionDays"]
     assert rules["athena-results"]["filter"]["prefix"] == "athena-results/"
 
 
 def test_prod_keeps_analytics_data_when_the_stack_goes_away(prod):
-    assert prod.one(BUCKET).inputs["forceDestroy"] is False
-    assert prod.one(WORKGROUP).inputs["forceDestroy"] is False
+    assert _one(prod, BUCKET).inputs["forceDestroy"] is False
+    assert _one(prod, WORKGROUP).inputs["forceDestroy"] is False
 
 
 def test_dev_analytics_data_can_be_destroyed(dev):
-    assert dev.one(BUCKET).inputs["forceDestroy"] is True
+    assert _one(dev, BUCKET).inputs["forceDestroy"] is True
 
 
 def test_glue_table_has_the_turn_record_columns_in_order(stack):
-    columns = stack.one(GLUE_TABLE).inputs["storageDescriptor"]["columns"]
+    columns = _one(stack, GLUE_TABLE).inputs["storageDescriptor"]["columns"]
     assert [(c["name"], c["type"]) for c in columns] == EXPECTED_COLUMNS
     assert list(analytics_schema.TURN_COLUMNS) == EXPECTED_COLUMNS
 
 
 def test_glue_table_is_parquet_in_the_bucket(stack):
-    table = stack.one(GLUE_TABLE).inputs
+    table = _one(stack, GLUE_TABLE).inputs
     descriptor = table["storageDescriptor"]
     assert descriptor["location"] == f"s3://{_bucket_name(stack)}/turns/"
     assert descriptor["inputFormat"].endswith("MapredParquetInputFormat")
@@ -111,7 +119,7 @@ def test_glue_table_is_parquet_in_the_bucket(stack):
 
 
 def test_glue_table_projects_daily_partitions_without_a_crawler(stack):
-    table = stack.one(GLUE_TABLE).inputs
+    table = _one(stack, GLUE_TABLE).inputs
     assert table["partitionKeys"] == [{"name": "dt", "type": "string"}]
     parameters = table["parameters"]
     assert parameters["projection.enabled"] == "true"
@@ -124,11 +132,11 @@ def test_glue_table_projects_daily_partitions_without_a_crawler(stack):
 
 
 def test_firehose_writes_date_partitions_the_table_projects(stack):
-    s3 = stack.one(FIREHOSE).inputs["extendedS3Configuration"]
-    assert stack.one(FIREHOSE).inputs["destination"] == "extended_s3"
+    s3 = _one(stack, FIREHOSE).inputs["extendedS3Configuration"]
+    assert _one(stack, FIREHOSE).inputs["destination"] == "extended_s3"
     assert s3["prefix"] == "turns/dt=!{timestamp:yyyy-MM-dd}/"
     assert s3["errorOutputPrefix"].startswith("errors/")
-    assert s3["bucketArn"] == stack.one(BUCKET).outputs["arn"]
+    assert s3["bucketArn"] == _one(stack, BUCKET).outputs["arn"]
 
 
 def test_firehose_converts_json_to_parquet_with_the_glue_table(stack):
@@ -137,8 +145,8 @@ def test_firehose_converts_json_to_parquet_with_the_glue_table(stack):
     assert "hiveJsonSerDe" in conversion["inputFormatConfiguration"]["deserializer"]
     assert "parquetSerDe" in conversion["outputFormatConfiguration"]["serializer"]
     schema = conversion["schemaConfiguration"]
-    assert schema["databaseName"] == stack.one(DATABASE).inputs["name"]
-    assert schema["tableName"] == stack.one(GLUE_TABLE).inputs["name"]
+    assert schema["databaseName"] == _one(stack, DATABASE).inputs["name"]
+    assert schema["tableName"] == _one(stack, GLUE_TABLE).inputs["name"]
 
 
 def test_firehose_parses_the_timestamps_the_chat_function_writes(stack):
@@ -155,22 +163,30 @@ def test_firehose_parses_the_timestamps_the_chat_function_writes(stack):
 
 
 def test_firehose_encrypts_buffered_records(stack):
-    assert stack.one(FIREHOSE).inputs["serverSideEncryption"]["enabled"] is True
+    assert _one(stack, FIREHOSE).inputs["serverSideEncryption"]["enabled"] is True
 
 
 def test_firehose_role_writes_only_its_bucket_and_reads_only_its_table(stack):
-    role_arn = stack.one(FIREHOSE).inputs["extendedS3Configuration"]["roleArn"]
+    role_arn = _one(stack, FIREHOSE).inputs["extendedS3Configuration"]["roleArn"]
     role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
     allowed = grants(stack, role)
-    bucket = stack.one(BUCKET).outputs["arn"]
+    bucket = _one(stack, BUCKET).outputs["arn"]
     assert allowed["s3:PutObject"] == {bucket, f"{bucket}/*"}
-    table = stack.one(GLUE_TABLE).outputs["arn"]
+    table = _one(stack, GLUE_TABLE).outputs["arn"]
     assert table in allowed["glue:GetTable"]
     assert {a.split(":")[0] for a in allowed} == {"s3", "glue", "logs"}
 
 
+def test_firehose_role_trusts_firehose_for_this_account_as_firehose_documents(stack):
+    role_arn = stack.one(FIREHOSE).inputs["extendedS3Configuration"]["roleArn"]
+    role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
+    (trust,) = statements(role, "assumeRolePolicy")
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "123456789012"}}
+
+
 def test_athena_workgroup_enforces_an_encrypted_results_location(stack):
-    configuration = stack.one(WORKGROUP).inputs["configuration"]
+    configuration = _one(stack, WORKGROUP).inputs["configuration"]
     assert configuration["enforceWorkgroupConfiguration"] is True
     results = configuration["resultConfiguration"]
     assert results["outputLocation"] == f"s3://{_bucket_name(stack)}/athena-results/"
@@ -185,8 +201,8 @@ def test_named_queries_answer_the_four_product_questions(stack):
         "daily-active-users",
         "cache-hit-rate",
     }
-    database = stack.one(DATABASE).inputs["name"]
-    workgroup = stack.one(WORKGROUP).outputs["name"]
+    database = _one(stack, DATABASE).inputs["name"]
+    workgroup = _one(stack, WORKGROUP).outputs["name"]
     for name, query in queries.items():
         assert query["database"] == database, name
         assert query["workgroup"] == workgroup, name
@@ -196,5 +212,6 @@ def test_named_queries_answer_the_four_product_questions(stack):
 
 def test_analytics_children_are_parented_to_the_analytics_component(dev):
     analytics = component(dev, "Analytics")
-    for resource_type in (BUCKET, DATABASE, GLUE_TABLE, FIREHOSE, WORKGROUP, NAMED_QUERY):
+    for resource_type in (DATABASE, GLUE_TABLE, FIREHOSE, WORKGROUP, NAMED_QUERY):
         assert all(r.parent == analytics.urn for r in dev.of_type(resource_type)), resource_type
+    assert _one(dev, BUCKET).name == f"{analytics.name}-bucket"

@@ -19,6 +19,8 @@ def _tiers(**changes):
     return tiers
 
 
+DEV_PRO_MODELS = load_stack_config("dev")["ai-gateway:tiers"]["pro"]["models"]
+
 BAD_CONFIGS = [
     pytest.param(
         {"tiers": _tiers(**{"pro.defaultModel": "anthropic.claude-v9:0"})},
@@ -76,6 +78,23 @@ BAD_CONFIGS = [
         id="incomplete-identity-provider",
     ),
     pytest.param({"aws:region": "moon-1"}, "aws:region", id="bad-region"),
+    pytest.param({"chatMemoryMb": 64}, "ai-gateway:chatMemoryMb", id="memory-below-lambda-min"),
+    pytest.param({"chatMemoryMb": 20480}, "ai-gateway:chatMemoryMb", id="memory-above-lambda-max"),
+    pytest.param(
+        {"chatReservedConcurrency": -1},
+        "ai-gateway:chatReservedConcurrency",
+        id="negative-reserved-concurrency",
+    ),
+    pytest.param(
+        {"chatReservedConcurrency": "lots"},
+        "ai-gateway:chatReservedConcurrency",
+        id="reserved-concurrency-not-a-number",
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"pro.models": [*DEV_PRO_MODELS, "meta.unknown-v1:0"]})},
+        "ai-gateway:tiers.pro.models[3]",
+        id="model-not-in-catalog",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
-"""docs/deploy.md stays in step with the program it documents."""
+"""The deployment docs stay in step with the program they document: every config key and
+output is in docs/deploy.md, or, for the hosted chat app, in docs/web-hosting.md."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = (ROOT / "docs" / "deploy.md").read_text()
+DEPLOY = (ROOT / "docs" / "deploy.md").read_text() + (ROOT / "docs" / "web-hosting.md").read_text()
 
 
 def _documented_keys() -> set[str]:

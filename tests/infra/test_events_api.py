@@ -103,7 +103,19 @@ def test_data_source_role_trusts_appsync_for_this_api_only(stack):
     role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] == role_arn)
     (trust,) = statements(role, "assumeRolePolicy")
     assert trust["Principal"] == {"Service": "appsync.amazonaws.com"}
-    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == stack.one(API).outputs["apiArn"]
+    api_arn = stack.one(API).outputs["apiArn"]
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == [api_arn, f"{api_arn}/*"]
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": api_arn.split(":")[4]}
+
+
+def test_logs_role_trusts_appsync_apis_of_this_account_and_region_only(stack):
+    (role,) = [r for r in stack.of_type(ROLE) if r.name.endswith("-logs-role")]
+    (trust,) = statements(role, "assumeRolePolicy")
+    assert trust["Principal"] == {"Service": "appsync.amazonaws.com"}
+    assert trust["Condition"] == {
+        "ArnLike": {"aws:SourceArn": "arn:aws:appsync:us-east-1:123456789012:apis/*"},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
 
 
 def test_api_logs_through_its_role_to_a_log_group_with_retention(stack):
@@ -131,7 +143,9 @@ def test_prod_puts_a_waf_with_rate_limit_and_common_rules_in_front_of_the_api(pr
     managed = [
         s["managedRuleGroupStatement"] for s in statements_ if "managedRuleGroupStatement" in s
     ]
-    assert {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"} in managed
+    assert [(m["vendorName"], m["name"]) for m in managed] == [
+        ("AWS", "AWSManagedRulesCommonRuleSet")
+    ]
     association = prod.one(WEB_ACL_ASSOCIATION).inputs
     assert association["resourceArn"] == prod.one(API).outputs["apiArn"]
     assert association["webAclArn"] == prod.one(WEB_ACL).outputs["arn"]

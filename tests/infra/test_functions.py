@@ -178,3 +178,27 @@ def test_an_unpinned_powertools_is_refused(tmp_path):
     requirements.write_text("aws-lambda-powertools>=3\n")
     with pytest.raises(ValueError, match="aws-lambda-powertools==<version>"):
         powertools_version(requirements)
+
+
+def test_chat_memory_and_reserved_concurrency_default_from_the_project(dev):
+    declared = function(dev, "chat.handler").inputs
+    assert declared["memorySize"] == 1024
+    assert declared["reservedConcurrentExecutions"] == 100
+
+
+def test_chat_memory_and_reserved_concurrency_follow_the_stack_config():
+    stack = declare_stack("dev", {"chatMemoryMb": 1769, "chatReservedConcurrency": 40})
+    declared = function(stack, "chat.handler").inputs
+    assert declared["memorySize"] == 1769
+    assert declared["reservedConcurrentExecutions"] == 40
+
+
+def test_zero_reserved_concurrency_reserves_nothing():
+    # Lambda throttles every invocation of a function reserved at 0; the config's 0 means "no
+    # reservation" instead, which Lambda spells -1.
+    stack = declare_stack("dev", {"chatReservedConcurrency": 0})
+    assert function(stack, "chat.handler").inputs["reservedConcurrentExecutions"] == -1
+
+
+def test_the_subscribe_function_reserves_nothing(dev):
+    assert function(dev, "subscribe.handler").inputs["reservedConcurrentExecutions"] == -1

@@ -23,9 +23,9 @@ DEV_MODEL_ARNS = {
     "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
     "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0",
     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
     # An inference profile routes across regions, so its foundation model is allowed everywhere.
-    "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+    "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
 }
 
 

@@ -63,10 +63,18 @@ def test_web_client_is_public_with_srp_and_refresh_only(stack):
     assert client["supportedIdentityProviders"] == ["COGNITO"]
 
 
-def test_web_client_returns_to_the_configured_callback_urls(dev):
+def test_web_client_returns_to_the_configured_callback_urls_and_the_hosted_app(dev):
     client = dev.one(CLIENT).inputs
-    assert client["callbackUrls"] == dev.config["ai-gateway:callbackUrls"]
+    assert client["callbackUrls"] == [*dev.config["ai-gateway:callbackUrls"], dev.outputs["webUrl"]]
+    assert client["logoutUrls"] == client["callbackUrls"]
     assert client["allowedOauthFlows"] == ["code"]
+
+
+def test_without_the_hosted_app_the_client_returns_to_the_configured_urls_only():
+    stack = declare_stack("dev", {"web": False})
+    client = stack.one(CLIENT).inputs
+    assert client["callbackUrls"] == stack.config["ai-gateway:callbackUrls"]
+    assert "webUrl" not in stack.outputs
 
 
 def test_each_tier_is_a_group_and_the_higher_tier_wins(prod):

@@ -26,6 +26,7 @@ COMPONENTS = (
     "Analytics",
     "Observability",
     "GatewayFunctions",
+    "Web",
 )
 
 

@@ -13,6 +13,7 @@ from infra_support import comparable
 from devtools.declare import DeclaredResource, DeclaredStack, declare_stack
 
 PARAMETER = "aws:ssm/parameter:Parameter"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 UNTOUCHABLE = (
     "aws:dynamodb/table:Table",
@@ -21,6 +22,9 @@ UNTOUCHABLE = (
     "aws:cognito/userGroup:UserGroup",
     "aws:s3/bucket:Bucket",
     "aws:lambda/function:Function",
+    # the hosted app: its config.json carries no tier data, so a tier change leaves the site alone
+    OBJECT,
+    "aws:cloudfront/distribution:Distribution",
 )
 
 
@@ -67,11 +71,11 @@ def test_every_limit_of_every_tier_can_change_without_touching_anything_else(dev
 
 
 def test_a_model_change_changes_only_the_tier_parameter_and_the_model_policy(dev):
-    # GIVEN the free tier also allows Nova Pro and a Claude inference profile
+    # GIVEN the free tier also allows Nova Pro and Nova Pro's US inference profile
     models = [
         *dev.config["ai-gateway:tiers"]["free"]["models"],
         "amazon.nova-pro-v1:0",
-        "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "us.amazon.nova-pro-v1:0",
     ]
     after = declare_stack("dev", {"tiers.free.models": models})
     changed = _changed(dev, after)
@@ -82,7 +86,7 @@ def test_a_model_change_changes_only_the_tier_parameter_and_the_model_policy(dev
     # ... the parameter lists the models as written, and the policy now covers the new profile
     assert _tier_document(after)["tiers"]["free"]["models"] == models
     policy = after.by_urn(policy_urn).inputs["policy"]
-    assert "inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0" in policy
+    assert "inference-profile/us.amazon.nova-pro-v1:0" in policy
 
 
 def test_changing_a_default_model_within_the_allowlist_changes_only_the_parameter(dev):
@@ -98,6 +102,15 @@ def test_no_tier_change_touches_tables_user_pool_buckets_or_function_code(dev):
     ):
         changed = set(_changed(dev, declare_stack("dev", overrides)).values())
         assert not changed & set(UNTOUCHABLE), overrides
+
+
+def test_the_hosted_apps_config_carries_no_tier_data(dev):
+    (config,) = [o for o in dev.of_type(OBJECT) if o.inputs["key"] == "config.json"]
+    document = json.loads(config.inputs["content"])
+    tier_words = {"tier", "tiers", "tierConfig", "models", "defaultTier", "limits"}
+    assert not tier_words & set(document)
+    for tier in dev.config["ai-gateway:tiers"].values():
+        assert not any(model in config.inputs["content"] for model in tier["models"])
 
 
 def test_redeclaring_the_same_config_changes_nothing(dev):

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -47,11 +48,26 @@ class Gateway:
     log_path: Path
     port: int
     ready_seconds: float
+    iam_credentials_path: Path | None = None
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
         return self.outputs["eventsHttpEndpoint"].split("/")[2]
+
+    @property
+    def ca_file(self) -> Path:
+        return REPO_ROOT / self.outputs["caCertFile"]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts the gateway's local CA, as a client app would."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def iam_credentials(self) -> tuple[str, str]:
+        """The functions' per-start key pair, written by the gateway for this test run."""
+        assert self.iam_credentials_path is not None
+        document = json.loads(self.iam_credentials_path.read_text())
+        return document["accessKeyId"], document["secretAccessKey"]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -87,6 +103,7 @@ def start_gateway(
     port = port or free_port()
     outputs_path = tmp_path / f"outputs-{port}.json"
     log_path = tmp_path / f"gateway-{port}.log"
+    credentials_path = tmp_path / f"iam-{port}.json"
     outputs_path.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -101,6 +118,8 @@ def start_gateway(
                 str(port),
                 "--outputs",
                 str(outputs_path),
+                "--iam-credentials-file",
+                str(credentials_path),
                 *args,
             ],
             cwd=REPO_ROOT,
@@ -117,7 +136,7 @@ def start_gateway(
         time.sleep(0.05)
     ready = time.monotonic() - began
     outputs = json.loads(outputs_path.read_text())
-    return Gateway(process, outputs, outputs_path, log_path, port, ready)
+    return Gateway(process, outputs, outputs_path, log_path, port, ready, credentials_path)
 
 
 def sign_in(outputs: dict[str, Any], username: str, password: str) -> dict[str, str]:
@@ -225,6 +244,7 @@ async def connect(gateway: Gateway, token: str, *, init: bool = True):
         gateway.outputs["eventsRealtimeEndpoint"],
         subprotocols=["aws-appsync-event-ws", header_protocol(auth)],
         open_timeout=10,
+        ssl=gateway.ssl_context(),
     ) as ws:
         client = EventsClient(ws, auth)
         if init:

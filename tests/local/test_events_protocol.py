@@ -19,7 +19,6 @@ import pytest
 import urllib3
 import websockets
 
-from local.aws import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from tests.local.gateway_harness import (
     Gateway,
     chat_event,
@@ -28,7 +27,15 @@ from tests.local.gateway_harness import (
     signed_publish,
 )
 
-http = urllib3.PoolManager()
+_pools: dict[str, urllib3.PoolManager] = {}
+
+
+def https(gateway: Gateway) -> urllib3.PoolManager:
+    """An HTTPS client that trusts the gateway's CA (and nothing it was not told to)."""
+    key = str(gateway.ca_file)
+    if key not in _pools:
+        _pools[key] = urllib3.PoolManager(ca_certs=key)
+    return _pools[key]
 
 
 def run(coro):
@@ -47,13 +54,14 @@ def http_publish(
     gateway: Gateway,
     document: dict,
     *,
-    secret: str = LOCAL_SECRET_ACCESS_KEY,
+    secret: str | None = None,
     body: bytes | None = None,
     headers: dict | None = None,
 ):
     raw = json.dumps(document).encode()
-    url, signed = signed_publish(gateway, raw, access_key=LOCAL_ACCESS_KEY_ID, secret_key=secret)
-    response = http.request(
+    key_id, own_secret = gateway.iam_credentials()
+    url, signed = signed_publish(gateway, raw, access_key=key_id, secret_key=secret or own_secret)
+    response = https(gateway).request(
         "POST",
         url,
         body=body if body is not None else raw,
@@ -83,8 +91,9 @@ def forged_token(gateway: Gateway, **overrides) -> str:
 
 async def refused_connection(gateway: Gateway, protocols: list[str]) -> dict:
     async with websockets.connect(
-        gateway.outputs["eventsRealtimeEndpoint"], subprotocols=protocols
+        gateway.outputs["eventsRealtimeEndpoint"], subprotocols=protocols, ssl=gateway.ssl_context()
     ) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
         message = json.loads(await asyncio.wait_for(ws.recv(), 5))
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
@@ -158,7 +167,9 @@ def test_the_event_ws_subprotocol_is_required(gateway):
 
     async def scenario():
         async with websockets.connect(
-            gateway.outputs["eventsRealtimeEndpoint"], subprotocols=[auth]
+            gateway.outputs["eventsRealtimeEndpoint"],
+            subprotocols=[auth],
+            ssl=gateway.ssl_context(),
         ):
             pass
 
@@ -315,11 +326,10 @@ def test_an_http_publish_signed_with_other_credentials_is_unauthorized(gateway):
 def test_an_http_publish_whose_body_changed_after_signing_is_unauthorized(gateway):
     document = {"channel": outbound(gateway, "someone"), "events": ["{}"]}
     raw = json.dumps(document).encode()
-    url, headers = signed_publish(
-        gateway, raw, access_key=LOCAL_ACCESS_KEY_ID, secret_key=LOCAL_SECRET_ACCESS_KEY
-    )
+    key_id, secret = gateway.iam_credentials()
+    url, headers = signed_publish(gateway, raw, access_key=key_id, secret_key=secret)
     tampered = raw.replace(b"someone", b"somebody")
-    response = http.request("POST", url, body=tampered, headers=headers)
+    response = https(gateway).request("POST", url, body=tampered, headers=headers)
     assert response.status == 401
 
 

@@ -57,6 +57,7 @@ def test_make_dev_serves_a_chat_turn_stops_on_sigterm_and_restarts_on_the_same_p
         events = asyncio.run(one_turn())
         assert events[-1]["type"] == "done"
         assert events[-1]["usage"]["outputTokens"] == 20
+        first_key = gateway.iam_credentials()
     finally:
         stopped_in = gateway.stop(signal.SIGTERM)
     assert gateway.process.returncode == 0, gateway.log()
@@ -65,6 +66,10 @@ def test_make_dev_serves_a_chat_turn_stops_on_sigterm_and_restarts_on_the_same_p
     again = start_gateway(tmp_path, "--stack", "dev", port=gateway.port)
     try:
         assert again.outputs["eventsHttpEndpoint"] == outputs["eventsHttpEndpoint"]
+        # The functions' IAM key pair is made anew at each start, never a constant.
+        assert again.iam_credentials()[0] != first_key[0]
+        assert again.iam_credentials()[1] != first_key[1]
+        assert again.outputs["caCertFile"] == outputs["caCertFile"]  # one CA per machine
     finally:
         stopped_in = again.stop(signal.SIGINT)
     assert again.process.returncode == 0, again.log()

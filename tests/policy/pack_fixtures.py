@@ -315,3 +315,83 @@ class Case:
 
     def __str__(self) -> str:
         return f"{self.policy}: {self.behaviour}"
+
+
+# --- the hosted chat app's CDN -------------------------------------------------------------------
+
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+HEADERS_POLICY = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
+LOG_SOURCE = "aws:cloudwatch/logDeliverySource:LogDeliverySource"
+LOG_DELIVERY = "aws:cloudwatch/logDelivery:LogDelivery"
+DISTRIBUTION_ARN = f"arn:aws:cloudfront::{ACCOUNT}:distribution/E1ABCDEF"
+HEADERS_POLICY_ID = "0f0e0d0c-headers"
+CUSTOM_CERTIFICATE = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b"
+
+
+def behaviour(**changes: Any) -> dict[str, Any]:
+    return {
+        "targetOriginId": "site",
+        "viewerProtocolPolicy": "redirect-to-https",
+        "allowedMethods": ["GET", "HEAD"],
+        "cachedMethods": ["GET", "HEAD"],
+        "responseHeadersPolicyId": HEADERS_POLICY_ID,
+        **changes,
+    }
+
+
+def s3_origin(**changes: Any) -> dict[str, Any]:
+    return {
+        "originId": "site",
+        "domainName": "site-bucket.s3.us-east-1.amazonaws.com",
+        "originAccessControlId": "E2OAC",
+        **changes,
+    }
+
+
+def distribution(**changes: Any) -> FixtureResource:
+    """A compliant distribution: OAC S3 origin, HTTPS, headers policy, default certificate."""
+    props = {
+        "enabled": True,
+        "origins": [s3_origin()],
+        "defaultCacheBehavior": behaviour(),
+        "orderedCacheBehaviors": [behaviour(pathPattern="/config.json")],
+        "viewerCertificate": {"cloudfrontDefaultCertificate": True},
+        **changes,
+    }
+    return resource(DISTRIBUTION, "web", props, arn=DISTRIBUTION_ARN)
+
+
+def headers_policy(**security_changes: Any) -> FixtureResource:
+    """A response headers policy with HSTS, nosniff, DENY and a CSP forbidding framing."""
+    security = {
+        "strictTransportSecurity": {"accessControlMaxAgeSec": 63072000, "override": True},
+        "contentTypeOptions": {"override": True},
+        "frameOptions": {"frameOption": "DENY", "override": True},
+        "contentSecurityPolicy": {
+            "contentSecurityPolicy": "default-src 'none'; frame-ancestors 'none'",
+            "override": True,
+        },
+        **security_changes,
+    }
+    security = {k: v for k, v in security.items() if v is not None}
+    return resource(
+        HEADERS_POLICY, "headers", {"securityHeadersConfig": security}, id=HEADERS_POLICY_ID
+    )
+
+
+def access_logs(*, log_type: str = "ACCESS_LOGS") -> list[FixtureResource]:
+    """Standard logging (v2) of :func:`distribution`: a delivery source and its delivery."""
+    source = resource(
+        LOG_SOURCE,
+        "web-logs-source",
+        {"name": "web-logs", "logType": log_type, "resourceArn": DISTRIBUTION_ARN},
+    )
+    delivery = resource(
+        LOG_DELIVERY,
+        "web-logs-delivery",
+        {
+            "deliverySourceName": "web-logs",
+            "deliveryDestinationArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:delivery-destination:d",
+        },
+    )
+    return [source, delivery]

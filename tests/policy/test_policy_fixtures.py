@@ -11,6 +11,7 @@ from pack_fixtures import (
     CLIENT,
     COGNITO,
     COMPLIANT_BUCKET,
+    CUSTOM_CERTIFICATE,
     FUNCTION,
     IAM,
     LOG_GROUP,
@@ -23,19 +24,24 @@ from pack_fixtures import (
     USER_POOL,
     WAF_ASSOCIATION,
     Case,
+    access_logs,
     alarm,
     allow,
     assert_stack_has_violation,
     assert_stack_no_violations,
+    behaviour,
     bucket_stack,
     client,
+    distribution,
     document,
     event_api,
     function,
+    headers_policy,
     log_group,
     namespace,
     resource,
     run,
+    s3_origin,
     table,
     tier,
     tier_config_parameter,
@@ -43,7 +49,10 @@ from pack_fixtures import (
 )
 
 NOVA_LITE = "amazon.nova-lite-v1:0"
-HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# Approved by an organisation but past its Bedrock EOL date (model-catalog.json: 2026-10-14).
+SONNET_4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+APPROVING_SONNET_4 = {"models-in-catalog": {"approvedModels": [NOVA_LITE, SONNET_4]}}
 UNAPPROVED = "meta.llama3-70b-instruct-v1:0"
 XRAY = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
@@ -464,7 +473,7 @@ CASES = [
                             [
                                 f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU}",
                                 "arn:aws:bedrock:*::foundation-model/"
-                                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                                "anthropic.claude-haiku-4-5-20251001-v1:0",
                             ],
                         )
                     )
@@ -472,6 +481,47 @@ CASES = [
             ),
         ],
         culprit="chat-policy",
+    ),
+    Case(
+        "models-in-catalog",
+        "tier allowing an approved model that has reached end of life on Bedrock",
+        [tier_config_parameter({"pro": tier(NOVA_LITE, SONNET_4)})],
+        [tier_config_parameter({"pro": tier(NOVA_LITE)})],
+        culprit="tier-config",
+        config=APPROVING_SONNET_4,
+    ),
+    Case(
+        "models-in-catalog",
+        "tier allowing an approved model the lifecycle catalog does not know",
+        [tier_config_parameter({"pro": tier(NOVA_LITE, UNAPPROVED)})],
+        [tier_config_parameter({"pro": tier(NOVA_LITE)})],
+        culprit="tier-config",
+        config={"models-in-catalog": {"approvedModels": [NOVA_LITE, UNAPPROVED]}},
+    ),
+    Case(
+        "models-in-catalog",
+        "role allowed to invoke an approved model that is Legacy on Bedrock",
+        [
+            tier_config_parameter({"free": tier(NOVA_LITE)}),
+            resource(
+                ROLE_POLICY,
+                "chat-policy",
+                {
+                    "policy": document(
+                        allow(
+                            ["bedrock:InvokeModelWithResponseStream"],
+                            [
+                                f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{SONNET_4}"
+                            ],
+                        )
+                    )
+                },
+            ),
+        ],
+        culprit="chat-policy",
+        config={
+            "models-in-catalog": {"approvedModels": [NOVA_LITE, SONNET_4], "asOf": "2026-05-01"}
+        },
     ),
     Case(
         "models-in-catalog",
@@ -527,6 +577,133 @@ CASES = [
         environment="prod",
         culprit="events",
     ),
+    Case(
+        "cloudfront-s3-origin-access-control",
+        "S3 origin without origin access control",
+        [distribution(origins=[s3_origin(originAccessControlId="")])],
+        [distribution()],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-s3-origin-access-control",
+        "S3 origin behind a legacy origin access identity",
+        [
+            distribution(
+                origins=[
+                    s3_origin(
+                        originAccessControlId="",
+                        s3OriginConfig={
+                            "originAccessIdentity": "origin-access-identity/cloudfront/E1OAI"
+                        },
+                    )
+                ]
+            )
+        ],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-s3-origin-access-control",
+        "public S3 website endpoint as origin",
+        [
+            distribution(
+                origins=[
+                    {
+                        "originId": "site",
+                        "domainName": "site.s3-website-us-east-1.amazonaws.com",
+                        "customOriginConfig": {"originProtocolPolicy": "http-only"},
+                    }
+                ]
+            )
+        ],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-viewer-https",
+        "default behaviour serving plain HTTP",
+        [distribution(defaultCacheBehavior=behaviour(viewerProtocolPolicy="allow-all"))],
+        [distribution()],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-viewer-https",
+        "config.json behaviour serving plain HTTP",
+        [
+            distribution(
+                orderedCacheBehaviors=[
+                    behaviour(pathPattern="/config.json", viewerProtocolPolicy="allow-all")
+                ]
+            )
+        ],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-minimum-tls",
+        "custom certificate allowing TLS 1.0",
+        [
+            distribution(
+                aliases=["chat.example.com"],
+                viewerCertificate={
+                    "acmCertificateArn": CUSTOM_CERTIFICATE,
+                    "sslSupportMethod": "sni-only",
+                    "minimumProtocolVersion": "TLSv1",
+                },
+            )
+        ],
+        [
+            distribution(
+                aliases=["chat.example.com"],
+                viewerCertificate={
+                    "acmCertificateArn": CUSTOM_CERTIFICATE,
+                    "sslSupportMethod": "sni-only",
+                    "minimumProtocolVersion": "TLSv1.2_2021",
+                },
+            )
+        ],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-response-headers",
+        "default behaviour without a response headers policy",
+        [
+            distribution(defaultCacheBehavior=behaviour(responseHeadersPolicyId=None)),
+            headers_policy(),
+        ],
+        [distribution(), headers_policy()],
+        culprit="web",
+    ),
+    Case(
+        "cloudfront-response-headers",
+        "headers policy allowing framing",
+        [distribution(), headers_policy(frameOptions={"frameOption": "SAMEORIGIN"})],
+        culprit="headers",
+    ),
+    Case(
+        "cloudfront-response-headers",
+        "headers policy without HSTS",
+        [distribution(), headers_policy(strictTransportSecurity=None)],
+        culprit="headers",
+    ),
+    Case(
+        "cloudfront-response-headers",
+        "headers policy without a CSP",
+        [distribution(), headers_policy(contentSecurityPolicy=None)],
+        culprit="headers",
+    ),
+    Case(
+        "prod-cloudfront-access-logs",
+        "production distribution without access logs",
+        [distribution()],
+        [distribution(), *access_logs()],
+        environment="prod",
+        culprit="web",
+    ),
+    Case(
+        "prod-cloudfront-access-logs",
+        "production distribution with a log source but no delivery",
+        [distribution(), access_logs()[0]],
+        environment="prod",
+        culprit="web",
+    ),
 ]
 
 
@@ -575,6 +752,7 @@ def test_compliant_counterpart_passes_the_policy(case: Case):
         ),
         ("prod-alarms-notify", [alarm("errors", [])]),
         ("prod-event-api-waf", [event_api()]),
+        ("prod-cloudfront-access-logs", [distribution()]),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -650,3 +828,33 @@ def test_fixtures_use_real_pulumi_aws_type_tokens(token: str):
     # A mistyped token would make a compliant counterpart pass vacuously.
     cls = _pulumi_aws_class(token)
     assert cls is not None and cls.pulumi_type == token
+
+
+def test_legacy_logging_config_counts_as_access_logs_in_production():
+    logged = distribution(loggingConfig={"bucket": "logs.s3.amazonaws.com", "prefix": "web/"})
+    assert_stack_no_violations("prod-cloudfront-access-logs", [logged], environment="prod")
+
+
+def test_the_default_certificate_passes_minimum_tls_whatever_it_asks():
+    # CloudFront fixes the security policy of its own certificate; there is nothing to choose.
+    default = distribution(
+        viewerCertificate={"cloudfrontDefaultCertificate": True, "minimumProtocolVersion": "TLSv1"}
+    )
+    assert_stack_no_violations("cloudfront-minimum-tls", [default])
+
+
+def test_a_custom_origin_that_is_not_s3_needs_no_origin_access_control():
+    api = {
+        "originId": "api",
+        "domainName": "api.example.com",
+        "customOriginConfig": {"originProtocolPolicy": "https-only"},
+    }
+    assert_stack_no_violations(
+        "cloudfront-s3-origin-access-control", [distribution(origins=[s3_origin(), api])]
+    )
+
+
+def test_a_short_hsts_max_age_is_reported():
+    short = headers_policy(strictTransportSecurity={"accessControlMaxAgeSec": 300})
+    found = assert_stack_has_violation("cloudfront-response-headers", [distribution(), short])
+    assert "max-age" in found[0].message

@@ -137,6 +137,35 @@ BREAKS: list[tuple[str, str, Callable[[Props], Props] | None]] = [
     ),
     ("prod-alarms-notify", "aws:cloudwatch/metricAlarm:MetricAlarm", _set("alarmActions", [])),
     ("prod-event-api-waf", "aws:wafv2/webAclAssociation:WebAclAssociation", None),
+    (
+        "cloudfront-s3-origin-access-control",
+        "aws:cloudfront/distribution:Distribution",
+        lambda p: {**p, "origins": [{**o, "originAccessControlId": ""} for o in p["origins"]]},
+    ),
+    (
+        "cloudfront-viewer-https",
+        "aws:cloudfront/distribution:Distribution",
+        _set("defaultCacheBehavior.viewerProtocolPolicy", "allow-all"),
+    ),
+    (
+        "cloudfront-minimum-tls",
+        "aws:cloudfront/distribution:Distribution",
+        _set(
+            "viewerCertificate",
+            {
+                "acmCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                "0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b4a49",
+                "sslSupportMethod": "sni-only",
+                "minimumProtocolVersion": "TLSv1.1_2016",
+            },
+        ),
+    ),
+    (
+        "cloudfront-response-headers",
+        "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy",
+        _set("securityHeadersConfig.strictTransportSecurity", None),
+    ),
+    ("prod-cloudfront-access-logs", "aws:cloudwatch/logDelivery:LogDelivery", None),
 ]
 
 

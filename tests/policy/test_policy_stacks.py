@@ -11,7 +11,9 @@ from policy.offline import PackResult, PolicyConfigError, analyze_stack, load_co
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 NARROW_CATALOG = ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"]
-UNAPPROVED = "meta.llama3-70b-instruct-v1:0"
+# Active on Bedrock and known to model-catalog.json (so the program declares it), but not in the
+# organisation's approved list in policy/config.json.
+UNAPPROVED = "us.amazon.nova-pro-v1:0"
 
 
 def _listing(result: PackResult) -> str:
@@ -64,6 +66,23 @@ def test_prod_without_waf_is_blocked():
     ]
 
 
+def test_prod_without_web_access_logs_is_blocked():
+    result = analyze_stack("prod", {"webLogging": False})
+    assert [v.resource_type for v in result.of_policy("prod-cloudfront-access-logs")] == [
+        "aws:cloudfront/distribution:Distribution"
+    ]
+
+
+def test_a_custom_domain_passes_the_cdn_policies():
+    certificate = (
+        "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b4a49"
+    )
+    result = analyze_stack(
+        "prod", {"webDomain": "chat.example.com", "webCertificateArn": certificate}
+    )
+    assert not result.mandatory, _listing(result)
+
+
 def test_a_tier_model_outside_the_catalog_is_blocked_in_tier_config_and_iam():
     models = ["amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0", UNAPPROVED]
     result = analyze_stack("dev", {"tiers.pro.models": models})
@@ -79,7 +98,7 @@ def test_the_approved_catalog_comes_from_the_policy_config():
     config = {**load_config_file(), "models-in-catalog": {"approvedModels": NARROW_CATALOG}}
     result = analyze_stack("prod", config=config)
     messages = " ".join(v.message for v in result.of_policy("models-in-catalog"))
-    assert "us.anthropic.claude-sonnet-4-20250514-v1:0" in messages
+    assert "us.anthropic.claude-haiku-4-5-20251001-v1:0" in messages
     assert "amazon.nova-pro-v1:0" not in messages
 
 
