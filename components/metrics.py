@@ -63,6 +63,15 @@ def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
             ],
             True,
         ),
+        (
+            "Admission: speculative model calls cancelled, tokens over a reservation",
+            [
+                [_search(Metric.SPECULATIVE_CALLS_CANCELLED, "Sum", "calls cancelled")],
+                [_search(Metric.SPECULATIVE_INPUT_TOKENS, "Sum", "their input tokens")],
+                [_search(Metric.METERING_OVERRUN_TOKENS, "Sum", "tokens not charged")],
+            ],
+            False,
+        ),
         ("Functions: invocations, errors, throttles", lambda_metrics, False),
     ]
 

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     LIMIT_EXCEEDED = "limit_exceeded"
+    RATE_LIMITED = "rate_limited"
+    DUPLICATE_TURN = "duplicate_turn"
     USAGE_UNAVAILABLE = "usage_unavailable"
     MODEL_THROTTLED = "model_throttled"
     MODEL_TIMEOUT = "model_timeout"
@@ -47,6 +49,7 @@ class ErrorCode(StrEnum):
 RETRYABLE = frozenset(
     {
         ErrorCode.USAGE_UNAVAILABLE,
+        ErrorCode.RATE_LIMITED,
         ErrorCode.MODEL_THROTTLED,
         ErrorCode.MODEL_TIMEOUT,
         ErrorCode.MODEL_ERROR,

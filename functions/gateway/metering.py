@@ -6,6 +6,8 @@ Pure logic over one user's usage item (see :mod:`gateway.usage_store` for how it
 * ``m#<YYYY-MM>#i`` / ``m#<YYYY-MM>#o`` — input/output tokens settled in a calendar month;
 * ``c#<YYYY-MM>#r`` / ``c#<YYYY-MM>#w`` — prompt-cache read/write tokens (recorded, not limited);
 * ``r#<reservationId>`` — a live reservation ``{i, o, exp, b, m}``;
+* ``q#<bucketStart>`` — requests started in a 10-second bucket (see :mod:`gateway.rates`);
+* ``t#<turnKey>`` — a recent client turn id, ``"<firstSeen>/<reservationId>"``;
 * ``version`` — bumped by every write (reserve, settle, release), the optimistic-concurrency
   token: an item with a given version has exactly one content.
 
@@ -43,6 +45,8 @@ BUCKET_PREFIX = "d#"
 MONTH_PREFIX = "m#"
 CACHE_PREFIX = "c#"
 RESERVATION_PREFIX = "r#"
+REQUEST_PREFIX = "q#"
+TURN_PREFIX = "t#"
 VERSION = "version"
 
 #: How long a crashed invocation's reservation keeps counting (Lambda's longest run).
@@ -70,6 +74,14 @@ def cache_attribute(month: str, kind: str) -> str:
 
 def reservation_attribute(reservation_id: str) -> str:
     return f"{RESERVATION_PREFIX}{reservation_id}"
+
+
+def request_attribute(bucket: int) -> str:
+    return f"{REQUEST_PREFIX}{bucket}"
+
+
+def turn_attribute(turn_key: str) -> str:
+    return f"{TURN_PREFIX}{turn_key}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,10 @@ class UsageSnapshot:
     months: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     cache_months: frozenset[str] = frozenset()
     reservations: Mapping[str, Reservation] = field(default_factory=dict)
+    #: Requests started per 10-second bucket (bucket start -> count).
+    requests: Mapping[int, int] = field(default_factory=dict)
+    #: Recent client turn ids (turn key -> ``"<firstSeen>/<reservationId>"``).
+    turns: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> UsageSnapshot:
@@ -137,6 +153,8 @@ class UsageSnapshot:
         months: dict[str, list[int]] = {}
         cache_months: set[str] = set()
         reservations: dict[str, Reservation] = {}
+        requests: dict[int, int] = {}
+        turns: dict[str, str] = {}
         for name, value in item.items():
             if name.startswith(BUCKET_PREFIX):
                 start, _, direction = name[len(BUCKET_PREFIX) :].partition("#")
@@ -153,6 +171,12 @@ class UsageSnapshot:
             elif name.startswith(RESERVATION_PREFIX) and isinstance(value, Mapping):
                 rid = name[len(RESERVATION_PREFIX) :]
                 reservations[rid] = Reservation.from_attribute(rid, value)
+            elif name.startswith(REQUEST_PREFIX):
+                start = name[len(REQUEST_PREFIX) :]
+                if start.isdigit():
+                    requests[int(start)] = int(value)
+            elif name.startswith(TURN_PREFIX):
+                turns[name[len(TURN_PREFIX) :]] = str(value)
         return cls(
             exists=True,
             version=int(item.get(VERSION, 0)),
@@ -160,6 +184,8 @@ class UsageSnapshot:
             months={m: (v[0], v[1]) for m, v in months.items()},
             cache_months=frozenset(cache_months),
             reservations=reservations,
+            requests=requests,
+            turns=turns,
         )
 
     def settled(self, now: int) -> dict[str, int]:
@@ -210,6 +236,9 @@ class UsageSnapshot:
         for month in sorted(self.cache_months):
             if month < oldest_kept_month:
                 stale += [cache_attribute(month, "r"), cache_attribute(month, "w")]
+        from gateway.rates import stale_rate_attributes  # the rate rules own their attributes
+
+        stale += stale_rate_attributes(self, now)
         return stale[:MAX_PRUNED_PER_WRITE]
 
     def with_settlement(
@@ -234,16 +263,24 @@ class UsageSnapshot:
             months=months,
             cache_months=self.cache_months,
             reservations=reservations,
+            requests=self.requests,
+            turns=self.turns,
         )
 
 
 @dataclass(frozen=True)
 class Admission:
-    """A turn that fits: the reservation to write and the output it may produce."""
+    """A turn that fits: what its conditional write adds — the reservation (none for a prepared
+    answer), the request it counts, its turn id — and the output it may produce."""
 
-    reservation: Reservation
+    reservation: Reservation | None
     max_output_tokens: int
     prune: tuple[str, ...]
+    #: The 10-second bucket whose request count the write increments (None: count nothing).
+    request_bucket: int | None = None
+    #: The recent-turn attribute the write sets, and its value.
+    turn_key: str | None = None
+    turn_mark: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,12 +294,43 @@ class Refusal:
 
 
 def estimate_input_tokens(texts: Iterable[str]) -> int:
-    """A deliberately generous estimate of a request's input tokens (about 3 characters per
-    token plus a few tokens of framing per message); the real count is settled afterwards."""
+    """A realistic estimate of a request's input tokens (about 3 characters per token plus a
+    few tokens of framing per message), charged when a model fails midway without reporting
+    its usage. Admission reserves :func:`gateway.token_bound.input_token_bound` instead."""
     total = 0
     for text in texts:
         total += math.ceil(len(text) / 3) + 4
     return max(total, 1)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a settlement stores: the model's usage, capped at the turn's reservation."""
+
+    usage: TokenUsage
+    #: Tokens the model reported beyond the reservation, not stored (an upper bound failed).
+    overrun_input_tokens: int = 0
+    overrun_output_tokens: int = 0
+
+
+def charged_usage(reservation: Reservation | None, reported: TokenUsage) -> Charge:
+    """The usage to store for a turn: never more than it reserved in either direction, so the
+    windows it was admitted into stay within their limits whatever the model reports. (A turn
+    metered fail-open has no reservation and stores what was reported.)"""
+    if reservation is None:
+        return Charge(reported)
+    input_tokens = min(reported.input_tokens, reservation.input_tokens)
+    output_tokens = min(reported.output_tokens, reservation.output_tokens)
+    return Charge(
+        TokenUsage(
+            input_tokens,
+            output_tokens,
+            reported.cache_read_tokens,
+            reported.cache_write_tokens,
+        ),
+        overrun_input_tokens=reported.input_tokens - input_tokens,
+        overrun_output_tokens=reported.output_tokens - output_tokens,
+    )
 
 
 def limits_view(tier: Tier, used: Mapping[str, int]) -> dict[str, dict[str, int]]:
@@ -274,21 +342,22 @@ def plan_turn(
     snapshot: UsageSnapshot,
     tier: Tier,
     now: int,
-    input_estimate: int,
+    input_bound: int,
     reservation_id: str,
     reservation_seconds: int = DEFAULT_RESERVATION_SECONDS,
 ) -> Admission | Refusal:
     """Admit a turn whose worst case fits every window, or say which window refuses it.
 
-    The worst case is the input estimate plus the smaller of the tier's per-turn output maximum
-    and the output headroom left in both output windows; that smaller value is also the turn's
-    ``maxTokens``, so even a turn that uses all of it stays within every limit.
+    The worst case is the input bound (:func:`gateway.token_bound.input_token_bound`) plus the
+    smaller of the tier's per-turn output maximum and the output headroom left in both output
+    windows; that smaller value is also the turn's ``maxTokens``, so even a turn that uses all
+    of it stays within every limit.
     """
     used = snapshot.committed(now)
     refusals: list[Refusal] = []
     for window in _INPUT_WINDOWS:
-        if used[window] + input_estimate > tier.limit(window):
-            refusals.append(_refusal(snapshot, tier, now, window, used[window], input_estimate))
+        if used[window] + input_bound > tier.limit(window):
+            refusals.append(_refusal(snapshot, tier, now, window, used[window], input_bound))
     headroom = min(tier.limit(w) - used[w] for w in _OUTPUT_WINDOWS)
     if headroom < 1:
         for window in _OUTPUT_WINDOWS:
@@ -300,7 +369,7 @@ def plan_turn(
     max_output = min(tier.max_output_tokens_per_turn, headroom)
     reservation = Reservation(
         id=reservation_id,
-        input_tokens=input_estimate,
+        input_tokens=input_bound,
         output_tokens=max_output,
         expires_at=now + reservation_seconds,
         bucket=bucket_start(now),

@@ -25,3 +25,9 @@ class Metric:
     ANALYTICS_FAILURES = "AnalyticsFailures"
     PUBLISH_FAILURES = "PublishFailures"
     PUBLISH_RETRIES = "PublishRetries"  # publishes that recovered after a retry
+    # Tokens a model reported beyond the turn's reservation, which are not charged (the input
+    # upper bound failed for that model); dimension modelId.
+    METERING_OVERRUN_TOKENS = "MeteringOverrunTokens"
+    # Model calls opened before admission and cancelled, and their estimated input tokens.
+    SPECULATIVE_CALLS_CANCELLED = "SpeculativeCallsCancelled"
+    SPECULATIVE_INPUT_TOKENS = "SpeculativeInputTokens"

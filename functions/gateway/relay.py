@@ -1,9 +1,11 @@
 """The relay: a turn's outbound events, numbered and coalesced, on the user's outbound channel.
 
-The first delta goes out at once; later deltas are coalesced into one event per flush interval
-(or sooner when the buffer passes a few KB), and a publish carries at most five events. A
-dedicated sender thread publishes, so the model stream is read at full speed and to its end even
-while a publish is slow, retrying or failing.
+The first delta goes out at once, published by the thread that reads the model stream (a
+hand-over to another thread could wait up to the interpreter's switch interval, 5 ms, while the
+reader keeps the interpreter busy); later deltas are coalesced into one event per flush interval
+(or sooner when the buffer passes a few KB), and a publish carries at most five events. From the
+second delta on a dedicated sender thread publishes, so the model stream is read at full speed
+and to its end even while a publish is slow, retrying or failing.
 
 The terminal event always gets a publish of its own, after every delta, and a second one if
 that is refused. ``seq`` counts the
@@ -32,8 +34,6 @@ from gateway.wire import SURROGATES, delta_body, error_body, with_header
 MAX_BUFFER_BYTES = 4096
 #: Split a delta larger than this into several events (AppSync caps an event at 240 KB).
 MAX_DELTA_CHARS = 32_000
-#: The longest the first ``delta()`` of a turn waits for the sender thread to take the text.
-FIRST_HANDOFF_SECONDS = 0.05
 
 
 #: What the client reads in place of ``done`` when part of the answer never reached it.
@@ -118,27 +118,29 @@ class StreamRelay:
         return self._finished
 
     def delta(self, text: str) -> None:
-        """Queue answer text; never blocks on publishing. The turn's first text is handed to
-        the sender thread before this returns, so it is published at once."""
+        """Queue answer text. The turn's first text is published before this returns, on the
+        calling thread; later text never waits for publishing."""
         if not text:
             return
+        first: list[Mapping[str, Any]] = []
         with self._cond:
             if self._terminal is not None:
                 return
             self._buffer.append(text)
             self._buffered_bytes += len(text.encode("utf-8", "surrogatepass"))
-            if self._sender is None:
-                self._sender = threading.Thread(
-                    target=self._send_loop, name=f"relay-{self.turn_id}", daemon=True
-                )
-                self._sender.start()
-            self._cond.notify()
-            if not self._first_flushed:
-                # Hand the first delta over before reading on. This waits for the sender to
-                # take it, never for the publish: otherwise a model streaming at full speed
-                # keeps the interpreter and the first delta waits for the sender's next turn
-                # at it (up to the interpreter's switch interval, 5 ms).
-                self._cond.wait_for(lambda: self._first_flushed, timeout=FIRST_HANDOFF_SECONDS)
+            if not self._first_flushed and self._sender is None:
+                first = self._take_bodies(final=False)
+            else:
+                if self._sender is None:
+                    self._sender = threading.Thread(
+                        target=self._send_loop, name=f"relay-{self.turn_id}", daemon=True
+                    )
+                    self._sender.start()
+                self._cond.notify()
+        if first:
+            # No sender thread exists yet, so nothing else publishes until this returns: the
+            # order of the turn's events holds.
+            self._flush(first)
 
     def finish(self, body: Mapping[str, Any]) -> RelayReport:
         """Publish what is buffered and then the terminal event; later calls do nothing."""
@@ -173,7 +175,6 @@ class StreamRelay:
             with self._cond:
                 final = self._wait_for_flush()
                 bodies = self._take_bodies(final=final)
-                self._cond.notify_all()  # the first delta's hand-off
             self._flush(bodies)
             if final:
                 return

@@ -56,4 +56,8 @@ TURN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("first_token_ms", "bigint"),
     ("events_published", "int"),
     ("ts", "timestamp"),
+    ("overrun_input_tokens", "bigint"),
+    ("overrun_output_tokens", "bigint"),
+    ("speculative_cancelled", "int"),
+    ("speculative_input_tokens", "bigint"),
 )

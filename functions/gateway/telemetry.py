@@ -37,6 +37,13 @@ class TurnRecord:
     first_token_ms: int | None
     events_published: int
     ts: str
+    #: Tokens the model reported beyond the reservation (not charged; the model still bills
+    #: them): input_tokens + overrun_input_tokens is what the model counted.
+    overrun_input_tokens: int = 0
+    overrun_output_tokens: int = 0
+    #: Model calls opened before admission and then cancelled, and their estimated input.
+    speculative_cancelled: int = 0
+    speculative_input_tokens: int = 0
 
     def to_json_line(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":")) + "\n"
@@ -107,6 +114,20 @@ class EmfTurnMetrics:
                 )
             if record.cached:
                 by_model.add_metric(Metric.CACHE_HITS, MetricUnit.Count, 1)
+            overrun = record.overrun_input_tokens + record.overrun_output_tokens
+            if overrun:
+                by_model.add_metric(Metric.METERING_OVERRUN_TOKENS, MetricUnit.Count, overrun)
+            if record.speculative_cancelled:
+                by_model.add_metric(
+                    Metric.SPECULATIVE_CALLS_CANCELLED,
+                    MetricUnit.Count,
+                    record.speculative_cancelled,
+                )
+                by_model.add_metric(
+                    Metric.SPECULATIVE_INPUT_TOKENS,
+                    MetricUnit.Count,
+                    record.speculative_input_tokens,
+                )
             if by_model.metric_set:
                 by_model.flush_metrics()
 

@@ -27,6 +27,13 @@ _GUARDRAIL_ID = re.compile(r"^[a-z0-9]+$")
 _GUARDRAIL_VERSION = re.compile(r"^(DRAFT|[1-9][0-9]{0,7})$")
 _TIER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
+#: Request limits of a tier that does not set them: enough for anyone chatting by hand, and a
+#: bound on what one user's script can make the gateway do.
+DEFAULT_REQUESTS_PER_MINUTE = 60
+DEFAULT_MAX_CONCURRENT_TURNS = 5
+#: Range of a tier's ``streamFlushMs`` (the stack-wide setting has the same range).
+STREAM_FLUSH_MS_RANGE = (10, 5000)
+
 INFERENCE_PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
 
 
@@ -69,6 +76,19 @@ class Tier:
     precedence: int
     fallback_model: str | None = None
     guardrail: Guardrail | None = None
+    #: As written in the config (None: the default applies; see the properties below).
+    requests_per_minute_setting: int | None = None
+    max_concurrent_turns_setting: int | None = None
+    #: The tier's coalescing interval of stream deltas (None: the stack-wide ``streamFlushMs``).
+    stream_flush_ms: int | None = None
+
+    @property
+    def requests_per_minute(self) -> int:
+        return self.requests_per_minute_setting or DEFAULT_REQUESTS_PER_MINUTE
+
+    @property
+    def max_concurrent_turns(self) -> int:
+        return self.max_concurrent_turns_setting or DEFAULT_MAX_CONCURRENT_TURNS
 
     def allows(self, model_id: str) -> bool:
         return model_id in self.models
@@ -102,6 +122,13 @@ class Tier:
                 "identifier": self.guardrail.identifier,
                 "version": self.guardrail.version,
             }
+        for name, value in (
+            ("requestsPerMinute", self.requests_per_minute_setting),
+            ("maxConcurrentTurns", self.max_concurrent_turns_setting),
+            ("streamFlushMs", self.stream_flush_ms),
+        ):
+            if value is not None:
+                doc[name] = value
         return doc
 
 
@@ -144,7 +171,18 @@ class TierConfig:
 
 _LIMIT_KEYS = (*WINDOWS, "maxOutputTokensPerTurn")
 _KNOWN_TIER_KEYS = frozenset(
-    {*_LIMIT_KEYS, "models", "defaultModel", "cache", "precedence", "fallbackModel", "guardrail"}
+    {
+        *_LIMIT_KEYS,
+        "models",
+        "defaultModel",
+        "cache",
+        "precedence",
+        "fallbackModel",
+        "guardrail",
+        "requestsPerMinute",
+        "maxConcurrentTurns",
+        "streamFlushMs",
+    }
 )
 
 
@@ -246,7 +284,35 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
         precedence=precedence,
         fallback_model=fallback,
         guardrail=_parse_guardrail(raw.get("guardrail"), f"{key}.guardrail"),
+        requests_per_minute_setting=_optional_count(
+            raw.get("requestsPerMinute"), f"{key}.requestsPerMinute", "requests", 100_000
+        ),
+        max_concurrent_turns_setting=_optional_count(
+            raw.get("maxConcurrentTurns"), f"{key}.maxConcurrentTurns", "turns", 1_000
+        ),
+        stream_flush_ms=_stream_flush_ms(raw.get("streamFlushMs"), f"{key}.streamFlushMs"),
     )
+
+
+def _optional_count(value: Any, key: str, unit: str, maximum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TierConfigError(f"{key}: must be a whole number of {unit}, got {value!r}")
+    if not 1 <= value <= maximum:
+        raise TierConfigError(f"{key}: must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def _stream_flush_ms(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    low, high = STREAM_FLUSH_MS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TierConfigError(
+            f"{key}: must be a whole number of milliseconds from {low} to {high}, got {value!r}"
+        )
+    return value
 
 
 def _parse_guardrail(raw: Any, key: str) -> Guardrail | None:

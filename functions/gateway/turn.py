@@ -14,37 +14,35 @@ in-memory fakes and the real adapters alike. Its guarantees:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.access import Caller, caller_from_identity, owns_channel
+from gateway.admission import TurnAdmission, TurnPlan, TurnRefused
 from gateway.contract import ErrorCode, channel
 from gateway.metering import (
     DEFAULT_RESERVATION_SECONDS,
-    Admission,
-    Refusal,
     Reservation,
     TokenUsage,
     UsageCache,
     UsageSnapshot,
-    estimate_input_tokens,
+    charged_usage,
     limits_view,
-    plan_turn,
 )
-from gateway.prepared import PreparedResponse, candidate_keys, pick
+from gateway.prepared import PreparedResponse
+from gateway.prepared_index import PreparedIndex
 from gateway.providers import Completion, ModelFailure, ModelProvider, ModelRequest, TextDelta
 from gateway.relay import Publisher, StreamRelay
+from gateway.speculation import SpeculativeCall, predicts_admission_with_margin
 from gateway.stop import NoStopSignals, StopSignals, StopWatch, cut_short
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.tiers import Tier, TierConfig
-from gateway.windows import iso_utc
+from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
 from gateway.wire import (
     ChatRequest,
     InvalidRequest,
@@ -57,49 +55,17 @@ from gateway.wire import (
     salvage_ids,
 )
 
-#: Reservation attempts when other turns of the same user keep winning the race.
-MAX_RESERVE_ATTEMPTS = 24
-#: A model id safe to echo in a refusal (matched with ``fullmatch``: ``$`` allows a newline).
-_SAFE_MODEL = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 _PIECES = re.compile(r"\S+\s*|\s+")
+#: Refusals that happen before admission, each counted against the caller's request rate.
+_COUNTED_REFUSALS = frozenset(
+    {ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_REQUEST, ErrorCode.MODEL_NOT_ALLOWED}
+)
 
 
 # -- ports --------------------------------------------------------------------------------------
 
-
-class StoreUnavailable(Exception):
-    """The usage store could not be read or written."""
-
-
-@dataclass(frozen=True)
-class TurnState:
-    """What one read returns: the user's usage and any prepared-response candidates found."""
-
-    usage: UsageSnapshot
-    prepared: Mapping[str, PreparedResponse] = field(default_factory=dict)
-
-
-class TurnStore(Protocol):
-    def read(self, user_key: str, prepared_keys: Sequence[str]) -> TurnState:
-        """The user's usage item (a consistent read) and any prepared-response candidates."""
-        ...
-
-    def read_prepared(self, prepared_keys: Sequence[str]) -> Mapping[str, PreparedResponse]:
-        """Just the prepared-response candidates."""
-        ...
-
-    def reserve(
-        self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
-    ) -> UsageSnapshot | None:
-        """Write the reservation if the item is still ``expected``; otherwise return the item
-        as it now is."""
-        ...
-
-    def settle(
-        self, user_key: str, reservation: Reservation | None, usage: TokenUsage, now: int
-    ) -> UsageSnapshot: ...
-
-    def release(self, user_key: str, reservation_id: str) -> None: ...
+# The store's port and failure live in gateway.turn_store; these names stay importable here.
+__all__ = ["StoreUnavailable", "TurnState", "TurnStore"]
 
 
 class TierSource(Protocol):
@@ -154,6 +120,14 @@ class TurnSettings:
     metering_fail_open: bool = False
     message_preview_chars: int = 0
     reservation_seconds: int = DEFAULT_RESERVATION_SECONDS
+    #: Open the model stream while admission is in flight, when the user's kept usage predicts
+    #: admission with margin (see gateway.speculation).
+    speculate: bool = True
+    #: Also speculate on a first message that may have a prepared response, cancelling the call
+    #: on a hit (off: such turns wait for the lookup; the prepared index keeps most out of it).
+    speculate_on_prepared_lookup: bool = False
+    #: How often a warm function refreshes its index of prepared-response keys (seconds).
+    prepared_index_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -186,14 +160,8 @@ class TurnDeps:
     stops: StopSignals = field(default_factory=NoStopSignals)
 
 
-class _Terminal(Exception):
-    """Ends a turn early with an error event."""
-
-    def __init__(self, code: ErrorCode, message: str | None = None, **extra: Any) -> None:
-        super().__init__(code.value)
-        self.code = code
-        self.message = message
-        self.extra = extra
+#: Ends a turn early with an error event.
+_Terminal = TurnRefused
 
 
 @dataclass
@@ -219,6 +187,12 @@ class _Progress:
     settled: bool = False
     prompt: str = ""
     request_id: str = ""
+    #: Tokens the model reported beyond the turn's reservation (charged to nobody).
+    overrun_input_tokens: int = 0
+    overrun_output_tokens: int = 0
+    #: Model calls opened before admission and cancelled, and their input tokens (estimated).
+    speculative_cancelled: int = 0
+    speculative_input_tokens: int = 0
 
 
 class ChatTurns:
@@ -227,6 +201,17 @@ class ChatTurns:
     def __init__(self, deps: TurnDeps, settings: TurnSettings) -> None:
         self.deps = deps
         self.settings = settings
+        self.admission = TurnAdmission(
+            tiers=lambda: deps.tiers.current(),
+            store=deps.store,
+            log=deps.log,
+            clock=lambda: deps.clock.now(),
+            sleep=lambda seconds: deps.sleep(seconds),
+            usage_cache=deps.usage_cache,
+            reservation_seconds=settings.reservation_seconds,
+            fail_open=settings.metering_fail_open,
+            prepared_index=_prepared_index(deps, settings),
+        )
 
     def handle(self, event: InboundEvent) -> TurnRecord | None:
         """Run one turn to its terminal event, or record one stop request. Returns the turn's
@@ -279,6 +264,12 @@ class ChatTurns:
             terminal = self._run(request, progress, relay)
         except _Terminal as stop:
             terminal = error_body(stop.code, event.request_id, stop.message, **stop.extra)
+            terminal.update(stop.fields)
+            if stop.turn_id is not None:
+                # A duplicate's answer goes under a turn id of its own, so it cannot join the
+                # original turn's events (nothing of this turn was published yet).
+                progress.turn_id = stop.turn_id
+                relay = None
         except Exception:
             deps.log.exception("turn failed", extra={"turn": progress.turn_id})
             terminal = error_body(ErrorCode.INTERNAL_ERROR, progress.request_id)
@@ -290,6 +281,8 @@ class ChatTurns:
         report = relay.finish(terminal)
         progress.publish_failures += report.events_failed
         progress.publish_retries += report.publish_retries
+        if terminal.get("code") in _COUNTED_REFUSALS:
+            self.admission.count_refused(caller.sub)
         if report.terminal_type is not None and report.terminal_type != terminal.get("type"):
             # The relay ended a turn whose answer it could not deliver whole with an error.
             terminal = {"type": report.terminal_type, "code": report.terminal_code}
@@ -309,81 +302,89 @@ class ChatTurns:
     # -- the turn ------------------------------------------------------------------------------
 
     def _run(self, request: ChatRequest, progress: _Progress, relay: StreamRelay) -> dict[str, Any]:
-        deps = self.deps
-        tier = deps.tiers.current().tier_for_groups(progress.caller.groups)
-        progress.tier = tier
-        model_id = request.modelId or tier.default_model
-        if not tier.allows(model_id):
-            shown = f"'{model_id}'" if _SAFE_MODEL.fullmatch(model_id) else "That model"
-            raise _Terminal(
-                ErrorCode.MODEL_NOT_ALLOWED,
-                f"{shown} is not available on the {tier.name} tier; "
-                f"allowed: {', '.join(tier.models)}.",
-            )
-        progress.model_id = model_id
-
-        user_key = f"user#{progress.caller.sub}"
-        cacheable = tier.cache and len(request.messages) == 1
-        keys = candidate_keys(model_id, request.messages[0].text) if cacheable else ()
-        estimate = estimate_input_tokens(m.text for m in request.messages)
-        reservation_id = uuid.uuid4().hex
-        now = int(deps.clock.now())
-        # A warm function that already knows the user's item plans on it and does not read it
-        # again: the reservation lands only if the item is still that version. A refusal is
-        # never decided on a kept snapshot, only on a fresh read.
-        known = deps.usage_cache.get(user_key) if deps.usage_cache is not None else None
-        plan: Admission | None = None
-        if known is not None:
-            planned = plan_turn(
-                known, tier, now, estimate, reservation_id, self.settings.reservation_seconds
-            )
-            if isinstance(planned, Admission):
-                plan = planned
-            else:
-                known = None
-        state: TurnState | None = None
+        plan = self.admission.plan(progress.caller.sub, progress.caller.groups, request, progress)
+        tier = plan.tier
+        messages = tuple(
+            {"role": m.role, "content": [{"text": b.text} for b in m.content]}
+            for m in request.messages
+        )
+        call = self._speculate(plan, messages)
         try:
-            if known is None:
-                state = deps.store.read(user_key, keys)
-                self._remember(user_key, state.usage)
-            else:
-                state = TurnState(known, deps.store.read_prepared(keys) if keys else {})
-        except StoreUnavailable as err:
-            self._store_failed(progress, "read", err)
-
-        hit = pick(state.prepared, keys, now) if state is not None else None
-        if hit is not None:
-            return self._serve_prepared(hit, progress, relay, tier, state)
-
-        max_tokens = tier.max_output_tokens_per_turn
-        snapshot = state.usage if state is not None else known
-        if snapshot is not None:
-            admission, snapshot = self._reserve(
-                user_key, snapshot, tier, estimate, progress, reservation_id, plan
-            )
-            if admission is not None:
-                max_tokens = admission.max_output_tokens
+            admitted = self.admission.admit(plan, progress)
+        except BaseException:
+            self._cancel(call, progress)
+            raise
+        if call is not None and (
+            admitted.prepared is not None or admitted.max_tokens != call.request.max_tokens
+        ):
+            # Served a prepared answer, or admitted with less output than the call may produce.
+            self._cancel(call, progress)
+            call = None
+        if admitted.prepared is not None:
+            return self._serve_prepared(admitted.prepared, progress, relay, tier, admitted.snapshot)
         model_request = ModelRequest(
-            model_id=model_id,
-            messages=tuple(
-                {"role": m.role, "content": [{"text": b.text} for b in m.content]}
-                for m in request.messages
-            ),
-            max_tokens=max_tokens,
+            model_id=plan.model_id,
+            messages=messages,
+            max_tokens=admitted.max_tokens,
             guardrail=tier.guardrail,
         )
-        completion, failure = self._stream(model_request, tier, progress, relay)
+        opened = call.take() if call is not None else None
+        completion, failure = self._stream(model_request, tier, progress, relay, opened)
+        return self._finish_model_turn(plan, admitted.snapshot, completion, failure, progress)
 
+    def _speculate(
+        self, plan: TurnPlan, messages: tuple[dict[str, Any], ...]
+    ) -> SpeculativeCall | None:
+        """Open the model call now if the kept usage predicts admission with margin."""
+        if not self.settings.speculate or plan.known is None or plan.predicted is None:
+            return None
+        if plan.prepared_keys and not self.settings.speculate_on_prepared_lookup:
+            return None  # it could be served a prepared answer: no model call before the lookup
+        now = int(self.deps.clock.now())
+        if not predicts_admission_with_margin(
+            plan.tier, plan.known, plan.predicted, plan.input_bound, now
+        ):
+            return None
+        request = ModelRequest(
+            model_id=plan.model_id,
+            messages=messages,
+            max_tokens=plan.predicted.max_output_tokens,
+            guardrail=plan.tier.guardrail,
+        )
+        return SpeculativeCall(self.deps.provider, request, plan.input_estimate)
+
+    def _cancel(self, call: SpeculativeCall | None, progress: _Progress) -> None:
+        if call is None:
+            return
+        call.cancel()
+        progress.speculative_cancelled += 1
+        progress.speculative_input_tokens += call.input_tokens
+
+    def _finish_model_turn(
+        self,
+        plan: TurnPlan,
+        snapshot: UsageSnapshot | None,
+        completion: Completion | None,
+        failure: ModelFailure | None,
+        progress: _Progress,
+    ) -> dict[str, Any]:
+        """Settle what the model used and build the terminal event."""
+        deps = self.deps
+        max_tokens = (
+            progress.reservation.output_tokens
+            if progress.reservation is not None
+            else plan.tier.max_output_tokens_per_turn
+        )
         if completion is not None:
-            usage = completion.usage
+            usage: TokenUsage | None = completion.usage
         elif progress.produced_chars:
             # Produced, then failed: charge what was produced (the stream never said).
-            usage = TokenUsage(estimate, min(max_tokens, math.ceil(progress.produced_chars / 4)))
+            produced = min(max_tokens, math.ceil(progress.produced_chars / 4))
+            usage = TokenUsage(plan.input_estimate, produced)
         else:
             usage = None
         if usage is not None:
-            progress.usage = usage
-            snapshot = self._settle(user_key, usage, snapshot, progress)
+            snapshot = self._settle(plan.user_key, usage, snapshot, progress)
         if failure is not None:
             raise _Terminal(failure.code)
         assert completion is not None
@@ -391,85 +392,21 @@ class ChatTurns:
         used = (snapshot or UsageSnapshot()).settled(now)
         return done_body(
             stop_reason=completion.stop_reason,
-            model_id=progress.model_id or model_id,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
+            model_id=progress.model_id or plan.model_id,
+            input_tokens=progress.usage.input_tokens,
+            output_tokens=progress.usage.output_tokens,
             cached=False,
-            limits=limits_view(tier, used),
+            limits=limits_view(plan.tier, used),
             provider=deps.provider.name,
         )
 
-    def _reserve(
-        self,
-        user_key: str,
-        snapshot: UsageSnapshot,
-        tier: Tier,
-        estimate: int,
-        progress: _Progress,
-        reservation_id: str,
-        first_plan: Admission | None = None,
-    ) -> tuple[Admission | None, UsageSnapshot]:
-        """Reserve the turn's worst case, retrying while other turns win the race. Returns the
-        admission (``None`` when the store failed and the stack meters fail-open) and the usage
-        item it was admitted against.
-
-        ``first_plan`` is an admission already planned on a kept snapshot; every other plan,
-        and so every refusal, is made on the item as the store just returned it."""
-        deps = self.deps
-        plan: Admission | Refusal | None = first_plan
-        for attempt in range(MAX_RESERVE_ATTEMPTS):
-            now = int(deps.clock.now())
-            if plan is None:
-                plan = plan_turn(
-                    snapshot, tier, now, estimate, reservation_id, self.settings.reservation_seconds
-                )
-            if isinstance(plan, Refusal):
-                raise _Terminal(
-                    ErrorCode.LIMIT_EXCEEDED,
-                    _refusal_message(plan),
-                    window=plan.window,
-                    resets_at=iso_utc(plan.resets_at),
-                    limits=limits_view(tier, snapshot.committed(now)),
-                )
-            try:
-                current = deps.store.reserve(user_key, plan, snapshot, now)
-            except StoreUnavailable as err:
-                self._forget(user_key)
-                # The write may have landed with only its answer lost (a timeout): take the
-                # reservation back now rather than let it hold the user's headroom until it
-                # expires. Removing a reservation that was never written changes nothing.
-                with contextlib.suppress(StoreUnavailable):
-                    deps.store.release(user_key, reservation_id)
-                self._store_failed(progress, "reserve", err)
-                return None, snapshot
-            if current is None or reservation_id in current.reservations:
-                # Admitted; the second case is a write retried by botocore after its first
-                # attempt landed (the same reservation id makes the retry harmless). The item
-                # has moved on from the kept snapshot; the settle brings the new one.
-                self._forget(user_key)
-                progress.reservation = plan.reservation
-                return plan, snapshot
-            snapshot = current
-            self._remember(user_key, current)
-            if attempt > 0 or first_plan is None:
-                # Full jitter, doubling up to a cap: many turns of one user racing (a script, a
-                # retry storm) spread out instead of failing together after a few close misses.
-                # A kept snapshot that was merely out of date is retried at once.
-                deps.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
-            plan = None
-        deps.log.warning("reservation kept losing races", extra={"user": progress.caller.sub})
-        raise _Terminal(ErrorCode.USAGE_UNAVAILABLE)
-
-    def _remember(self, user_key: str, snapshot: UsageSnapshot) -> None:
-        if self.deps.usage_cache is not None:
-            self.deps.usage_cache.put(user_key, snapshot)
-
-    def _forget(self, user_key: str) -> None:
-        if self.deps.usage_cache is not None:
-            self.deps.usage_cache.drop(user_key)
-
     def _stream(
-        self, request: ModelRequest, tier: Tier, progress: _Progress, relay: StreamRelay
+        self,
+        request: ModelRequest,
+        tier: Tier,
+        progress: _Progress,
+        relay: StreamRelay,
+        opened: Iterator[Any] | None = None,
     ) -> tuple[Completion | None, ModelFailure | None]:
         """Stream the answer, falling back to the tier's fallback model only while nothing has
         been sent. Always reads the stream to its end (its usage), whatever the relay does."""
@@ -484,7 +421,9 @@ class ChatTurns:
             attempt = ModelRequest(
                 model_id, request.messages, request.max_tokens, request.guardrail
             )
-            parts = deps.provider.stream(attempt)
+            # The first model's stream may already be open (speculation).
+            parts = opened if opened is not None else deps.provider.stream(attempt)
+            opened = None
             try:
                 for part in parts:
                     if isinstance(part, TextDelta):
@@ -531,7 +470,7 @@ class ChatTurns:
         progress: _Progress,
         relay: StreamRelay,
         tier: Tier,
-        state: TurnState | None,
+        snapshot: UsageSnapshot | None,
     ) -> dict[str, Any]:
         progress.cached = True
         for piece in _PIECES.findall(hit.response):
@@ -539,7 +478,7 @@ class ChatTurns:
                 progress.first_token_at = self.deps.clock.monotonic()
             relay.delta(piece)
         now = int(self.deps.clock.now())
-        used = state.usage.settled(now) if state is not None else {}
+        used = snapshot.settled(now) if snapshot is not None else {}
         return done_body(
             stop_reason="end_turn",
             model_id=progress.model_id or "",
@@ -552,18 +491,35 @@ class ChatTurns:
     def _settle(
         self,
         user_key: str,
-        usage: TokenUsage,
+        reported: TokenUsage,
         snapshot: UsageSnapshot | None,
         progress: _Progress,
     ) -> UsageSnapshot | None:
+        charge = charged_usage(progress.reservation, reported)
+        usage = charge.usage
+        progress.usage = usage
+        progress.overrun_input_tokens = charge.overrun_input_tokens
+        progress.overrun_output_tokens = charge.overrun_output_tokens
+        if charge.overrun_input_tokens or charge.overrun_output_tokens:
+            # The model counted more than the turn's upper bound: stored usage stays within the
+            # limits (the reservation was admitted within them); the excess is counted instead.
+            self.deps.log.warning(
+                "model reported more tokens than were reserved; the excess is not charged",
+                extra={
+                    "user": progress.caller.sub,
+                    "model": progress.model_id,
+                    "overrun_input_tokens": charge.overrun_input_tokens,
+                    "overrun_output_tokens": charge.overrun_output_tokens,
+                },
+            )
         now = int(self.deps.clock.now())
         try:
             settled = self.deps.store.settle(user_key, progress.reservation, usage, now)
             progress.settled = True
-            self._remember(user_key, settled)
+            self.admission.remember(user_key, settled)
             return settled
         except StoreUnavailable as err:
-            self._forget(user_key)
+            self.admission.forget(user_key)
             self.deps.log.error(
                 "usage not settled",
                 extra={
@@ -581,7 +537,7 @@ class ChatTurns:
     def _release(self, progress: _Progress) -> None:
         assert progress.reservation is not None
         user_key = f"user#{progress.caller.sub}"
-        self._forget(user_key)
+        self.admission.forget(user_key)
         try:
             self.deps.store.release(user_key, progress.reservation.id)
         except StoreUnavailable as err:
@@ -592,16 +548,6 @@ class ChatTurns:
         except Exception:
             self.deps.log.exception("reservation not released; it will expire")
         progress.settled = True
-
-    def _store_failed(self, progress: _Progress, step: str, err: Exception) -> None:
-        """Count and log a store failure; refuse the turn unless the stack meters fail-open."""
-        progress.store_failures += 1
-        self.deps.log.error(
-            "usage store unavailable",
-            extra={"step": step, "reason": str(err), "fail_open": self.settings.metering_fail_open},
-        )
-        if not self.settings.metering_fail_open:
-            raise _Terminal(ErrorCode.USAGE_UNAVAILABLE)
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -614,10 +560,22 @@ class ChatTurns:
             channel(self.settings.outbound_namespace, progress.caller.sub),
             progress.conversation_id,
             progress.turn_id,
-            flush_interval=self.settings.flush_interval,
+            flush_interval=self._flush_interval(progress),
             on_error=lost,
             request_id=progress.request_id,
         )
+
+    def _flush_interval(self, progress: _Progress) -> float:
+        """The caller's tier's coalescing interval, else the stack's (seconds)."""
+        tier = progress.tier
+        if tier is None:
+            try:
+                tier = self.deps.tiers.current().tier_for_groups(progress.caller.groups)
+            except Exception:  # the turn reports a broken tier source; the relay still works
+                return self.settings.flush_interval
+        if tier.stream_flush_ms is None:
+            return self.settings.flush_interval
+        return tier.stream_flush_ms / 1000.0
 
     def _record(
         self, progress: _Progress, terminal: Mapping[str, Any], events_published: int
@@ -647,6 +605,10 @@ class ChatTurns:
             first_token_ms=first_ms,
             events_published=events_published,
             ts=record_timestamp(progress.started_wall),
+            overrun_input_tokens=progress.overrun_input_tokens,
+            overrun_output_tokens=progress.overrun_output_tokens,
+            speculative_cancelled=progress.speculative_cancelled,
+            speculative_input_tokens=progress.speculative_input_tokens,
         )
         analytics_failures = 0
         try:
@@ -719,14 +681,9 @@ def _new_turn_id() -> str:
     return "g-" + uuid.uuid4().hex[:24]
 
 
-def _refusal_message(refusal: Refusal) -> str:
-    names = {
-        "dailyInputTokens": "daily input",
-        "dailyOutputTokens": "daily output",
-        "monthlyInputTokens": "monthly input",
-        "monthlyOutputTokens": "monthly output",
-    }
-    return (
-        f"You have reached your {names[refusal.window]} token limit "
-        f"({refusal.allowed}); you can continue after {iso_utc(refusal.resets_at)}."
-    )
+def _prepared_index(deps: TurnDeps, settings: TurnSettings) -> PreparedIndex | None:
+    """The in-memory index of prepared keys, where the store can list them."""
+    load = getattr(deps.store, "prepared_keys", None)
+    if load is None:
+        return None
+    return PreparedIndex(load, settings.prepared_index_seconds, log=deps.log)

@@ -1,9 +1,10 @@
 """DynamoDB adapter of the turn's store: one usage item per user, prepared responses alongside.
 
 Requests per uncontended turn: one ``BatchGetItem`` (the usage item, strongly consistent, and
-any prepared-response candidates), one conditional ``UpdateItem`` to reserve, one ``UpdateItem``
-to settle or release. A reservation that loses a race gets the winner's item back from the
-failed write itself (``ReturnValuesOnConditionCheckFailure``), so a retry costs one request.
+any prepared-response candidates), one conditional ``UpdateItem`` to admit (the reservation, the
+request count, the turn id), one ``UpdateItem`` to settle or release. A reservation that loses
+a race gets the winner's item back from the failed write itself
+(``ReturnValuesOnConditionCheckFailure``), so a retry costs one request.
 
 Every write bumps the item's ``version``, so a snapshot the function kept from an earlier turn
 is exact while its version is current: a warm function may reserve against it without reading
@@ -27,10 +28,13 @@ from gateway.metering import (
     bucket_attribute,
     cache_attribute,
     month_attribute,
+    request_attribute,
     reservation_attribute,
+    turn_attribute,
 )
 from gateway.prepared import PreparedResponse
-from gateway.turn import StoreUnavailable, TurnState
+from gateway.rates import RATE_BUCKET_SECONDS, RATE_WINDOW_SECONDS
+from gateway.turn_store import StoreUnavailable, TurnState
 from gateway.windows import bucket_start, month_key
 
 #: A usage item outlives its last write by this long (longer than any window it holds).
@@ -74,6 +78,21 @@ class DynamoTurnStore:
         keys = [{_PK: {"S": k}} for k in prepared_keys]
         return self._prepared(self._batch_get({self._prepared_table: {"Keys": keys}}))
 
+    def prepared_keys(self) -> list[str]:
+        """Every prepared-response key: a ``Scan`` of the key attribute only, paginated by
+        ``LastEvaluatedKey`` (for the in-memory index, refreshed every few tens of seconds;
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html)."""
+        if not self._prepared_table:
+            return []
+        keys: list[str] = []
+        request: dict[str, Any] = {"TableName": self._prepared_table, "ProjectionExpression": _PK}
+        while True:
+            page = self._call("scan", **request)
+            keys += [item[_PK]["S"] for item in page.get("Items", []) if _PK in item]
+            if not page.get("LastEvaluatedKey"):
+                return keys
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         for attempt in range(4):
@@ -95,13 +114,26 @@ class DynamoTurnStore:
     def reserve(
         self, user_key: str, admission: Admission, expected: UsageSnapshot, now: int
     ) -> UsageSnapshot | None:
-        reservation = admission.reservation
-        names = {"#r": reservation_attribute(reservation.id), "#v": VERSION, "#t": _TTL}
+        names = {"#v": VERSION, "#t": _TTL}
         values: dict[str, Any] = {
-            ":r": _serialise(reservation.to_attribute()),
             ":next": {"N": str(expected.version + 1)},
             ":t": {"N": str(now + ITEM_TTL_SECONDS)},
         }
+        sets = ["#v = :next", "#t = :t"]
+        adds = []
+        if admission.reservation is not None:
+            names["#r"] = reservation_attribute(admission.reservation.id)
+            values[":r"] = _serialise(admission.reservation.to_attribute())
+            sets.append("#r = :r")
+        if admission.turn_key is not None:
+            names["#k"] = turn_attribute(admission.turn_key)
+            values[":k"] = {"S": admission.turn_mark}
+            sets.append("#k = :k")
+        if admission.request_bucket is not None:
+            # The request rate, counted by the write that admits (no request of its own).
+            names["#q"] = request_attribute(admission.request_bucket)
+            values[":one"] = {"N": "1"}
+            adds.append("#q :one")
         if not expected.exists:
             condition = f"attribute_not_exists({_PK})"
         elif expected.version == 0:
@@ -109,7 +141,9 @@ class DynamoTurnStore:
         else:
             condition = "#v = :v"
             values[":v"] = {"N": str(expected.version)}
-        expression = "SET #r = :r, #v = :next, #t = :t"
+        expression = "SET " + ", ".join(sets)
+        if adds:
+            expression += " ADD " + ", ".join(adds)
         if admission.prune:
             for index, name in enumerate(admission.prune):
                 names[f"#p{index}"] = name
@@ -128,6 +162,37 @@ class DynamoTurnStore:
         except _ConditionFailed as lost:
             return UsageSnapshot.from_item(_plain(lost.item) if lost.item else None)
         return None
+
+    def count_request(self, user_key: str, bucket: int, now: int) -> UsageSnapshot:
+        """Count a request refused before admission: one unconditional ``UpdateItem`` (it
+        bumps the version, so a turn planned on an older item re-plans), returning the item.
+        ``ADD`` creates a missing number (or item) at the value added, so no read is needed
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html)."""
+        # Without reading, it cannot know which old buckets exist, so it removes the ones that
+        # have just left the rate window (a missing attribute is removed as a no-op, as a
+        # release relies on too): a flood of refused events never grows the item.
+        old = {
+            f"#o{i}": request_attribute(bucket - RATE_WINDOW_SECONDS - i * RATE_BUCKET_SECONDS)
+            for i in range(RATE_WINDOW_SECONDS // RATE_BUCKET_SECONDS)
+        }
+        response = self._call(
+            "update_item",
+            TableName=self._usage_table,
+            Key={_PK: {"S": user_key}},
+            UpdateExpression="SET #t = :t ADD #q :one, #v :one REMOVE " + ", ".join(old),
+            ExpressionAttributeNames={
+                "#q": request_attribute(bucket),
+                "#v": VERSION,
+                "#t": _TTL,
+                **old,
+            },
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":t": {"N": str(now + ITEM_TTL_SECONDS)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return UsageSnapshot.from_item(_plain(response.get("Attributes") or {}))
 
     def settle(
         self, user_key: str, reservation: Reservation | None, usage: TokenUsage, now: int

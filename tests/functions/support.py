@@ -316,20 +316,25 @@ def create_tables(client: Any, usage: str = "usage", prepared: str = "prepared")
 
 
 class CountingCalls:
-    """Counts AWS API calls a boto3 client makes, by operation name."""
+    """Counts AWS API calls a boto3 client makes, by operation name: those of the turns in
+    ``calls``, the background refreshes of the prepared-response index (``Scan``) apart."""
+
+    BACKGROUND = frozenset({"Scan"})
 
     def __init__(self, client: Any) -> None:
         self.calls: list[str] = []
+        self.background: list[str] = []
         self._lock = threading.Lock()
         client.meta.events.register("before-call.*.*", self._count)
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
-            self.calls.append(model.name)
+            (self.background if model.name in self.BACKGROUND else self.calls).append(model.name)
 
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.background.clear()
 
 
 class SerialisedClient:

@@ -68,6 +68,9 @@ class Gateway:
     tiers: StaticTiers = field(default_factory=StaticTiers)
 
     def handler(self, **runtime: Any):
+        return chat.make_handler(self.runtime(**runtime))
+
+    def runtime(self, **runtime: Any) -> Runtime:
         credentials = botocore.session.get_session().get_credentials()
         publisher = EventsHttpPublisher(
             self.endpoint.url,
@@ -84,7 +87,7 @@ class Gateway:
             "analytics": self.analytics,
             **runtime,
         }
-        return chat.make_handler(Runtime(self.env, **options))
+        return Runtime(self.env, **options)
 
     def run(self, *payloads: Any, **event: Any) -> list[dict[str, Any]]:
         self.handler()(publish_event(*payloads, **event), LambdaContext())
@@ -111,6 +114,16 @@ def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
     )
     calls = CountingCalls(client)
     yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)
+
+
+def charged_attributes(item: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of a usage item that hold tokens: settled buckets and months, reservations."""
+    return {k: v for k, v in (item or {}).items() if k[:2] in ("d#", "m#", "c#", "r#")}
+
+
+def requests_counted(item: dict[str, Any] | None) -> int:
+    """Requests counted against the rate in a usage item."""
+    return sum(int(v) for k, v in (item or {}).items() if k.startswith("q#"))
 
 
 def deltas(events: list[dict[str, Any]]) -> str:
@@ -211,7 +224,8 @@ def test_a_turn_leaves_one_analytics_record_and_emf_metrics(gateway, capsys):
     assert json.loads(record.to_json_line()).keys() == {
         "turn_id", "conversation_id", "user_id", "tier", "model_id", "outcome", "error_code",
         "cached", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-        "latency_ms", "first_token_ms", "events_published", "ts",
+        "latency_ms", "first_token_ms", "events_published", "ts", "overrun_input_tokens",
+        "overrun_output_tokens", "speculative_cancelled", "speculative_input_tokens",
     }  # fmt: skip
     assert (record.user_id, record.tier, record.outcome, record.error_code) == (
         SUB, "free", "done", None,
@@ -257,8 +271,9 @@ def test_a_prepared_response_is_streamed_without_a_model_call_or_a_charge(gatewa
     assert done["limits"]["dailyInputTokens"] == {"used": 0, "allowed": 2000}
     assert_gap_free(events)
     assert gateway.model.requests == []
-    assert gateway.calls.calls == ["BatchGetItem"]
-    assert gateway.usage_item() is None
+    # one write counts the request and its turn id (no reservation: no tokens)
+    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem"]
+    assert charged_attributes(gateway.usage_item()) == {}
     assert metric_values(emf_blobs(capsys.readouterr().out), "CacheHits") == [1]
     assert gateway.analytics.records[0].cached is True
 
@@ -328,8 +343,9 @@ def test_a_model_outside_the_tier_is_refused_and_nothing_is_charged(gateway):
     assert error["retryable"] is False
     assert "amazon.nova-pro-v1:0" in error["message"]
     assert gateway.model.requests == []
-    assert gateway.calls.calls == []
-    assert gateway.usage_item() is None
+    assert gateway.calls.calls == ["UpdateItem"]  # the refused request is counted
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_a_higher_tier_group_may_use_its_models(gateway):
@@ -394,7 +410,8 @@ def test_a_bad_payload_gets_invalid_request_and_nothing_is_charged(gateway, payl
     assert error["seq"] == 0 and len(events) == 1
     assert "Traceback" not in error["message"] and error["message"]
     assert gateway.model.requests == []
-    assert gateway.usage_item() is None
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_an_invalid_request_echoes_the_valid_ids_it_carried(gateway):
@@ -426,7 +443,8 @@ def test_publishing_to_a_channel_one_does_not_own_is_refused_on_ones_own_channel
     assert [e["code"] for e in events] == ["unauthorized"]
     assert all(p.channel == OWN_CHANNEL for p in gateway.endpoint.publishes)
     assert gateway.model.requests == []
-    assert gateway.usage_item() is None
+    assert charged_attributes(gateway.usage_item()) == {}
+    assert requests_counted(gateway.usage_item()) == 1
 
 
 def test_a_publish_without_a_user_identity_is_dropped(gateway):
@@ -709,7 +727,8 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
         "provide-client-params.dynamodb.BatchGetItem",
         lambda params, **_: read_tables.append(sorted(params["RequestItems"])),
     )
-    handler = gateway.handler()
+    runtime = gateway.runtime()
+    handler = chat.make_handler(runtime)
     handler(publish_event(chat_payload()), LambdaContext())
     assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
 
@@ -719,11 +738,13 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
     # THEN it reserves and settles: two requests, no read
     assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
 
-    # AND a conversation's first message reads only its prepared-response candidates
+    # AND once the function has its index of prepared responses (none here), a conversation's
+    # first message reads nothing either
+    runtime.turns().admission.prepared_index.refresh()
     gateway.calls.reset()
     handler(publish_event(chat_payload(turnId="t-3")), LambdaContext())
-    assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
-    assert read_tables == [["prepared", "usage"], ["prepared"]]
+    assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
+    assert read_tables == [["prepared", "usage"]]
 
     # AND every turn was metered: three settled turns, no reservation left
     events = gateway.endpoint.events(OWN_CHANNEL)

@@ -173,3 +173,23 @@ def test_a_turn_with_no_text_publishes_just_its_terminal_event(flush):
             "code": "invalid_request",
         }
     ]
+
+
+def test_the_first_delta_is_published_by_the_reading_thread_before_delta_returns():
+    # GIVEN a publisher that notes which thread publishes
+    class ThreadNoting(TimedPublisher):
+        def publish(self, channel: str, events: list[str]) -> None:
+            self.threads = [*getattr(self, "threads", []), threading.current_thread()]
+            super().publish(channel, events)
+
+    publisher = ThreadNoting()
+    relay = StreamRelay(publisher, "/replies/u", "c-1", "t-1", flush_interval=0.2)
+    # WHEN the first delta is relayed
+    relay.delta("Hello")
+    # THEN it was published already, by this thread (no hand-over to the sender thread)
+    assert [e["seq"] for e in publisher.events] == [0]
+    assert publisher.threads == [threading.current_thread()]
+    relay.delta(" world")
+    relay.finish({"type": "done"})
+    assert [e["seq"] for e in publisher.events] == [0, 1, 2]
+    assert publisher.threads[1] is not threading.current_thread()

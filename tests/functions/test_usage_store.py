@@ -15,6 +15,7 @@ from gateway.metering import Refusal, TokenUsage, UsageSnapshot, plan_turn
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.relay import Publisher
 from gateway.telemetry import TurnCounters, TurnRecord
+from gateway.token_bound import input_token_bound
 from gateway.turn import ChatTurns, InboundEvent, StoreUnavailable, TurnDeps, TurnSettings
 from gateway.usage_store import DynamoTurnStore
 from gateway.wire import RequestLimits
@@ -171,6 +172,10 @@ class EstimatingModel:
         yield Completion("end_turn", TokenUsage(300, 1))
 
 
+#: The test tiers, with room for every racing turn in the free tier's request limits.
+RACING_TIERS = StaticTiers(tier_config(maxConcurrentTurns=100, requestsPerMinute=1000))
+
+
 class Discard:
     def record(self, record: TurnRecord) -> None: ...
 
@@ -184,7 +189,7 @@ def concurrent_turns(dynamodb: Any, prompts: list[str], publisher: Publisher) ->
     store = DynamoTurnStore(lambda: serialised, "usage", "prepared")
     turns = ChatTurns(
         TurnDeps(
-            tiers=StaticTiers(),
+            tiers=RACING_TIERS,
             store=store,
             provider=EstimatingModel(),
             publisher=publisher,
@@ -216,8 +221,10 @@ def daily_input_tokens(item: dict[str, Any]) -> int:
     return sum(int(v["N"]) for k, v in item.items() if k.startswith("d#") and k.endswith("#i"))
 
 
-# 888 characters estimate to exactly 300 input tokens; the free tier allows 2000 a day.
-PROMPT = "p" * 888
+# 252 ASCII characters bound to exactly 300 input tokens (a token per byte and 48 of framing);
+# the free tier allows 2000 a day.
+PROMPT = "p" * (300 - input_token_bound([""]))
+assert input_token_bound([PROMPT]) == 300
 
 
 def test_concurrent_turns_at_the_limit_edge_never_admit_more_than_the_limit(dynamodb):
@@ -317,7 +324,7 @@ def one_turn(store: DynamoTurnStore, publisher: ListPublisher) -> None:
 
     turns = ChatTurns(
         TurnDeps(
-            tiers=StaticTiers(),
+            tiers=RACING_TIERS,
             store=store,
             provider=EstimatingModel(),
             publisher=publisher,

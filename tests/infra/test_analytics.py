@@ -37,6 +37,10 @@ EXPECTED_COLUMNS = [
     ("first_token_ms", "bigint"),
     ("events_published", "int"),
     ("ts", "timestamp"),
+    ("overrun_input_tokens", "bigint"),
+    ("overrun_output_tokens", "bigint"),
+    ("speculative_cancelled", "int"),
+    ("speculative_input_tokens", "bigint"),
 ]
 
 

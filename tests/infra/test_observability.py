@@ -62,6 +62,9 @@ def test_dashboard_charts_every_gateway_metric(stack):
         Metric.CACHE_HITS,
         Metric.ERRORS,
         Metric.MODEL_THROTTLES,
+        Metric.SPECULATIVE_CALLS_CANCELLED,
+        Metric.SPECULATIVE_INPUT_TOKENS,
+        Metric.METERING_OVERRUN_TOKENS,
     ):
         assert f'MetricName=\\"{metric}\\"' in text, metric
     assert f'Namespace=\\"{METRICS_NAMESPACE}\\"' in text

@@ -35,7 +35,8 @@ from bench.harness import Stage  # noqa: E402
 INBOUND, OUTBOUND = "chat", "replies"
 MICRO, LITE, PRO = "amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"
 
-#: The suites' tiers: small per-turn maxima keep turns short; ``free`` is the default tier.
+#: The suites' tiers: small per-turn maxima keep turns short; ``free`` is the default tier. Their
+#: request limits are far above what the suites send (rates have a suite of their own).
 TIERS: dict[str, Any] = {
     "free": {
         "models": [MICRO, LITE],
@@ -46,6 +47,8 @@ TIERS: dict[str, Any] = {
         "monthlyOutputTokens": 100_000,
         "maxOutputTokensPerTurn": 128,
         "cache": True,
+        "requestsPerMinute": 100_000,
+        "maxConcurrentTurns": 1_000,
     },
     "pro": {
         "models": [LITE, PRO],
@@ -57,6 +60,8 @@ TIERS: dict[str, Any] = {
         "maxOutputTokensPerTurn": 96,
         "cache": False,
         "fallbackModel": LITE,
+        "requestsPerMinute": 100_000,
+        "maxConcurrentTurns": 1_000,
     },
 }
 

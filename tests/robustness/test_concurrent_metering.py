@@ -27,7 +27,7 @@ from tests.robustness.conftest import OUTBOUND, TIERS
 chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
 
 from gateway.metering import estimate_input_tokens  # noqa: E402
-from gateway.providers import LocalModel, ModelRequest  # noqa: E402
+from gateway.providers import Completion, LocalModel, ModelRequest  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 
 TURNS = 50
@@ -48,9 +48,13 @@ class RecordingModel:
         self.max_tokens: list[int] = []
 
     def stream(self, request: ModelRequest) -> Iterator[Any]:
-        with self._lock:
-            self.max_tokens.append(request.max_tokens)
-        return self._model.stream(request)
+        # Recorded once the call is read to its end: a call opened ahead of admission and
+        # cancelled (speculation) produced nothing the user was charged or sent.
+        for part in self._model.stream(request):
+            if isinstance(part, Completion):
+                with self._lock:
+                    self.max_tokens.append(request.max_tokens)
+            yield part
 
 
 class FixedClock:

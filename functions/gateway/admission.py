@@ -1,0 +1,366 @@
+"""Admission: whether a chat turn may run, decided before anything is published.
+
+In order: the caller's tier (from the groups AppSync authenticated) and its model allowlist, then
+one conditional write on the user's usage item that, at once, reserves the turn's worst case
+(:mod:`gateway.metering`), counts the request against the tier's rate, checks its concurrent
+turns and records its ``turnId`` (:mod:`gateway.rates`). A warm function plans that write on the
+usage item as its last request left it (:class:`gateway.metering.UsageCache`), so the usual
+admission is that one request. A refusal is only ever decided on the item as the store returned
+it. Events refused before admission cost one unconditional write that counts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from gateway.contract import ErrorCode
+from gateway.metering import (
+    Admission,
+    Refusal,
+    UsageCache,
+    UsageSnapshot,
+    estimate_input_tokens,
+    limits_view,
+    plan_turn,
+    turn_attribute,
+)
+from gateway.prepared import PreparedResponse, candidate_keys, pick
+from gateway.prepared_index import PreparedIndex
+from gateway.rates import (
+    Duplicate,
+    RateRefusal,
+    check_rates,
+    find_duplicate,
+    rate_bucket,
+    turn_key,
+    turn_mark,
+)
+from gateway.tiers import Tier, TierConfig
+from gateway.token_bound import input_token_bound
+from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
+from gateway.windows import iso_utc
+from gateway.wire import ChatRequest
+
+#: Reservation attempts when other turns of the same user keep winning the race.
+MAX_RESERVE_ATTEMPTS = 24
+_SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/-]{1,128}\Z")
+_WINDOW_NAMES = {
+    "dailyInputTokens": "daily input",
+    "dailyOutputTokens": "daily output",
+    "monthlyInputTokens": "monthly input",
+    "monthlyOutputTokens": "monthly output",
+}
+
+
+class TurnRefused(Exception):
+    """Ends a turn with an ``error`` event: its code, message and extra fields, and — for a
+    duplicate, whose answer must not join the original turn's events — the turn id to use."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        turn_id: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(code.value)
+        self.code = code
+        self.message = message
+        self.extra = extra
+        self.fields = dict(fields or {})
+        self.turn_id = turn_id
+
+
+class TurnFacts(Protocol):
+    """The facts of a turn that admission fills in (the turn's progress record)."""
+
+    tier: Tier | None
+    model_id: str | None
+    reservation: Any
+    store_failures: int
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """What admission knows before any request: the caller's tier and model, the turn's worst
+    case, and — in a warm function — the admission predicted on the user's kept usage item."""
+
+    user_key: str
+    tier: Tier
+    model_id: str
+    input_bound: int
+    input_estimate: int
+    prepared_keys: tuple[str, ...]
+    reservation_id: str
+    turn_id: str | None
+    known: UsageSnapshot | None
+    predicted: Admission | None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An admitted turn: its write (None when metered fail-open), the usage item it was admitted
+    against, and the prepared answer to serve instead of a model, if any."""
+
+    admission: Admission | None
+    snapshot: UsageSnapshot | None
+    max_tokens: int
+    prepared: PreparedResponse | None = None
+
+
+@dataclass
+class TurnAdmission:
+    """Plans and decides admissions against the usage store."""
+
+    tiers: Callable[[], TierConfig]
+    store: TurnStore
+    log: Any
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    usage_cache: UsageCache | None
+    reservation_seconds: int
+    fail_open: bool = False
+    #: The keys of every prepared response (None: look candidates up on every first message).
+    prepared_index: PreparedIndex | None = None
+
+    # -- before any request --------------------------------------------------------------------
+
+    def plan(self, sub: str, groups: Any, request: ChatRequest, facts: TurnFacts) -> TurnPlan:
+        """Resolve tier and model (refusing a model outside the allowlist) and predict."""
+        tier = self.tiers().tier_for_groups(groups)
+        facts.tier = tier
+        model_id = request.modelId or tier.default_model
+        if not tier.allows(model_id):
+            shown = f"'{model_id}'" if _SAFE_MODEL.match(model_id) else "That model"
+            raise TurnRefused(
+                ErrorCode.MODEL_NOT_ALLOWED,
+                f"{shown} is not available on the {tier.name} tier; "
+                f"allowed: {', '.join(tier.models)}.",
+            )
+        facts.model_id = model_id
+        texts = [m.text for m in request.messages]
+        keys: tuple[str, ...] = ()
+        if tier.cache and len(request.messages) == 1:
+            keys = candidate_keys(model_id, texts[0])
+            # A prompt the warm index has no entry for is not looked up at all.
+            if self.prepared_index is not None and self.prepared_index.could_serve(keys) is False:
+                keys = ()
+        user_key = f"user#{sub}"
+        known = self.usage_cache.get(user_key) if self.usage_cache is not None else None
+        plan = TurnPlan(
+            user_key=user_key,
+            tier=tier,
+            model_id=model_id,
+            input_bound=input_token_bound(texts),
+            input_estimate=estimate_input_tokens(texts),
+            prepared_keys=keys,
+            reservation_id=uuid.uuid4().hex,
+            turn_id=request.turnId,
+            known=known,
+            predicted=None,
+        )
+        if known is not None:
+            predicted = self._decide(plan, known, int(self.clock()))
+            if isinstance(predicted, Admission):
+                return replace(plan, predicted=predicted)
+            return replace(plan, known=None)  # refusals are decided on a fresh read only
+        return plan
+
+    # -- the admission ---------------------------------------------------------------------
+
+    def admit(
+        self,
+        plan: TurnPlan,
+        facts: TurnFacts,
+        prepared: Mapping[str, PreparedResponse] | None = None,
+    ) -> Admitted:
+        """Admit the turn or raise :class:`TurnRefused`. ``prepared`` holds the candidates
+        already looked up (None: look them up here, with the usage read if there is one)."""
+        state: TurnState | None = None
+        try:
+            if plan.known is None:
+                keys = () if prepared is not None else plan.prepared_keys
+                state = self.store.read(plan.user_key, keys)
+                self.remember(plan.user_key, state.usage)
+            elif plan.prepared_keys and prepared is None:
+                state = TurnState(plan.known, self.store.read_prepared(plan.prepared_keys))
+            else:
+                state = TurnState(plan.known)
+        except StoreUnavailable as err:
+            self._store_failed(facts, "read", err)
+        found = prepared if prepared is not None else (state.prepared if state else {})
+        hit = pick(found, plan.prepared_keys, int(self.clock())) if plan.prepared_keys else None
+        snapshot = state.usage if state is not None else None
+        if snapshot is None:  # the store failed and the stack meters fail-open
+            return Admitted(None, None, plan.tier.max_output_tokens_per_turn, hit)
+        admission, snapshot = self._write(plan, snapshot, facts, prepared=hit is not None)
+        max_tokens = plan.tier.max_output_tokens_per_turn
+        if admission is not None and admission.reservation is not None:
+            max_tokens = admission.max_output_tokens
+        return Admitted(admission, snapshot, max_tokens, hit)
+
+    def _write(
+        self, plan: TurnPlan, snapshot: UsageSnapshot, facts: TurnFacts, *, prepared: bool
+    ) -> tuple[Admission | None, UsageSnapshot]:
+        """The conditional write, retried while other turns of the user win the race."""
+        decision: Admission | Refusal | RateRefusal | Duplicate | None = (
+            plan.predicted if snapshot is plan.known and not prepared else None
+        )
+        first_was_kept = decision is not None
+        for attempt in range(MAX_RESERVE_ATTEMPTS):
+            now = int(self.clock())
+            if decision is None:
+                decision = self._decide(plan, snapshot, now, prepared=prepared)
+            if not isinstance(decision, Admission):
+                raise self._refusal(decision, plan, snapshot, now)
+            try:
+                current = self.store.reserve(plan.user_key, decision, snapshot, now)
+            except StoreUnavailable as err:
+                self.forget(plan.user_key)
+                # The write may have landed with only its answer lost (a timeout): take the
+                # reservation back now rather than let it hold the user's headroom until it
+                # expires. Removing a reservation that was never written changes nothing.
+                with contextlib.suppress(StoreUnavailable):
+                    self.store.release(plan.user_key, plan.reservation_id)
+                self._store_failed(facts, "reserve", err)
+                return None, snapshot
+            if current is None or _landed(current, plan):
+                # Admitted; the second case is a write retried by botocore after its first
+                # attempt landed (the same ids make the retry harmless). The item has moved on
+                # from the kept snapshot; the settle brings the new one.
+                self.forget(plan.user_key)
+                facts.reservation = decision.reservation
+                return decision, snapshot
+            snapshot = current
+            self.remember(plan.user_key, current)
+            if attempt > 0 or not first_was_kept:
+                # Full jitter, doubling up to a cap: many turns of one user racing (a script, a
+                # retry storm) spread out instead of failing together after a few close misses.
+                # A kept snapshot that was merely out of date is retried at once.
+                self.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
+            decision = None
+        self.log.warning("reservation kept losing races", extra={"user": plan.user_key})
+        raise TurnRefused(ErrorCode.USAGE_UNAVAILABLE)
+
+    def _decide(
+        self, plan: TurnPlan, snapshot: UsageSnapshot, now: int, *, prepared: bool = False
+    ) -> Admission | Refusal | RateRefusal | Duplicate:
+        duplicate = find_duplicate(snapshot, plan.turn_id, plan.reservation_id, now)
+        if duplicate is not None:
+            return duplicate
+        rate = check_rates(snapshot, plan.tier, now)
+        if rate is not None:
+            return rate
+        if prepared:
+            # A prepared answer costs no tokens: its write counts the request and its turn id.
+            admission = Admission(None, 0, tuple(snapshot.stale_attributes(now)))
+        else:
+            tokens = plan_turn(
+                snapshot,
+                plan.tier,
+                now,
+                plan.input_bound,
+                plan.reservation_id,
+                self.reservation_seconds,
+            )
+            if isinstance(tokens, Refusal):
+                return tokens
+            admission = tokens
+        key = turn_key(plan.turn_id) if plan.turn_id is not None else None
+        prune = admission.prune
+        if key is not None:
+            prune = tuple(p for p in prune if p != turn_attribute(key))
+        return replace(
+            admission,
+            prune=prune,
+            request_bucket=rate_bucket(now),
+            turn_key=key,
+            turn_mark=turn_mark(now, plan.reservation_id),
+        )
+
+    def _refusal(
+        self,
+        decision: Refusal | RateRefusal | Duplicate,
+        plan: TurnPlan,
+        snapshot: UsageSnapshot,
+        now: int,
+    ) -> TurnRefused:
+        if isinstance(decision, Duplicate):
+            return TurnRefused(
+                ErrorCode.DUPLICATE_TURN,
+                f"Turn '{decision.turn_id}' was already received at "
+                f"{iso_utc(decision.first_seen)}; its answer is on your channel under that "
+                "turnId. Send a new turnId to ask again.",
+                fields={"duplicateOf": decision.turn_id},
+                turn_id="g-" + uuid.uuid4().hex[:24],
+            )
+        if isinstance(decision, RateRefusal):
+            what = (
+                f"{decision.allowed} requests per minute"
+                if decision.limit == "requestsPerMinute"
+                else f"{decision.allowed} turns at a time"
+            )
+            return TurnRefused(
+                ErrorCode.RATE_LIMITED,
+                f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
+                fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
+            )
+        return TurnRefused(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "
+            f"({decision.allowed}); you can continue after {iso_utc(decision.resets_at)}.",
+            window=decision.window,
+            resets_at=iso_utc(decision.resets_at),
+            limits=limits_view(plan.tier, snapshot.committed(now)),
+        )
+
+    # -- requests refused before admission -----------------------------------------------------
+
+    def count_refused(self, sub: str) -> None:
+        """Count an event refused before admission against the user's request rate (one write;
+        a store failure only loses the count)."""
+        user_key = f"user#{sub}"
+        now = int(self.clock())
+        try:
+            self.remember(user_key, self.store.count_request(user_key, rate_bucket(now), now))
+        except Exception as err:
+            self.forget(user_key)
+            self.log.warning("refused request not counted", extra={"reason": str(err)[:200]})
+
+    # -- the kept snapshots --------------------------------------------------------------------
+
+    def remember(self, user_key: str, snapshot: UsageSnapshot) -> None:
+        if self.usage_cache is not None:
+            self.usage_cache.put(user_key, snapshot)
+
+    def forget(self, user_key: str) -> None:
+        if self.usage_cache is not None:
+            self.usage_cache.drop(user_key)
+
+    def _store_failed(self, facts: TurnFacts, step: str, err: Exception) -> None:
+        """Count and log a store failure; refuse the turn unless the stack meters fail-open."""
+        facts.store_failures += 1
+        self.log.error(
+            "usage store unavailable",
+            extra={"step": step, "reason": str(err), "fail_open": self.fail_open},
+        )
+        if not self.fail_open:
+            raise TurnRefused(ErrorCode.USAGE_UNAVAILABLE)
+
+
+def _landed(current: UsageSnapshot, plan: TurnPlan) -> bool:
+    """Whether the item already holds this turn's own write (a retried request that landed)."""
+    if plan.reservation_id in current.reservations:
+        return True
+    if plan.turn_id is None:
+        return False
+    mark = current.turns.get(turn_key(plan.turn_id), "")
+    return mark.partition("/")[2] == plan.reservation_id

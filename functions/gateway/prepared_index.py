@@ -1,0 +1,76 @@
+"""The keys of every prepared response, kept in memory so most turns skip the lookup.
+
+A conversation's first message on a tier with ``cache: true`` could be served a prepared
+response, so it used to read its candidates before the model was called. A warm function instead
+keeps the set of prepared keys (one ``Scan`` of the keys only, refreshed in the background every
+``max_age`` seconds, as the tier config is) and reads candidates only for a prompt that has an
+entry. An entry put by an operator is served within ``max_age`` seconds; until the index is first
+loaded, or when it is older than ``max_stale``, the candidates are read as before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: How long a loaded index may be used while a refresh fails before turns look entries up again.
+DEFAULT_MAX_STALE_SECONDS = 300
+
+
+class PreparedIndex:
+    """A refreshed set of prepared-response keys (thread-safe; refreshes one at a time)."""
+
+    def __init__(
+        self,
+        load: Callable[[], Iterable[str]],
+        max_age: float,
+        *,
+        max_stale: float = DEFAULT_MAX_STALE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        log: Any = None,
+    ) -> None:
+        self._load = load
+        self._max_age = max_age
+        self._max_stale = max(max_stale, max_age)
+        self._clock = clock
+        self._log = log
+        self._lock = threading.Lock()
+        self._keys: frozenset[str] | None = None
+        self._loaded_at = 0.0
+        self._refreshing = False
+
+    def keys(self) -> frozenset[str] | None:
+        """The known keys, or None when the index cannot be trusted (not loaded, or too old);
+        starts a background refresh when it is due."""
+        now = self._clock()
+        with self._lock:
+            keys, age = self._keys, now - self._loaded_at
+            due = (keys is None or age >= self._max_age) and not self._refreshing
+            if due:
+                self._refreshing = True
+        if due:
+            threading.Thread(target=self.refresh, name="prepared-index", daemon=True).start()
+        return keys if keys is not None and age < self._max_stale else None
+
+    def refresh(self) -> None:
+        try:
+            keys = frozenset(self._load())
+        except Exception as err:  # keep serving the last index until it is too old
+            if self._log is not None:
+                self._log.warning(
+                    "prepared-response index not refreshed", extra={"reason": str(err)[:200]}
+                )
+            with self._lock:
+                self._refreshing = False
+            return
+        with self._lock:
+            self._keys, self._loaded_at, self._refreshing = keys, self._clock(), False
+
+    def could_serve(self, candidates: Iterable[str]) -> bool | None:
+        """Whether any candidate has an entry (None: unknown, look it up)."""
+        keys = self.keys()
+        if keys is None:
+            return None
+        return any(c in keys for c in candidates)
