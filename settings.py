@@ -189,7 +189,7 @@ def load_settings(
     """
     defaults = project_defaults() if defaults is None else defaults
     today = datetime.now(UTC).date() if today is None else today
-    if not isinstance(region, str) or not _REGION.match(region):
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise SettingsError(f"aws:region: {region!r} is not an AWS region (e.g. us-east-1)")
 
     def value(key: str) -> Any:
@@ -223,7 +223,7 @@ def load_settings(
         raise SettingsError(f"{PROJECT}:mfa: must be one of {', '.join(_MFA)}, got {mfa!r}")
 
     alarm_email = value("alarmEmail") or ""
-    if alarm_email and not _EMAIL.match(alarm_email):
+    if alarm_email and not _EMAIL.fullmatch(alarm_email):
         raise SettingsError(f"{PROJECT}:alarmEmail: '{alarm_email}' is not an e-mail address")
 
     cost_center = value("costCenter")
@@ -294,7 +294,7 @@ def _web(value: Callable[[str], Any]) -> WebSettings:
         raise SettingsError(f"{PROJECT}:webSiteDir: must be a directory path")
     domain = str(value("webDomain") or "").strip().lower()
     certificate = str(value("webCertificateArn") or "").strip()
-    if domain and not _HOSTNAME.match(domain):
+    if domain and not _HOSTNAME.fullmatch(domain):
         raise SettingsError(f"{PROJECT}:webDomain: {domain!r} is not a DNS name (app.example.com)")
     if bool(domain) != bool(certificate):
         missing = "webCertificateArn" if domain else "webDomain"
@@ -302,7 +302,7 @@ def _web(value: Callable[[str], Any]) -> WebSettings:
             f"{PROJECT}:{missing}: required with "
             f"{'webDomain' if domain else 'webCertificateArn'} (a custom domain needs both)"
         )
-    if certificate and not _CLOUDFRONT_CERTIFICATE.match(certificate):
+    if certificate and not _CLOUDFRONT_CERTIFICATE.fullmatch(certificate):
         raise SettingsError(
             f"{PROJECT}:webCertificateArn: {certificate!r} is not an ACM certificate ARN in "
             "us-east-1, the only region CloudFront takes certificates from"
@@ -346,7 +346,7 @@ def model_lifecycle_warnings(
 
 
 def _namespace(raw: Any, key: str) -> str:
-    if not isinstance(raw, str) or not _NAMESPACE.match(raw):
+    if not isinstance(raw, str) or not _NAMESPACE.fullmatch(raw):
         raise SettingsError(
             f"{PROJECT}:{key}: {raw!r} is not a channel namespace name "
             "(1-50 letters, digits and inner hyphens)"

@@ -170,9 +170,11 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
                     ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
                     [r["usage"]],
                 ),
+                # Scan: the function keeps an index of the prepared keys (keys only, refreshed
+                # in the background) so a first message skips the lookup unless its key is there.
                 iam.allow(
                     "ReadPreparedResponses",
-                    ["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+                    ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Scan"],
                     [r["prepared"]],
                 ),
                 iam.allow("ReadTierConfig", ["ssm:GetParameter"], [r["parameter"]]),

@@ -218,7 +218,7 @@ def parse_tier_config(tiers: Any, default_tier: Any, *, prefix: str = "ai-gatewa
 
 
 def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Tier:
-    if not isinstance(name, str) or not _TIER_NAME.match(name):
+    if not isinstance(name, str) or not _TIER_NAME.fullmatch(name):
         raise TierConfigError(
             f"{key}: tier names are Cognito group names (letters, digits, '-', '_', ≤ 128)"
         )
@@ -232,7 +232,7 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
     if not isinstance(models, list) or not models:
         raise TierConfigError(f"{key}.models: must be a non-empty list of Bedrock model ids")
     for i, model in enumerate(models):
-        if not isinstance(model, str) or not _MODEL_ID.match(model):
+        if not isinstance(model, str) or not _MODEL_ID.fullmatch(model):
             raise TierConfigError(f"{key}.models[{i}]: '{model}' is not a Bedrock model id")
     if len(set(models)) != len(models):
         raise TierConfigError(f"{key}.models: lists a model more than once")
@@ -266,7 +266,7 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
 
     fallback = raw.get("fallbackModel")
     if fallback is not None:
-        if not isinstance(fallback, str) or not _MODEL_ID.match(fallback):
+        if not isinstance(fallback, str) or not _MODEL_ID.fullmatch(fallback):
             raise TierConfigError(f"{key}.fallbackModel: '{fallback}' is not a Bedrock model id")
         if fallback not in models:
             raise TierConfigError(f"{key}.fallbackModel: '{fallback}' is not in this tier's models")
@@ -321,9 +321,9 @@ def _parse_guardrail(raw: Any, key: str) -> Guardrail | None:
     if not isinstance(raw, Mapping):
         raise TierConfigError(f"{key}: must be a mapping with identifier and version")
     identifier, version = raw.get("identifier"), str(raw.get("version", "DRAFT"))
-    if not isinstance(identifier, str) or not _GUARDRAIL_ID.match(identifier):
+    if not isinstance(identifier, str) or not _GUARDRAIL_ID.fullmatch(identifier):
         raise TierConfigError(f"{key}.identifier: '{identifier}' is not a guardrail id")
-    if not _GUARDRAIL_VERSION.match(version):
+    if not _GUARDRAIL_VERSION.fullmatch(version):
         raise TierConfigError(f"{key}.version: '{version}' is not DRAFT or a version number")
     return Guardrail(identifier=identifier, version=version)
 

@@ -78,6 +78,19 @@ BAD_CONFIGS = [
         id="incomplete-identity-provider",
     ),
     pytest.param({"aws:region": "moon-1"}, "aws:region", id="bad-region"),
+    # A pattern ending in `$` also matches before a trailing newline; every check is whole-string.
+    pytest.param({"aws:region": "us-east-1\n"}, "aws:region", id="region-trailing-newline"),
+    pytest.param(
+        {"inboundNamespace": "chat\n"}, "ai-gateway:inboundNamespace", id="namespace-newline"
+    ),
+    pytest.param(
+        {"alarmEmail": "oncall@example.org\n"}, "ai-gateway:alarmEmail", id="email-newline"
+    ),
+    pytest.param(
+        {"tiers": _tiers(**{"free.defaultModel": "amazon.nova-micro-v1:0\n"})},
+        "ai-gateway:tiers.free.defaultModel",
+        id="model-id-newline",
+    ),
     pytest.param({"chatMemoryMb": 64}, "ai-gateway:chatMemoryMb", id="memory-below-lambda-min"),
     pytest.param({"chatMemoryMb": 20480}, "ai-gateway:chatMemoryMb", id="memory-above-lambda-max"),
     pytest.param(
