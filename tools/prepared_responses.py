@@ -10,6 +10,8 @@ first prompt instead of calling a model.
 ``--endpoint-url`` points it at the local gateway's moto (``awsEndpointUrl`` in
 ``.local/outputs.json``). Prompts are matched after normalisation (Unicode NFKC, case-folded,
 whitespace collapsed, trailing punctuation dropped), so "what is X" finds "What is X?".
+Warm functions keep an index of the prepared keys and refresh it every ``tierConfigCacheSeconds``
+(30 s by default): a new entry is served from then on.
 """
 
 from __future__ import annotations

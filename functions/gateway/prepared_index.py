@@ -4,8 +4,10 @@ A conversation's first message on a tier with ``cache: true`` could be served a 
 response, so it used to read its candidates before the model was called. A warm function instead
 keeps the set of prepared keys (one ``Scan`` of the keys only, refreshed in the background every
 ``max_age`` seconds, as the tier config is) and reads candidates only for a prompt that has an
-entry. An entry put by an operator is served within ``max_age`` seconds; until the index is first
-loaded, or when it is older than ``max_stale``, the candidates are read as before.
+entry. An index older than ``max_age`` is not trusted: while it refreshes in the background, turns
+read their candidates as before. So an entry put by an operator is served at most ``max_age``
+seconds later, on the first turn after that, on every warm instance; a refresh that keeps failing
+costs one read per first message, never a missed entry.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-
-#: How long a loaded index may be used while a refresh fails before turns look entries up again.
-DEFAULT_MAX_STALE_SECONDS = 300
 
 
 class PreparedIndex:
@@ -27,13 +26,11 @@ class PreparedIndex:
         load: Callable[[], Iterable[str]],
         max_age: float,
         *,
-        max_stale: float = DEFAULT_MAX_STALE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         log: Any = None,
     ) -> None:
         self._load = load
         self._max_age = max_age
-        self._max_stale = max(max_stale, max_age)
         self._clock = clock
         self._log = log
         self._lock = threading.Lock()
@@ -42,8 +39,8 @@ class PreparedIndex:
         self._refreshing = False
 
     def keys(self) -> frozenset[str] | None:
-        """The known keys, or None when the index cannot be trusted (not loaded, or too old);
-        starts a background refresh when it is due."""
+        """The known keys, or None when the index cannot be trusted (not loaded yet, or older
+        than ``max_age``); starts a background refresh when it is due."""
         now = self._clock()
         with self._lock:
             keys, age = self._keys, now - self._loaded_at
@@ -52,12 +49,12 @@ class PreparedIndex:
                 self._refreshing = True
         if due:
             threading.Thread(target=self.refresh, name="prepared-index", daemon=True).start()
-        return keys if keys is not None and age < self._max_stale else None
+        return keys if keys is not None and age < self._max_age else None
 
     def refresh(self) -> None:
         try:
             keys = frozenset(self._load())
-        except Exception as err:  # keep serving the last index until it is too old
+        except Exception as err:  # turns look entries up until a refresh succeeds
             if self._log is not None:
                 self._log.warning(
                     "prepared-response index not refreshed", extra={"reason": str(err)[:200]}

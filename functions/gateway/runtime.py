@@ -140,6 +140,9 @@ class Runtime:
             flush_interval=env.stream_flush_ms / 1000.0,
             metering_fail_open=env.metering_fail_open,
             message_preview_chars=env.message_preview_chars,
+            # One setting says how soon an operator's change reaches warm functions: the tier
+            # config and the prepared-response index are refreshed on the same period.
+            prepared_index_seconds=float(env.tier_config_cache_seconds),
         )
         return ChatTurns(deps, settings)
 
