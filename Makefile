@@ -24,8 +24,16 @@ dev: setup
 policy: setup
 	$(BIN)/python policy/report.py --stack $(STACK)
 
-bench: setup
+# The reference design's pinned HTTP client goes beside the virtualenv, not into it.
+REFERENCE_SITE := .local/bench/reference-site
+
+bench: setup $(REFERENCE_SITE)/.installed
 	$(BIN)/python -m bench
+
+$(REFERENCE_SITE)/.installed: bench/requirements-reference.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+		--target $(REFERENCE_SITE) -r bench/requirements-reference.txt
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .
