@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         reference_note = (
             "the reference design's code was not found (looked in "
-            f"{args.reference or reference_stack.DEFAULT_LOCATION}; set BENCH_REFERENCE or "
+            f"{reference_stack.wanted(args.reference)}; set BENCH_REFERENCE or "
             "--reference): its columns are left out"
         )
         log(f"bench: {reference_note}")

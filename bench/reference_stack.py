@@ -46,9 +46,14 @@ class ReferenceStack:
         return self.root / "eventhandlers"
 
 
+def wanted(explicit: str | None = None) -> Path:
+    """Where the reference checkout is looked for: the flag, ``BENCH_REFERENCE``, the default."""
+    return Path(explicit or os.environ.get("BENCH_REFERENCE") or DEFAULT_LOCATION)
+
+
 def locate(explicit: str | None = None) -> Path | None:
     """The reference checkout, or None when it is not there."""
-    location = Path(explicit or os.environ.get("BENCH_REFERENCE") or DEFAULT_LOCATION)
+    location = wanted(explicit)
     if (location / "eventhandlers" / "eventhandlers" / "chatbot_handler.py").is_file():
         return location.resolve()
     return None

@@ -134,6 +134,62 @@ def verdicts(results: Results) -> list[tuple[str, bool | None, str]]:
         )
     )
 
+    paced_run = b.by_cadence.get(flush) or gateway
+    events_paced = paced_run.median(paced_run.pace_label(PACED), "events_published")
+    events_full = gateway.median(TTFT300, "events_published")
+    detail = f"{_n(events_paced)} and {_n(events_full)} events"
+    if reference is not None:
+        ref_events = reference.median(TTFT300, "events_published")
+        detail += (
+            f" ({_ratio(ref_events, events_paced)} and {_ratio(ref_events, events_full)} fewer "
+            f"than the reference's {_n(ref_events)})"
+        )
+    out.append(
+        (
+            "Events per turn ≤ 60 at 50 tokens/s, ≤ 8 at full speed",
+            events_paced <= 60 and events_full <= 8,
+            detail,
+        )
+    )
+
+    warm = gateway.of(TTFT300) + gateway.of(TTFT0)
+    cold = gateway.of(COLD)[0]
+    opened = max(t["connections_opened"] for t in warm)
+    used = max(t["connections_used"] for t in warm)
+    detail = (
+        f"the cold turn opened {cold['connections_opened']}; warm turns opened at most "
+        f"{opened} and published on {used}"
+    )
+    if reference is not None:
+        detail += f" (reference: {_n(reference.median(TTFT300, 'connections_opened'))} per turn)"
+    out.append(
+        (
+            "One HTTP connection, reused across the turn and warm invocations",
+            cold["connections_opened"] <= 1 and opened == 0 and used <= 1,
+            detail,
+        )
+    )
+
+    requests = [sum(t["aws_requests"].values()) for t in warm]
+    metric_calls = sum(
+        n for t in warm for op, n in t["aws_requests"].items() if op.endswith("PutMetricData")
+    )
+    cold_extra = sum(cold["aws_requests"].values()) - max(requests)
+    detail = (
+        f"at most {max(requests)} per warm turn, {metric_calls} PutMetricData; the cold turn "
+        f"{cold_extra:+d}"
+    )
+    if reference is not None:
+        detail += f" (reference: {sum(reference.middle(TTFT300)['aws_requests'].values())})"
+    out.append(
+        (
+            "≤ 4 AWS requests besides publishes per warm turn, no PutMetricData; a cold start "
+            "adds ≤ 1",
+            max(requests) <= 4 and metric_calls == 0 and cold_extra <= 1,
+            detail,
+        )
+    )
+
     ratio = figures.import_ratio(results.imports)
     named = {f.name: f for f in results.imports if f.memory_mb is None}
     if ratio is None:
