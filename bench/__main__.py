@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the reference design's checkout "
         "(default: $BENCH_REFERENCE, else ../shared/reference beside this repository)",
     )
-    parser.add_argument("--warm", type=int, default=12, help="warm full-speed turns per worker")
+    parser.add_argument("--warm", type=int, default=20, help="warm full-speed turns per worker")
     parser.add_argument(
         "--reference-warm", type=int, default=6, help="warm full-speed turns of the reference"
     )

@@ -57,6 +57,8 @@ def render(results: report.Results) -> str:
         out.append(f"| {name} | {marks[met]} | {detail} |")
 
     gateway, reference = b.gateway, b.reference
+    default_run = b.by_cadence.get(b.gateway_flush_ms, gateway)
+    default_paced = len(default_run.of("paced"))
     where = report._where(gateway)
     out += [
         "",
@@ -90,8 +92,9 @@ def render(results: report.Results) -> str:
         "process's CPU over the invocation (every thread). Medians over "
         f"{len(gateway.of(TTFT300))} warm turns per model latency"
         + (f" ({len(reference.of(TTFT300))} for the reference)" if reference else "")
-        + " after a cold turn and a warm-up turn; the turn at 50 tokens/s is the median of "
-        f"{len(gateway.of('paced'))}.",
+        + " after a cold turn and a warm-up turn; at 50 tokens/s, the median of "
+        f"{len(gateway.of('paced'))} turn(s) (the bill at the default cadence: of "
+        f"{default_paced}).",
         "",
         "### AWS requests by operation",
         "",
@@ -129,9 +132,13 @@ def render(results: report.Results) -> str:
         out += [
             "",
             f"The gateway's worker (and, for the cold import, {runs} fresh processes per size) "
-            "run in a cgroup limited to each size's CPU share. The chosen "
+            "run in a cgroup limited to each size's CPU share. *Cold turn* is a fresh function's "
+            "first turn after its import (a cold start adds the import before it); *peak "
+            "memory* is the function process's peak resident memory over the run, which must "
+            "stay below the size. The chosen "
             f"size (✔, **{b.chosen_memory_mb} MB**) has the lowest whole bill among the sizes "
-            f"within the {TIME_ADDED_BUDGET_MS:g} ms first-token budget; when none is, the "
+            "the function fits in and within the "
+            f"{TIME_ADDED_BUDGET_MS:g} ms first-token budget; when none is within it, the "
             f"lowest among those within {TIME_ADDED_BUDGET_MS:g} ms of the size that adds least "
             "(a difference this machine's noise can make). The CPU is this machine's, not "
             "Graviton's: the shares scale it, they do not turn it into an arm64 core.",

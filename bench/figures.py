@@ -11,6 +11,7 @@ from bench import cgroups
 from bench.cold_import import ImportFigures
 from bench.cost import CostBreakdown, cost_per_million_turns, footprint_of
 from bench.turns import (
+    COLD,
     PACED,
     TIME_ADDED_BUDGET_MS,
     TTFT0,
@@ -39,7 +40,15 @@ class MemoryRow:
     billed_ms: float  # the turn at 50 tokens/s
     cost: float  # whole bill per million turns at 50 tokens/s
     import_ms: float  # cold import median, or NaN
+    cold_added_ms: float  # a fresh function's first turn: time added to the first token
+    max_rss_mb: float  # the function process's peak resident memory over the run
     within_budget: bool
+
+    @property
+    def fits(self) -> bool:
+        """The process's peak memory is below the size (Lambda stops a function that exceeds
+        its memory)."""
+        return self.max_rss_mb < self.memory_mb
 
 
 def memory_rows(
@@ -60,6 +69,8 @@ def memory_rows(
                 billed_ms=paced["billed_ms"],
                 cost=bill(run, PACED, prices, memory).total,
                 import_ms=imports[memory].median_import_ms if memory in imports else float("nan"),
+                cold_added_ms=run.of(COLD)[0]["time_added_ms"],
+                max_rss_mb=max(t["max_rss_mb"] for t in run.turns),
                 within_budget=added <= TIME_ADDED_BUDGET_MS,
             )
         )
@@ -67,13 +78,15 @@ def memory_rows(
 
 
 def choose_memory(rows: list[MemoryRow]) -> int:
-    """The memory size with the lowest whole bill among those within the first-token budget.
-    When none is, the cheapest of those within one budget (3 ms) of the size that adds least:
-    more memory that buys less than the budget is within this machine's noise."""
-    within = [r for r in rows if r.within_budget]
+    """The memory size with the lowest whole bill among those the function fits in and within
+    the first-token budget. When none is within it, the cheapest of those within one budget
+    (3 ms) of the size that adds least: more memory that buys less than that is within this
+    machine's noise."""
+    fitting = [r for r in rows if r.fits] or rows
+    within = [r for r in fitting if r.within_budget]
     if not within:
-        best = min(r.time_added_ms for r in rows)
-        within = [r for r in rows if r.time_added_ms <= best + TIME_ADDED_BUDGET_MS]
+        best = min(r.time_added_ms for r in fitting)
+        within = [r for r in fitting if r.time_added_ms <= best + TIME_ADDED_BUDGET_MS]
     return min(within, key=lambda r: r.cost).memory_mb
 
 

@@ -295,15 +295,17 @@ def memory_table(results: Results) -> list[str]:
     out = [
         "| memory (MB) | CPU share (vCPU) | time added, 300 ms model (ms) | time added, 0 ms model "
         "(ms) | CPU per warm turn (ms) | CPU per turn at 50 tokens/s (ms) | billed duration at "
-        "50 tokens/s (ms) | cold import (ms) | whole bill per million turns at 50 tokens/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "50 tokens/s (ms) | cold import (ms) | cold turn, time added (ms) | peak memory (MB) | "
+        "whole bill per million turns at 50 tokens/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows_:
         mark = " ✔" if r.memory_mb == results.bench.chosen_memory_mb else ""
         out.append(
             f"| {r.memory_mb}{mark} | {r.cpu_share:.3f} | {_n(r.time_added_ms, 1)} | "
             f"{_n(r.time_added_0_ms, 1)} | {_n(r.cpu_ms, 1)} | {_n(r.paced_cpu_ms)} | "
-            f"{_n(r.billed_ms)} | {_n(r.import_ms)} | ${_n(r.cost, 2)} |"
+            f"{_n(r.billed_ms)} | {_n(r.import_ms)} | {_n(r.cold_added_ms)} | "
+            f"{_n(r.max_rss_mb)} | ${_n(r.cost, 2)} |"
         )
     return out
 

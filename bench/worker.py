@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -56,6 +57,7 @@ class TurnMeasurement:
     published_event_bytes: list[int]
     log_bytes: int
     last_event: str
+    max_rss_mb: float  # the process's peak resident memory so far (what must fit the memory size)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -258,6 +260,7 @@ def measure(
         firehose_record_bytes=list(aws.firehose_records),
         published_event_bytes=[len(json.dumps(e[1])) for e in published],
         log_bytes=len(logs[0]) if logs else 0,
+        max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         last_event=str(last.get("type") or next(iter(last), "")) if isinstance(last, dict) else "",
     )
 

@@ -63,7 +63,7 @@ def test_moto_time_counts_once_and_only_outside_the_model_wait() -> None:
     assert on_path([], 0, 10, (1, 2)) == 0
 
 
-def _row(memory: int, added: float, cost: float) -> figures.MemoryRow:
+def _row(memory: int, added: float, cost: float, rss: float = 90) -> figures.MemoryRow:
     return figures.MemoryRow(
         memory_mb=memory,
         cpu_share=memory / 1769,
@@ -74,12 +74,19 @@ def _row(memory: int, added: float, cost: float) -> figures.MemoryRow:
         billed_ms=1,
         cost=cost,
         import_ms=math.nan,
+        cold_added_ms=math.nan,
+        max_rss_mb=rss,
         within_budget=added <= 3,
     )
 
 
 def test_the_cheapest_memory_within_the_first_token_budget_is_chosen() -> None:
     rows = [_row(128, 9.0, 50), _row(256, 2.5, 60), _row(512, 1.0, 80)]
+    assert figures.choose_memory(rows) == 256
+
+
+def test_a_size_the_function_does_not_fit_in_is_not_chosen() -> None:
+    rows = [_row(128, 1.0, 50, rss=140), _row(256, 2.0, 60, rss=140), _row(512, 1.0, 80)]
     assert figures.choose_memory(rows) == 256
 
 
