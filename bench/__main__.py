@@ -5,6 +5,7 @@ stream cadence, and load the local runtime; print the report and write BENCHMARK
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from bench import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+LAST_RUN = REPO / ".local" / "bench" / "last-run.pickle"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-load", action="store_true", help="leave out the load test")
     parser.add_argument(
+        "--replay",
+        action="store_true",
+        help=f"render the last run's measurements again (saved in {LAST_RUN}) without measuring",
+    )
+    parser.add_argument(
         "--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report"
     )
     return parser.parse_args(argv)
@@ -62,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    if args.replay:
+        return write(pickle.loads(LAST_RUN.read_bytes()), args.output, log)
 
     prices = cost.load_prices()
     root = reference_stack.locate(args.reference)
@@ -134,12 +144,18 @@ def main(argv: list[str] | None = None) -> int:
         default_memory_mb=args.memory_mb,
         seconds=time.monotonic() - began,
     )
+    LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
+    LAST_RUN.write_bytes(pickle.dumps(results))
+    return write(results, args.output, log)
+
+
+def write(results: report.Results, output: Path, log) -> int:
     text = benchmarks_md.render(results)
-    args.output.write_text(text)
+    output.write_text(text)
     print(text)
     for line in report.budget_lines(results):
         log(line)
-    log(f"wrote {args.output} in {results.seconds:.0f} s")
+    log(f"wrote {output} ({results.seconds:.0f} s of measurement)")
     return 0
 
 

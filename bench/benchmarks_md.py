@@ -144,21 +144,39 @@ def render(results: report.Results) -> str:
             "Graviton's: the shares scale it, they do not turn it into an arm64 core.",
             "",
         ]
+        if not any(r.within_budget for r in figures.memory_rows(b.by_memory, results.prices, {})):
+            out += [
+                "No size is within the first-token budget in this run, so the choice rests on "
+                "differences of a few milliseconds and can change from run to run.",
+                "",
+            ]
     out += ["## Stream cadence", ""]
     out += report.cadence_table(results)
     rows = figures.cadence_rows(b, results.prices, results.gateway_memory)
     supported = figures.supported_cadence(rows)
+    pairs = figures.within_budget(figures.cadence_bills(b, results.prices, results.gateway_memory))
+    if supported:
+        verdict = (
+            f"At {results.gateway_memory} MB the figures support **{supported} ms** as the "
+            "default: the shortest interval — the smoothest stream — whose whole bill is within "
+            f"${figures.COST_BUDGET_USD:g} per million turns."
+        )
+    else:
+        verdict = f"At {results.gateway_memory} MB no interval keeps the whole bill within budget."
+    if pairs:
+        verdict += (
+            " Within budget (in bold): "
+            + "; ".join(
+                f"{flush} ms at {memory} MB (${total:,.2f})" for flush, memory, total in pairs
+            )
+            + "."
+        )
     out += [
         "",
         f"The gateway at {results.gateway_memory} MB with `STREAM_FLUSH_MS` set to each interval "
-        "(the first delta still goes at once), 512 tokens at 50 tokens/s. "
-        + (
-            f"The figures support **{supported} ms** as the default: the shortest interval — the "
-            f"smoothest stream — whose whole bill is within ${figures.COST_BUDGET_USD:g} per "
-            "million turns."
-            if supported
-            else "No interval measured keeps the whole bill within budget."
-        ),
+        "(the first delta still goes at once), 512 tokens at 50 tokens/s; the other sizes' "
+        "bills take that run's bill with the Lambda duration of the memory table's turn at "
+        "that size. " + verdict,
         "",
         "## Cold import of the handler module",
         "",

@@ -115,6 +115,38 @@ def cadence_rows(bench: TurnBenchmark, prices: dict[str, Any], memory_mb: int) -
     return rows
 
 
+LAMBDA_DURATION = "Lambda duration (whole invocation)"
+
+
+def cadence_bills(
+    bench: TurnBenchmark, prices: dict[str, Any], memory_mb: int
+) -> dict[int, dict[int, float]]:
+    """The whole bill per million turns for each cadence at each measured memory size: the
+    cadence run's bill with its Lambda duration replaced by the memory sweep's measured turn at
+    50 tokens/s at that size (the duration is the model's wait plus the function's work, which
+    the cadence barely changes)."""
+    out: dict[int, dict[int, float]] = {}
+    for flush, run in sorted(bench.by_cadence.items()):
+        own = bill(run, PACED, prices, memory_mb)
+        out[flush] = {memory_mb: own.total}
+        for memory, sized in bench.by_memory.items():
+            if memory == memory_mb:
+                continue
+            duration = bill(sized, PACED, prices, memory).lines[LAMBDA_DURATION]
+            out[flush][memory] = own.total - own.lines[LAMBDA_DURATION] + duration
+    return out
+
+
+def within_budget(bills: dict[int, dict[int, float]]) -> list[tuple[int, int, float]]:
+    """(cadence, memory, bill) of every pair within the cost budget, shortest cadence first."""
+    return sorted(
+        (flush, memory, total)
+        for flush, by_memory in bills.items()
+        for memory, total in by_memory.items()
+        if total <= COST_BUDGET_USD
+    )
+
+
 def supported_cadence(rows: list[CadenceRow]) -> int | None:
     """The shortest interval (the smoothest stream) whose whole bill is within budget."""
     within = [r.flush_ms for r in rows if r.within_budget]

@@ -312,16 +312,26 @@ def memory_table(results: Results) -> list[str]:
 
 def cadence_table(results: Results) -> list[str]:
     rows_ = figures.cadence_rows(results.bench, results.prices, results.gateway_memory)
+    bills = figures.cadence_bills(results.bench, results.prices, results.gateway_memory)
+    memories = sorted(next(iter(bills.values()))) if bills else []
     out = [
         "| flush interval (ms) | events per turn at 50 tokens/s | AppSync Events operations per "
-        "million turns | whole bill per million turns | within the budget |",
-        "|---:|---:|---:|---:|---|",
+        "million turns | "
+        + " | ".join(
+            f"whole bill at {m} MB" + (" (measured)" if m == results.gateway_memory else "")
+            for m in memories
+        )
+        + " |",
+        "|---:|---:|---:|" + "---:|" * len(memories),
     ]
     for r in rows_:
-        out.append(
-            f"| {r.flush_ms} | {_n(r.events)} | ${_n(r.appsync, 2)} | ${_n(r.total, 2)} | "
-            f"{'yes' if r.within_budget else 'no'} |"
+        cells = " | ".join(
+            ("**" if bills[r.flush_ms][m] <= figures.COST_BUDGET_USD else "")
+            + f"${_n(bills[r.flush_ms][m], 2)}"
+            + ("**" if bills[r.flush_ms][m] <= figures.COST_BUDGET_USD else "")
+            for m in memories
         )
+        out.append(f"| {r.flush_ms} | {_n(r.events)} | ${_n(r.appsync, 2)} | {cells} |")
     return out
 
 
