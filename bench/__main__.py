@@ -5,6 +5,7 @@ stream cadence, and load the local runtime; print the report and write BENCHMARK
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import pickle
 import sys
 import time
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         prices=prices,
         default_memory_mb=args.memory_mb,
         seconds=time.monotonic() - began,
+        finished_at=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
+        commit=report.commit(),
     )
     LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
     LAST_RUN.write_bytes(pickle.dumps(results))

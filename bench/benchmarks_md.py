@@ -18,7 +18,8 @@ def _header(results: report.Results) -> list[str]:
         + (f" — this run: `{results.command}`" if results.command != "python -m bench" else "")
         + "). Do not edit by hand; run it again. Every figure below is from that one run.",
         "",
-        f"- Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit `{report.commit()}`, "
+        f"- Run: {results.finished_at or f'{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}'} UTC, "
+        f"commit `{results.commit or report.commit()}`, "
         f"{results.seconds:.0f} s.",
         f"- Machine: {report.machine()}. A shared machine: quote ratios and medians, not single "
         "figures.",

@@ -133,7 +133,8 @@ def price_basis(prices: dict[str, Any], memory_mb: int) -> dict[str, str]:
         "CloudWatch Logs (incl. EMF)": f"${cloudwatch['usd_per_gb_logs_ingested']:g} per GB",
         "SSM GetParameter": f"${ssm['usd_per_10k_api_interactions_standard_throughput']:g} per "
         "10,000 (standard throughput)",
-        "Lambda duration (whole invocation)": f"${lam['usd_per_gb_second']:g} per GB-s (arm64)",
+        "Lambda duration (whole invocation)": f"${lam['usd_per_gb_second']:.10f}".rstrip("0")
+        + " per GB-s (arm64)",
         "Lambda requests": f"${lam['usd_per_million_requests']:g} per million",
     }
 

@@ -40,6 +40,8 @@ class Results:
     prices: dict[str, Any]
     default_memory_mb: int
     seconds: float
+    finished_at: str = ""  # "YYYY-MM-DD HH:MM" UTC, when the measurements ended
+    commit: str = ""  # the commit measured
 
     @property
     def gateway_memory(self) -> int:
