@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-load", action="store_true", help="leave out the load test")
     parser.add_argument(
+        "--no-cpu-shares",
+        action="store_true",
+        help="run every function on the machine's whole CPU (no cgroups, no memory sizing)",
+    )
+    parser.add_argument(
         "--replay",
         action="store_true",
         help=f"render the last run's measurements again (saved in {LAST_RUN}) without measuring",
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             f"-r {reference_stack.REQUIREMENTS})"
         )
         return 2
-    share_note = cgroups.available()
+    share_note = "turned off with --no-cpu-shares" if args.no_cpu_shares else cgroups.available()
     if isinstance(share_note, str):
         log(f"bench: no emulated Lambda CPU shares ({share_note}); memory sizing is skipped")
 
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             figures.memory_rows(by_memory, prices, {})
         ),
         default_memory_mb=args.memory_mb,
+        emulate=not args.no_cpu_shares,
         log=log,
     )
 
