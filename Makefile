@@ -44,8 +44,16 @@ policy: setup
 preflight: setup
 	$(BIN)/python tools/preflight.py --stack $(STACK)
 
-bench: setup
+# The reference design's pinned HTTP client goes beside the virtualenv, not into it.
+REFERENCE_SITE := .local/bench/reference-site
+
+bench: setup $(REFERENCE_SITE)/.installed
 	$(BIN)/python -m bench
+
+$(REFERENCE_SITE)/.installed: bench/requirements-reference.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+		--target $(REFERENCE_SITE) -r bench/requirements-reference.txt
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,32 +1,67 @@
-"""``python -m bench`` (``make bench``): measure the gateway against the reference design and the
-local runtime under load; print the table and write BENCHMARKS.md."""
+"""``python -m bench`` (``make bench``): measure the gateway against the reference design's real
+handler, right-size the chat function's memory under emulated Lambda CPU shares, price each
+stream cadence, and load the local runtime; print the report and write BENCHMARKS.md."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import pickle
 import sys
 import time
 from pathlib import Path
 
-from bench import cold_import, cost, load, report, turns
+from bench import (
+    benchmarks_md,
+    cgroups,
+    cold_import,
+    cost,
+    figures,
+    load,
+    reference_stack,
+    report,
+    turns,
+)
 
 REPO = Path(__file__).resolve().parent.parent
+LAST_RUN = REPO / ".local" / "bench" / "last-run.pickle"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=15, help="full-speed turns per design")
     parser.add_argument(
-        "--paced-runs", type=int, default=3, help="50 tokens/s turns (10 s each) per design"
+        "--reference",
+        help="the reference design's checkout "
+        "(default: $BENCH_REFERENCE, else ../shared/reference beside this repository)",
     )
-    parser.add_argument("--import-runs", type=int, default=15, help="fresh processes per module")
+    parser.add_argument("--warm", type=int, default=20, help="warm full-speed turns per worker")
+    parser.add_argument(
+        "--reference-warm", type=int, default=6, help="warm full-speed turns of the reference"
+    )
+    parser.add_argument(
+        "--paced", type=int, default=2, help="turns at 50 tokens/s (about 11 s each) per worker"
+    )
+    parser.add_argument("--import-runs", type=int, default=11, help="fresh processes per module")
+    parser.add_argument(
+        "--memory-import-runs", type=int, default=3, help="fresh processes per memory size"
+    )
+    parser.add_argument("--memory-mb", type=int, default=1024, help="memory without cgroups")
     parser.add_argument("--sessions", type=int, default=200, help="WebSocket sessions under load")
     parser.add_argument("--reply-tokens", type=int, default=128, help="local-model reply length")
     parser.add_argument(
         "--tokens-per-second", type=float, default=40.0, help="local-model pace under load"
     )
-    parser.add_argument("--memory-mb", type=int, default=1024, help="chat function memory")
     parser.add_argument("--skip-load", action="store_true", help="leave out the load test")
+    parser.add_argument(
+        "--no-cpu-shares",
+        action="store_true",
+        help="run every function on the machine's whole CPU (no cgroups, no memory sizing)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help=f"render the last run's measurements again (saved in {LAST_RUN}) without measuring",
+    )
     parser.add_argument(
         "--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report"
     )
@@ -41,25 +76,61 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    log("per-turn benchmark (gateway and reference on moto and a recording publish endpoint)")
-    turn_results = turns.run(
-        runs=args.runs, paced_runs=args.paced_runs, memory_mb=args.memory_mb, log=log
+    if args.replay:
+        return write(pickle.loads(LAST_RUN.read_bytes()), args.output, log)
+
+    prices = cost.load_prices()
+    root = reference_stack.locate(args.reference)
+    reference_note = ""
+    if root is None:
+        reference_note = (
+            "the reference design's code was not found (looked in "
+            f"{reference_stack.wanted(args.reference)}; set BENCH_REFERENCE or "
+            "--reference): its columns are left out"
+        )
+        log(f"bench: {reference_note}")
+    elif not (reference_stack.SITE / "requests").is_dir():
+        log(f"bench: the reference's pinned requests is not installed in {reference_stack.SITE}")
+        log(
+            f"  run: make bench (or pip install --target {reference_stack.SITE} --no-deps "
+            f"-r {reference_stack.REQUIREMENTS})"
+        )
+        return 2
+    share_note = "turned off with --no-cpu-shares" if args.no_cpu_shares else cgroups.available()
+    if isinstance(share_note, str):
+        log(f"bench: no emulated Lambda CPU shares ({share_note}); memory sizing is skipped")
+
+    log("per-turn benchmark (each design in its own worker, on one stage)")
+    bench = turns.run(
+        warm=args.warm,
+        paced=args.paced,
+        reference_warm=args.reference_warm,
+        reference_root=root,
+        reference_note=reference_note,
+        choose_memory=lambda by_memory: figures.choose_memory(
+            figures.memory_rows(by_memory, prices, {})
+        ),
+        default_memory_mb=args.memory_mb,
+        emulate=not args.no_cpu_shares,
+        log=log,
     )
 
     log("cold import (fresh processes)")
-    imports = cold_import.measure(runs=args.import_runs)
-
-    prices = cost.load_prices()
-    costs = {
-        (design, pace): cost.cost_per_million_turns(
-            figures[pace].footprint(), prices, args.memory_mb
+    targets = [cold_import.gateway_target()]
+    if root is not None:
+        stack = reference_stack.read_stack(root)
+        targets.append(
+            cold_import.reference_target(
+                stack.code, reference_stack.SITE, bench.reference_environment
+            )
         )
-        for design, figures in (
-            ("gateway", turn_results.gateway),
-            ("reference", turn_results.reference),
-        )
-        for pace in (turns.PACED, turns.FULL)
-    }
+    imports = cold_import.measure(targets, args.import_runs)
+    memory_imports = {}
+    if bench.by_memory:
+        for memory in bench.by_memory:
+            memory_imports[memory] = cold_import.measure_at_memory(
+                targets[0], memory, args.memory_import_runs
+            )
 
     load_report = None
     if not args.skip_load:
@@ -72,17 +143,28 @@ def main(argv: list[str] | None = None) -> int:
 
     results = report.Results(
         command=command,
-        turns=turn_results,
+        bench=bench,
         imports=imports,
-        costs=costs,
+        memory_imports=memory_imports,
         load=load_report,
         prices=prices,
+        default_memory_mb=args.memory_mb,
         seconds=time.monotonic() - began,
+        finished_at=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
+        commit=report.commit(),
     )
-    text = report.render(results)
-    args.output.write_text(text)
+    LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
+    LAST_RUN.write_bytes(pickle.dumps(results))
+    return write(results, args.output, log)
+
+
+def write(results: report.Results, output: Path, log) -> int:
+    text = benchmarks_md.render(results)
+    output.write_text(text)
     print(text)
-    log(f"wrote {args.output}")
+    for line in report.budget_lines(results):
+        log(line)
+    log(f"wrote {output} ({results.seconds:.0f} s of measurement)")
     return 0
 
 

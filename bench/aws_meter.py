@@ -168,6 +168,9 @@ class AwsMeter:
         self._dynamodb_one_at_a_time = threading.Lock()
         self._key_schemas: dict[str, list[str]] = {}
         self._server: ThreadingHTTPServer | None = None
+        #: Seconds each AWS request is held before its answer: an in-region round trip, which
+        #: loopback does not have. The time a request spends in moto comes on top.
+        self.latency = 0.0
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -190,6 +193,8 @@ class AwsMeter:
                 status, headers, answer, operation = meter._forward(
                     self.command, self.path, self.headers, body
                 )
+                if meter.latency:
+                    time.sleep(meter.latency)
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in _HOP_HEADERS:
@@ -242,7 +247,8 @@ class AwsMeter:
         return None
 
     def control(self, path: str, order: dict[str, Any]) -> dict[str, Any]:
-        """Remote control: ``/_meter/usage``, ``/_meter/fault`` (inject), ``/_meter/clear``."""
+        """Remote control: ``/_meter/usage``, ``/_meter/fault`` (inject), ``/_meter/clear``,
+        ``/_meter/latency`` (``{"ms": n}`` added to every AWS request)."""
         action = path.rsplit("/", 1)[-1]
         if action == "usage":
             return self.snapshot().to_json()
@@ -250,6 +256,8 @@ class AwsMeter:
             self.inject(**order)
         elif action == "clear":
             self.clear_faults()
+        elif action == "latency":
+            self.latency = float(order.get("ms", 0)) / 1000
         return {"ok": True}
 
     # -- metering ----------------------------------------------------------------------------

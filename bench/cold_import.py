@@ -1,5 +1,12 @@
-"""Cold import of the chat handler module against the reference handler module, each in fresh
-Python processes, alternated run by run so drift on a shared machine hits both alike."""
+"""Cold import of the chat handler module against the reference's real handler module, each in
+fresh Python processes, alternated run by run so drift on a shared machine hits both alike; and
+the gateway's alone under each emulated memory size's CPU share.
+
+What is measured is the module import, as Lambda's init phase runs it: the import of
+``functions/chat.py`` and of the reference's ``eventhandlers.chatbot_handler`` (which builds its
+boto3 clients at import). Neither loads the X-Ray SDK at import — the reference has no Tracer, the
+gateway builds its Tracer on its first traced invocation — so this is like for like.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,10 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench import cgroups
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,15 +33,16 @@ _PROBE = (
 class ImportTarget:
     name: str
     module: str
-    cwd: Path
+    path: tuple[str, ...]  # PYTHONPATH entries
     env: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ImportFigures:
     name: str
-    import_ms: list[float]  # module import, measured inside each fresh process
-    process_ms: list[float]  # the whole process, interpreter start-up included
+    memory_mb: int | None = None  # the emulated CPU share; None: the machine's whole CPU
+    import_ms: list[float] = field(default_factory=list)  # measured inside each fresh process
+    process_ms: list[float] = field(default_factory=list)  # the whole process, start-up included
 
     @property
     def median_import_ms(self) -> float:
@@ -43,9 +53,8 @@ class ImportFigures:
         return statistics.median(self.process_ms)
 
 
-def lambda_like_environment() -> dict[str, str]:
-    """What both modules see at import in Lambda: region, Powertools settings, tracing active
-    (the chat function is deployed with X-Ray active tracing), no endpoint overrides."""
+def lambda_like_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What a module sees at import in Lambda: region, credentials, no endpoint overrides."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "SYSTEMROOT", "TMPDIR"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
@@ -53,60 +62,74 @@ def lambda_like_environment() -> dict[str, str]:
         AWS_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="AKIACOLDIMPORT000001",
         AWS_SECRET_ACCESS_KEY="cold-import",
-        POWERTOOLS_SERVICE_NAME="chat",
-        POWERTOOLS_METRICS_NAMESPACE="AiGateway",
-        EVENTS_HTTP_ENDPOINT="https://example.appsync-api.us-east-1.amazonaws.com/event",
         PYTHONDONTWRITEBYTECODE="1",
+        **(extra or {}),
     )
     return env
 
 
-def targets() -> list[ImportTarget]:
-    env = lambda_like_environment()
-    return [
-        ImportTarget("gateway chat handler", "chat", REPO / "functions", env),
-        ImportTarget("reference handler", "bench.reference_handler", REPO, env),
-        ImportTarget(
-            "reference handler, no Tracer",
-            "bench.reference_handler",
-            REPO,
-            {**env, "REF_WITHOUT_TRACER": "1"},
-        ),
-    ]
+def gateway_target() -> ImportTarget:
+    env = lambda_like_environment(
+        {
+            "POWERTOOLS_SERVICE_NAME": "chat",
+            "EVENTS_HTTP_ENDPOINT": "https://example.appsync-api.us-east-1.amazonaws.com/event",
+        }
+    )
+    return ImportTarget("gateway chat handler", "chat", (str(REPO / "functions"),), env)
 
 
-def _one(target: ImportTarget) -> tuple[float, float]:
+def reference_target(code: Path, site: Path, env: dict[str, str]) -> ImportTarget:
+    return ImportTarget(
+        "reference handler",
+        "eventhandlers.chatbot_handler",
+        (str(site), str(code)),
+        lambda_like_environment(env),
+    )
+
+
+def _one(target: ImportTarget, share: cgroups.CpuShare | None) -> tuple[float, float]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.format(module=target.module)],
-        cwd=target.cwd,
-        env={**target.env, "PYTHONPATH": str(target.cwd)},
+        cwd=REPO,
+        env={**target.env, "PYTHONPATH": os.pathsep.join(target.path)},
         capture_output=True,
         text=True,
         check=True,
+        preexec_fn=share.join if share else None,
     )
     process_ms = (time.perf_counter() - started) * 1000
     return json.loads(done.stdout.strip().splitlines()[-1])["ms"], process_ms
 
 
-def measure(runs: int = 11, warmup: int = 1) -> list[ImportFigures]:
-    chosen = targets()
+def measure(
+    chosen: list[ImportTarget], runs: int, share: cgroups.CpuShare | None = None, warmup: int = 1
+) -> list[ImportFigures]:
     # Byte-compile once (PYTHONDONTWRITEBYTECODE keeps the runs from writing new caches).
     for target in chosen:
         subprocess.run(
             [sys.executable, "-c", f"import {target.module}"],
-            cwd=target.cwd,
+            cwd=REPO,
             env={k: v for k, v in target.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            | {"PYTHONPATH": str(target.cwd)},
+            | {"PYTHONPATH": os.pathsep.join(target.path)},
             capture_output=True,
             check=True,
         )
-    results = {t.name: ([], []) for t in chosen}
+    memory = share.memory_mb if share else None
+    results = {t.name: ImportFigures(t.name, memory) for t in chosen}
     for run in range(warmup + runs):
         order = chosen if run % 2 == 0 else list(reversed(chosen))
         for target in order:
-            import_ms, process_ms = _one(target)
+            import_ms, process_ms = _one(target, share)
             if run >= warmup:
-                results[target.name][0].append(import_ms)
-                results[target.name][1].append(process_ms)
-    return [ImportFigures(name, *values) for name, values in results.items()]
+                results[target.name].import_ms.append(import_ms)
+                results[target.name].process_ms.append(process_ms)
+    return list(results.values())
+
+
+def measure_at_memory(target: ImportTarget, memory_mb: int, runs: int) -> ImportFigures:
+    share = cgroups.create(memory_mb)
+    try:
+        return measure([target], runs, share, warmup=0)[0]
+    finally:
+        share.remove()

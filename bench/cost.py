@@ -1,10 +1,11 @@
-"""The cost model: the gateway's own AWS cost per million turns, from list prices and measured
-per-turn footprints.
+"""The cost model: a design's whole AWS bill per million turns, model tokens aside, from list
+prices and measured per-turn footprints.
 
-A footprint is what one turn made AWS do besides running the model: Event API operations, DynamoDB
-request units, Firehose records, PutMetricData calls, log bytes (EMF metrics are billed as logs)
-and Lambda time spent on the gateway's own work. Every number in it comes from a benchmark
-measurement; only the prices come from ``prices.json``.
+A footprint is what one turn made AWS do: Event API operations and the subscriber's connection
+minutes, DynamoDB request units, Firehose records, PutMetricData calls, log bytes (EMF metrics are
+billed as logs), and the Lambda invocation's whole billed duration at the function's memory — the
+seconds spent waiting on the model's stream included, as Lambda bills them. Every number in it
+comes from a benchmark measurement; only the prices come from ``prices.json``, each with its source.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ class TurnFootprint:
     putmetricdata_requests: int = 0
     ssm_requests: int = 0
     log_bytes: int = 0
-    lambda_seconds: float = 0.0  # the function's own work, model time excluded
+    lambda_seconds: float = 0.0  # the whole invocation, waiting on the model included
     lambda_invocations: int = 1
+    connection_minutes: float = 0.0  # the subscriber's WebSocket, open while the turn streams
 
 
 @dataclass(frozen=True)
 class CostBreakdown:
-    """USD per million turns, by line item."""
+    """USD per million turns, by line item; ``prices`` names the list price behind each line."""
 
     lines: dict[str, float] = field(default_factory=dict)
+    prices: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -83,6 +86,8 @@ def cost_per_million_turns(
     lines = {
         "AppSync Events operations": appsync_operations(footprint, prices)
         * appsync["usd_per_million_operations"],
+        "AppSync Events connection minutes": footprint.connection_minutes
+        * appsync["usd_per_million_connection_minutes"],
         "DynamoDB reads": footprint.dynamodb_read_units * ddb["usd_per_million_read_request_units"],
         "DynamoDB writes": footprint.dynamodb_write_units
         * ddb["usd_per_million_write_request_units"],
@@ -99,7 +104,53 @@ def cost_per_million_turns(
         "SSM GetParameter": footprint.ssm_requests
         * 100
         * ssm["usd_per_10k_api_interactions_standard_throughput"],
-        "Lambda duration (own work)": gb_seconds * MILLION * lam["usd_per_gb_second"],
+        "Lambda duration (whole invocation)": gb_seconds * MILLION * lam["usd_per_gb_second"],
         "Lambda requests": footprint.lambda_invocations * lam["usd_per_million_requests"],
     }
-    return CostBreakdown(lines)
+    return CostBreakdown(lines, price_basis(prices, memory_mb))
+
+
+def price_basis(prices: dict[str, Any], memory_mb: int) -> dict[str, str]:
+    """Each line's list price, as the report prints it beside the figure."""
+    appsync = prices["appsync_events"]
+    ddb = prices["dynamodb_on_demand"]
+    firehose = prices["firehose"]
+    cloudwatch = prices["cloudwatch"]
+    lam = prices["lambda_arm64"]
+    ssm = prices["ssm_parameter_store"]
+    return {
+        "AppSync Events operations": f"${appsync['usd_per_million_operations']:g} per million "
+        f"operations (per {appsync['operation_payload_kb']} KB, in and out)",
+        "AppSync Events connection minutes": f"${appsync['usd_per_million_connection_minutes']:g}"
+        " per million connection minutes",
+        "DynamoDB reads": f"${ddb['usd_per_million_read_request_units']:g} per million RRU",
+        "DynamoDB writes": f"${ddb['usd_per_million_write_request_units']:g} per million WRU",
+        "Firehose ingestion + Parquet": f"${firehose['usd_per_gb_ingested_direct_put']:g} + "
+        f"${firehose['usd_per_gb_format_conversion']:g} per GB "
+        f"({firehose['record_increment_kb']} KB records)",
+        "CloudWatch PutMetricData": f"${cloudwatch['usd_per_thousand_putmetricdata_requests']:g}"
+        " per 1,000 requests",
+        "CloudWatch Logs (incl. EMF)": f"${cloudwatch['usd_per_gb_logs_ingested']:g} per GB",
+        "SSM GetParameter": f"${ssm['usd_per_10k_api_interactions_standard_throughput']:g} per "
+        "10,000 (standard throughput)",
+        "Lambda duration (whole invocation)": f"${lam['usd_per_gb_second']:.10f}".rstrip("0")
+        + " per GB-s (arm64)",
+        "Lambda requests": f"${lam['usd_per_million_requests']:g} per million",
+    }
+
+
+def footprint_of(turn: dict[str, Any]) -> TurnFootprint:
+    """A measured turn (a worker's record) as billable units: its invocation's billed duration,
+    the subscriber connected for as long as the turn streamed."""
+    requests = turn["aws_requests"]
+    return TurnFootprint(
+        published_event_bytes=tuple(turn["published_event_bytes"]),
+        dynamodb_read_units=turn["read_units"],
+        dynamodb_write_units=turn["write_units"],
+        firehose_record_bytes=tuple(turn["firehose_record_bytes"]),
+        putmetricdata_requests=sum(n for op, n in requests.items() if op.endswith("PutMetricData")),
+        ssm_requests=sum(n for op, n in requests.items() if op.startswith("ssm:")),
+        log_bytes=int(turn["log_bytes"]),
+        lambda_seconds=turn["billed_ms"] / 1000,
+        connection_minutes=turn["billed_ms"] / 60_000,
+    )

@@ -38,6 +38,12 @@ class PublishSink:
     """Records publishes; start() returns the ``http://127.0.0.1:<port>/event`` URL."""
 
     require_sigv4: bool = True
+    #: Seconds each publish is held before its answer (after its arrival is recorded): an
+    #: in-region round trip the loopback does not have.
+    latency: float = 0.0
+    #: Serve HTTPS with this context instead of HTTP (a design that opens a TLS connection per
+    #: publish then pays for the handshakes it makes).
+    tls: Any = None
     events: list[PublishedEvent] = field(default_factory=list)
     requests: int = 0
     connections: int = 0
@@ -56,6 +62,8 @@ class PublishSink:
             disable_nagle_algorithm = True  # headers and body leave as they are written
 
             def setup(self) -> None:
+                if sink.tls is not None:
+                    self.request.do_handshake()
                 super().setup()
                 with sink._lock:
                     sink.connections += 1
@@ -74,6 +82,8 @@ class PublishSink:
                     self._reply(200, sink.control(self.path, json.loads(body or b"{}")))
                     return
                 status, answer = sink._answer(self.path, self.headers, body, self.connection_id)
+                if sink.latency:
+                    time.sleep(sink.latency)
                 self._reply(status, answer)
 
             def _reply(self, status: int, answer: Any) -> None:
@@ -86,8 +96,14 @@ class PublishSink:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            # The handshake runs in each connection's own thread (setup), not in the accept loop.
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}/event"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/event"
 
     def stop(self) -> None:
         if self._server:
@@ -117,7 +133,7 @@ class PublishSink:
 
     def control(self, path: str, order: dict[str, Any]) -> dict[str, Any]:
         """Remote control: ``/_sink/fail_next``, ``/_sink/fail_forever``, ``/_sink/recover``,
-        ``/_sink/reset``."""
+        ``/_sink/reset``, ``/_sink/latency`` (``{"ms": n}`` per publish)."""
         action = path.rsplit("/", 1)[-1]
         if action == "fail_next":
             self.fail_next(int(order.get("count", 1)), int(order.get("status", 503)))
@@ -127,6 +143,8 @@ class PublishSink:
             self.recover()
         elif action == "reset":
             self.reset()
+        elif action == "latency":
+            self.latency = float(order.get("ms", 0)) / 1000
         return {"ok": True}
 
     def state(self, since: int = 0) -> dict[str, Any]:

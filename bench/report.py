@@ -1,25 +1,29 @@
-"""Renders the benchmark figures as the table printed by ``make bench`` and as BENCHMARKS.md,
-with each DESIGN §10 budget judged met or not met."""
+"""Renders the benchmark figures as BENCHMARKS.md (also printed by ``make bench``), with each
+budget judged met or not met."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import platform
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import figures
 from bench.cold_import import ImportFigures
-from bench.cost import CostBreakdown
 from bench.load import FUNCTION_SLOTS, LoadReport
 from bench.turns import (
-    AWS_REQUEST_MS,
+    AWS_LATENCY_MS,
+    COLD,
     FULL,
-    NEW_CONNECTION_MS,
+    MODEL_TTFT_MS,
     PACED,
-    PUBLISH_REQUEST_MS,
+    TIME_ADDED_BUDGET_MS,
+    TTFT0,
+    TTFT300,
+    Run,
     TurnBenchmark,
 )
 
@@ -29,12 +33,19 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass
 class Results:
     command: str
-    turns: TurnBenchmark
+    bench: TurnBenchmark
     imports: list[ImportFigures]
-    costs: dict[tuple[str, str], CostBreakdown]  # (design, pace) -> breakdown
+    memory_imports: dict[int, ImportFigures]
     load: LoadReport | None
     prices: dict[str, Any]
+    default_memory_mb: int
     seconds: float
+    finished_at: str = ""  # "YYYY-MM-DD HH:MM" UTC, when the measurements ended
+    commit: str = ""  # the commit measured
+
+    @property
+    def gateway_memory(self) -> int:
+        return self.bench.chosen_memory_mb or self.default_memory_mb
 
 
 def machine() -> str:
@@ -46,14 +57,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    memory = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} vCPUs{memory}, {platform.system()} {platform.release()}, "
+        f"{cpu}, {os.cpu_count()} vCPUs, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()} (the functions run on Python 3.13 arm64 in AWS)"
     )
 
@@ -74,102 +79,279 @@ def _n(value: float, digits: int = 0) -> str:
 
 
 def _ratio(reference: float, gateway: float) -> str:
-    if not gateway:
-        return "∞" if reference else "–"
+    if not gateway or reference != reference:
+        return "–"
     return f"{reference / gateway:,.1f}x"
 
 
+def _where(run: Run) -> str:
+    if run.memory_mb is None:
+        return "the machine's whole CPU"
+    return f"{run.memory_mb} MB's CPU share"
+
+
+# -- budgets ----------------------------------------------------------------------------------
+def verdicts(results: Results) -> list[tuple[str, bool | None, str]]:
+    b, prices = results.bench, results.prices
+    gateway, reference = b.gateway, b.reference
+    out: list[tuple[str, bool | None, str]] = []
+
+    added = gateway.median(TTFT300, "time_added_ms")
+    detail = (
+        f"{_n(added, 1)} ms median over {len(gateway.of(TTFT300))} warm turns at "
+        f"{_where(gateway)} ({_n(gateway.median(TTFT0, 'time_added_ms'), 1)} ms with a 0 ms model)"
+    )
+    if reference is not None:
+        detail += (
+            f"; the reference, same run at {_where(reference)}: "
+            f"{_n(reference.median(TTFT300, 'time_added_ms'), 1)} ms"
+        )
+    out.append(
+        (
+            f"Time added to the model's first token ({MODEL_TTFT_MS:g} ms model, "
+            f"{AWS_LATENCY_MS:g} ms per AWS request) ≤ {TIME_ADDED_BUDGET_MS:g} ms median",
+            added <= TIME_ADDED_BUDGET_MS,
+            detail,
+        )
+    )
+
+    flush = b.gateway_flush_ms
+    default_run = b.by_cadence.get(flush) or gateway
+    total = figures.bill(default_run, PACED, prices, results.gateway_memory).total
+    detail = f"${_n(total, 2)} at {results.gateway_memory} MB and {flush} ms cadence"
+    if reference is not None:
+        ref_total = figures.bill(reference, PACED, prices, b.reference_memory_mb).total
+        detail += f"; the reference's whole bill ${_n(ref_total, 2)} ({_ratio(ref_total, total)})"
+    supported = figures.supported_cadence(figures.cadence_rows(b, prices, results.gateway_memory))
+    if supported is not None and supported != flush:
+        run = b.by_cadence[supported]
+        other = figures.bill(run, PACED, prices, results.gateway_memory).total
+        detail += f"; ${_n(other, 2)} at a {supported} ms cadence"
+    out.append(
+        (
+            f"Whole AWS bill per million 512-token turns at 50 tokens/s, at the defaults "
+            f"≤ ${figures.COST_BUDGET_USD:g}",
+            total <= figures.COST_BUDGET_USD,
+            detail,
+        )
+    )
+
+    paced_run = b.by_cadence.get(flush) or gateway
+    events_paced = paced_run.median(paced_run.pace_label(PACED), "events_published")
+    events_full = gateway.median(TTFT300, "events_published")
+    detail = f"{_n(events_paced)} and {_n(events_full)} events"
+    if reference is not None:
+        ref_events = reference.median(TTFT300, "events_published")
+        detail += (
+            f" ({_ratio(ref_events, events_paced)} and {_ratio(ref_events, events_full)} fewer "
+            f"than the reference's {_n(ref_events)})"
+        )
+    out.append(
+        (
+            "Events per turn ≤ 60 at 50 tokens/s, ≤ 8 at full speed",
+            events_paced <= 60 and events_full <= 8,
+            detail,
+        )
+    )
+
+    warm = gateway.of(TTFT300) + gateway.of(TTFT0)
+    cold = gateway.of(COLD)[0]
+    opened = max(t["connections_opened"] for t in warm)
+    used = max(t["connections_used"] for t in warm)
+    detail = (
+        f"the cold turn opened {cold['connections_opened']}; warm turns opened at most "
+        f"{opened} and published on {used}"
+    )
+    if reference is not None:
+        detail += f" (reference: {_n(reference.median(TTFT300, 'connections_opened'))} per turn)"
+    out.append(
+        (
+            "One HTTP connection, reused across the turn and warm invocations",
+            cold["connections_opened"] <= 1 and opened == 0 and used <= 1,
+            detail,
+        )
+    )
+
+    requests = [sum(t["aws_requests"].values()) for t in warm]
+    metric_calls = sum(
+        n for t in warm for op, n in t["aws_requests"].items() if op.endswith("PutMetricData")
+    )
+    cold_extra = sum(cold["aws_requests"].values()) - max(requests)
+    detail = (
+        f"at most {max(requests)} per warm turn, {metric_calls} PutMetricData; the cold turn "
+        f"{cold_extra:+d}"
+    )
+    if reference is not None:
+        detail += f" (reference: {sum(reference.middle(TTFT300)['aws_requests'].values())})"
+    out.append(
+        (
+            "≤ 4 AWS requests besides publishes per warm turn, no PutMetricData; a cold start "
+            "adds ≤ 1",
+            max(requests) <= 4 and metric_calls == 0 and cold_extra <= 1,
+            detail,
+        )
+    )
+
+    ratio = figures.import_ratio(results.imports)
+    named = {f.name: f for f in results.imports if f.memory_mb is None}
+    if ratio is None:
+        out.append(("Cold import ≤ 0.5x the reference's", None, "reference not run"))
+    else:
+        out.append(
+            (
+                f"Cold import ≤ {figures.IMPORT_BUDGET_RATIO:g}x the real reference's, same run",
+                ratio <= figures.IMPORT_BUDGET_RATIO,
+                f"{ratio:.2f}x (median {_n(named['gateway chat handler'].median_import_ms)} ms "
+                f"vs {_n(named['reference handler'].median_import_ms)} ms)",
+            )
+        )
+    return out
+
+
+def budget_lines(results: Results) -> list[str]:
+    marks = {True: "met", False: "NOT MET", None: "skipped"}
+    return [f"budget {marks[met]}: {name}: {detail}" for name, met, detail in verdicts(results)]
+
+
+# -- tables -----------------------------------------------------------------------------------
 def turn_table(results: Results) -> list[str]:
-    t = results.turns
+    g, r = results.bench.gateway, results.bench.reference
     rows = [
-        "| per 512-token turn | pace | gateway | reference | reference ÷ gateway |",
-        "|---|---|---:|---:|---:|",
+        "| per 512-token turn | gateway | reference | reference ÷ gateway |",
+        "|---|---:|---:|---:|",
     ]
-    for pace in (PACED, FULL):
-        g, r = t.gateway[pace], t.reference[pace]
-        low, high = g.events_range
-        events = _n(g.events_published) + (f" ({low}–{high})" if low != high else "")
-        rows += [
-            f"| events published | {pace} | {events} | {_n(r.events_published)} | "
-            f"{_ratio(r.events_published, g.events_published)} |",
-            f"| HTTP publish requests | {pace} | {_n(g.publish_requests)} | "
-            f"{_n(r.publish_requests)} | {_ratio(r.publish_requests, g.publish_requests)} |",
-            f"| HTTP connections opened (warm) | {pace} | {_n(g.connections_opened)} "
-            f"(publishes on {_n(g.connections_used)}) | {_n(r.connections_opened)} | – |",
-            f"| non-publish AWS requests | {pace} | {_n(g.other_aws_requests)} | "
-            f"{_n(r.other_aws_requests)} | {_ratio(r.other_aws_requests, g.other_aws_requests)} |",
-            f"| time to first delta, own work (ms) | {pace} | {_n(g.first_delta_own_ms, 1)} | "
-            f"{_n(r.first_delta_own_ms, 1)} | "
-            f"{_ratio(r.first_delta_own_ms, g.first_delta_own_ms)} |",
-            f"| … of which botocore client-side (ms) | {pace} | "
-            f"{_n(g.first_delta_botocore_ms, 1)} | {_n(r.first_delta_botocore_ms, 1)} | – |",
-            f"| time to first delta, in region, modelled (ms) | {pace} | "
-            f"{_n(g.first_delta_in_region_ms(), 1)} | {_n(r.first_delta_in_region_ms(), 1)} | "
-            f"{_ratio(r.first_delta_in_region_ms(), g.first_delta_in_region_ms())} |",
-            f"| time to first delta, against moto (ms) | {pace} | {_n(g.first_delta_ms, 1)} | "
-            f"{_n(r.first_delta_ms, 1)} | {_ratio(r.first_delta_ms, g.first_delta_ms)} |",
-            f"| gateway overhead, own work (ms) | {pace} | {_n(g.own_ms, 1)} | {_n(r.own_ms, 1)} "
-            f"| {_ratio(r.own_ms, g.own_ms)} |",
-            f"| gateway overhead, in region, modelled (ms) | {pace} | "
-            f"{_n(g.lambda_seconds_in_region() * 1000, 1)} | "
-            f"{_n(r.lambda_seconds_in_region() * 1000, 1)} | "
-            f"{_ratio(r.lambda_seconds_in_region(), g.lambda_seconds_in_region())} |",
-        ]
+
+    def row(name: str, label: str, key: str, digits: int = 1) -> None:
+        gv = g.median(label, key)
+        rv = r.median(label, key) if r else float("nan")
+        rows.append(f"| {name} | {_n(gv, digits)} | {_n(rv, digits)} | {_ratio(rv, gv)} |")
+
+    row(f"time added to the first token, {MODEL_TTFT_MS:g} ms model (ms)", TTFT300, "time_added_ms")
+    row("time added to the first token, 0 ms model (ms)", TTFT0, "time_added_ms")
+    row(
+        f"… as measured against moto, {MODEL_TTFT_MS:g} ms model (ms)",
+        TTFT300,
+        "time_added_moto_ms",
+    )
+    row("AWS requests before the first delta", TTFT300, "aws_before_first_delta", 0)
+    for pace in (FULL, PACED):
+        label = g.pace_label(pace)
+        row(f"events published, {pace}", label, "events_published", 0)
+        row(f"HTTP publish requests, {pace}", label, "publish_requests", 0)
+        row(f"HTTP connections opened, {pace}", label, "connections_opened", 0)
+        row(f"billed duration, {pace} (ms)", label, "billed_ms", 0)
+        row(f"CPU time, {pace} (ms)", label, "cpu_ms", 0)
+        row(f"log bytes, {pace}", label, "log_bytes", 0)
+    gv = sum(g.middle(TTFT300)["aws_requests"].values())
+    rv = sum(r.middle(TTFT300)["aws_requests"].values()) if r else float("nan")
+    rows.append(f"| AWS requests besides publishes | {gv} | {_n(rv)} | {_ratio(rv, gv)} |")
     return rows
 
 
 def operations_table(results: Results) -> list[str]:
-    g = results.turns.gateway[FULL].aws_by_operation
-    r = results.turns.reference[FULL].aws_by_operation
-    cold = results.turns.gateway_cold.aws.requests
+    g, r = results.bench.gateway, results.bench.reference
+    columns = [("gateway, warm turn", g.middle(TTFT300)), ("gateway, cold turn", g.of(COLD)[0])]
+    if r is not None:
+        columns.append(("reference, warm turn", r.middle(TTFT300)))
+    counts = [Counter(turn["aws_requests"]) for _, turn in columns]
+    operations = sorted(set().union(*counts))
     rows = [
-        "| AWS operation | gateway, warm turn | gateway, cold turn | reference |",
-        "|---|---:|---:|---:|",
+        "| AWS operation | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
-    for op in sorted(set(g) | set(r) | set(cold)):
-        rows.append(f"| {op} | {g.get(op, 0)} | {cold.get(op, 0)} | {r.get(op, 0)} |")
-    rows.append(
-        f"| **total** | **{sum(g.values())}** | **{sum(cold.values())}** | **{sum(r.values())}** |"
-    )
-    return rows
-
-
-def import_table(results: Results) -> list[str]:
-    by_name = {f.name: f for f in results.imports}
-    gateway = by_name["gateway chat handler"]
-    rows = [
-        "| module (fresh process each run) | import, median (ms) | min–max (ms) | "
-        "whole process, median (ms) | gateway ÷ this |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for figures in results.imports:
-        ratio = gateway.median_import_ms / figures.median_import_ms
-        rows.append(
-            f"| {figures.name} | {_n(figures.median_import_ms)} | "
-            f"{_n(min(figures.import_ms))}–{_n(max(figures.import_ms))} | "
-            f"{_n(figures.median_process_ms)} | {ratio:.2f}x |"
-        )
+    for op in operations:
+        rows.append(f"| {op} | " + " | ".join(str(c[op]) for c in counts) + " |")
+    rows.append("| **total** | " + " | ".join(f"**{sum(c.values())}**" for c in counts) + " |")
     return rows
 
 
 def cost_table(results: Results) -> list[str]:
-    c = results.costs
-    columns = [(d, p) for p in (PACED, FULL) for d in ("gateway", "reference")]
-    rows = [
-        "| USD per million turns (own AWS cost, model excluded) | "
-        + " | ".join(f"{d}, {p}" for d, p in columns)
-        + " |",
-        "|---|" + "---:|" * len(columns),
+    b, prices = results.bench, results.prices
+    gateway_run = b.by_cadence.get(b.gateway_flush_ms) or b.gateway
+    columns = [
+        (f"gateway, {PACED}", figures.bill(gateway_run, PACED, prices, results.gateway_memory)),
+        (f"gateway, {FULL}", figures.bill(b.gateway, FULL, prices, results.gateway_memory)),
     ]
-    for line in c[columns[0]].lines:
-        rows.append(f"| {line} | " + " | ".join(f"{c[k].lines[line]:,.2f}" for k in columns) + " |")
-    rows.append("| **total** | " + " | ".join(f"**{c[k].total:,.2f}**" for k in columns) + " |")
-    ratios = []
-    for pace in (PACED, FULL):
-        ratio = c[("gateway", pace)].total / c[("reference", pace)].total
-        ratios += [f"**{ratio:.3f}** (1/{1 / ratio:.0f})", ""]
-    rows.append("| **gateway ÷ reference** | " + " | ".join(ratios) + " |")
+    if b.reference is not None:
+        columns += [
+            (
+                f"reference, {PACED}",
+                figures.bill(b.reference, PACED, prices, b.reference_memory_mb),
+            ),
+            (f"reference, {FULL}", figures.bill(b.reference, FULL, prices, b.reference_memory_mb)),
+        ]
+    basis = columns[0][1].prices
+    rows = [
+        "| USD per million turns | list price | " + " | ".join(n for n, _ in columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
+    ]
+    for line in columns[0][1].lines:
+        values = " | ".join(_n(c.lines[line], 2) for _, c in columns)
+        rows.append(f"| {line} | {basis[line]} | {values} |")
+    rows.append("| **total** | | " + " | ".join(f"**{_n(c.total, 2)}**" for _, c in columns) + " |")
     return rows
+
+
+def memory_table(results: Results) -> list[str]:
+    rows_ = figures.memory_rows(results.bench.by_memory, results.prices, results.memory_imports)
+    out = [
+        "| memory (MB) | CPU share (vCPU) | time added, 300 ms model (ms) | time added, 0 ms model "
+        "(ms) | CPU per warm turn (ms) | CPU per turn at 50 tokens/s (ms) | billed duration at "
+        "50 tokens/s (ms) | cold import (ms) | cold turn, time added (ms) | peak memory (MB) | "
+        "whole bill per million turns at 50 tokens/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows_:
+        mark = " ✔" if r.memory_mb == results.bench.chosen_memory_mb else ""
+        out.append(
+            f"| {r.memory_mb}{mark} | {r.cpu_share:.3f} | {_n(r.time_added_ms, 1)} | "
+            f"{_n(r.time_added_0_ms, 1)} | {_n(r.cpu_ms, 1)} | {_n(r.paced_cpu_ms)} | "
+            f"{_n(r.billed_ms)} | {_n(r.import_ms)} | {_n(r.cold_added_ms)} | "
+            f"{_n(r.max_rss_mb)} | ${_n(r.cost, 2)} |"
+        )
+    return out
+
+
+def cadence_table(results: Results) -> list[str]:
+    rows_ = figures.cadence_rows(results.bench, results.prices, results.gateway_memory)
+    bills = figures.cadence_bills(results.bench, results.prices, results.gateway_memory)
+    memories = sorted(next(iter(bills.values()))) if bills else []
+    out = [
+        "| flush interval (ms) | events per turn at 50 tokens/s | AppSync Events operations per "
+        "million turns | "
+        + " | ".join(
+            f"whole bill at {m} MB" + (" (measured)" if m == results.gateway_memory else "")
+            for m in memories
+        )
+        + " |",
+        "|---:|---:|---:|" + "---:|" * len(memories),
+    ]
+    for r in rows_:
+        cells = " | ".join(
+            ("**" if bills[r.flush_ms][m] <= figures.COST_BUDGET_USD else "")
+            + f"${_n(bills[r.flush_ms][m], 2)}"
+            + ("**" if bills[r.flush_ms][m] <= figures.COST_BUDGET_USD else "")
+            for m in memories
+        )
+        out.append(f"| {r.flush_ms} | {_n(r.events)} | ${_n(r.appsync, 2)} | {cells} |")
+    return out
+
+
+def import_table(results: Results) -> list[str]:
+    named = {f.name: f for f in results.imports}
+    gateway = named["gateway chat handler"].median_import_ms
+    out = [
+        "| module (fresh process each run) | import, median (ms) | min–max (ms) | whole process, "
+        "median (ms) | gateway ÷ this |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for f in results.imports:
+        out.append(
+            f"| {f.name} | {_n(f.median_import_ms)} | {_n(min(f.import_ms))}–"
+            f"{_n(max(f.import_ms))} | {_n(f.median_process_ms)} | "
+            f"{gateway / f.median_import_ms:.2f}x |"
+        )
+    return out
 
 
 def load_table(load: LoadReport) -> list[str]:
@@ -189,201 +371,3 @@ def load_table(load: LoadReport) -> list[str]:
         f"| events per second (delivered, whole run) | {_n(load.events_per_second, 1)} |",
         f"| wall time of the run (s) | {_n(load.duration_s, 1)} |",
     ]
-
-
-def verdicts(results: Results) -> list[tuple[str, bool, str]]:
-    t = results.turns
-    g50, gfull = t.gateway[PACED], t.gateway[FULL]
-    r50, rfull = t.reference[PACED], t.reference[FULL]
-    by_name = {f.name: f for f in results.imports}
-    import_ratio = (
-        by_name["gateway chat handler"].median_import_ms
-        / by_name["reference handler"].median_import_ms
-    )
-    plain_ratio = (
-        by_name["gateway chat handler"].median_import_ms
-        / by_name["reference handler, no Tracer"].median_import_ms
-    )
-    gateway_cost = results.costs[("gateway", PACED)].total
-    reference_cost = results.costs[("reference", PACED)].total
-    cost_ratio = gateway_cost / reference_cost
-    full_ratio = results.costs[("reference", FULL)].total / results.costs[("gateway", FULL)].total
-    warm_ops = gfull.aws_by_operation
-    cold_extra = sum(t.gateway_cold.aws.requests.values()) - sum(warm_ops.values())
-    put_metric = sum(n for op, n in warm_ops.items() if op.endswith("PutMetricData"))
-    _, high50 = g50.events_range
-    _, high_full = gfull.events_range
-    return [
-        (
-            "Events per turn ≤ 60 at 50 tokens/s, ≤ 8 at full speed (≥ 8x and ≥ 60x fewer)",
-            high50 <= 60
-            and high_full <= 8
-            and r50.events_published / g50.events_published >= 8
-            and rfull.events_published / gfull.events_published >= 60,
-            f"{_n(g50.events_published)} and {_n(gfull.events_published)} events "
-            f"({r50.events_published / g50.events_published:.1f}x and "
-            f"{rfull.events_published / gfull.events_published:.0f}x fewer than the reference's "
-            f"{_n(r50.events_published)})",
-        ),
-        (
-            "One HTTP connection, reused across the turn and warm invocations",
-            gfull.connections_used == 1
-            and gfull.connections_opened == 0
-            and g50.connections_opened == 0
-            and t.gateway_cold.connections_opened <= 1,
-            f"first turn opened {t.gateway_cold.connections_opened}; warm turns opened "
-            f"{_n(gfull.connections_opened)} and published on {_n(gfull.connections_used)} "
-            f"(reference: {_n(rfull.connections_opened)} per turn)",
-        ),
-        (
-            "≤ 4 non-publish AWS requests per warm turn, no PutMetricData; a cold start adds ≤ 1",
-            gfull.other_aws_requests <= 4 and put_metric == 0 and cold_extra <= 1,
-            f"{_n(gfull.other_aws_requests)} per warm turn "
-            f"({', '.join(f'{op} {n}' for op, n in sorted(warm_ops.items()))}); cold turn "
-            f"+{cold_extra}; reference {_n(rfull.other_aws_requests)}",
-        ),
-        (
-            "Time to first delta, model latency excluded: a few milliseconds once warm",
-            gfull.first_delta_own_ms <= 5.0,
-            f"{gfull.first_delta_own_ms:.1f} ms of the function's own work before its first "
-            f"delta (median, full speed; {g50.first_delta_own_ms:.1f} ms at 50 tokens/s), of "
-            f"which {gfull.first_delta_botocore_ms:.1f} ms is botocore's client-side work on the "
-            f"{_n(gfull.aws_before_first_delta)} DynamoDB requests a turn must make before the "
-            f"model call (read, conditional reserve; a warm function that knows the user's "
-            f"usage item reads only the prepared-response candidates of a first message, and "
-            f"nothing for a later one) on this 2-vCPU machine; "
-            f"{gfull.first_delta_in_region_ms():.1f} ms modelled in region "
-            f"(reference: {rfull.first_delta_in_region_ms():.1f} ms)",
-        ),
-        (
-            "Cold import of the chat handler module ≤ 0.7x the reference's",
-            import_ratio <= 0.7,
-            f"{import_ratio:.2f}x (median {by_name['gateway chat handler'].median_import_ms:.0f} ms"
-            f" vs {by_name['reference handler'].median_import_ms:.0f} ms); "
-            f"{plain_ratio:.2f}x against a reference without the Tracer. The chat module loads "
-            "the X-Ray SDK on its first traced invocation instead of at import, so with active "
-            "tracing that part of the cost moves to the first turn",
-        ),
-        (
-            "Own AWS cost per million turns ≤ 1/5 of the reference's",
-            cost_ratio <= 0.2,
-            f"${gateway_cost:,.2f} vs ${reference_cost:,.2f} per million turns at 50 tokens/s "
-            f"({cost_ratio:.3f}x, 1/{1 / cost_ratio:.0f}); at full speed 1/{full_ratio:.0f}",
-        ),
-    ]
-
-
-def render(results: Results) -> str:
-    out = [
-        "# Benchmarks",
-        "",
-        "Generated by `make bench` (the same as `.venv/bin/python -m bench`"
-        + (f" — this run: `{results.command}`" if results.command != "python -m bench" else "")
-        + "). Do not edit by hand; run it again.",
-        "",
-        f"- Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit `{commit()}`, "
-        f"{results.seconds:.0f} s.",
-        f"- Machine: {machine()}. A shared machine: quote ratios and medians, not single figures.",
-        f"- Prices: `bench/prices.json`, AWS list prices for {results.prices['region']} read on "
-        f"{results.prices['read_on']}.",
-        "",
-        "## DESIGN §10 budgets",
-        "",
-        "| budget | verdict | measured |",
-        "|---|---|---|",
-    ]
-    for budget, met, detail in verdicts(results):
-        out.append(f"| {budget} | {'met' if met else '**not met**'} | {detail} |")
-    out += ["", "## Per turn: gateway against the reference design", ""]
-    out += turn_table(results)
-    out += [
-        "",
-        f"Medians over {len(results.turns.gateway[FULL].turns)} warm turns at full speed and "
-        f"{len(results.turns.gateway[PACED].turns)} at 50 tokens/s for each design, after a "
-        "warm-up turn. *Own work* is wall time "
-        "less the time inside the model's stream and less the time spent waiting on moto (which "
-        "stands in for AWS but is slower than it): CPU, SigV4 signing, serialisation and "
-        "loopback I/O. *In region, modelled* adds "
-        f"{AWS_REQUEST_MS:g} ms per AWS request, {PUBLISH_REQUEST_MS:g} ms per publish and "
-        f"{NEW_CONNECTION_MS:g} ms per new HTTPS connection, serially — low figures, and the "
-        "gateway's publishes really overlap its model stream on a sender thread, so this "
-        "overstates the gateway more than the reference. *Against moto* is as measured here, "
-        "including moto's own slowness and the counting endpoint's reads of each written item "
-        "(to size its write units).",
-        "",
-        "### Non-publish AWS requests by operation",
-        "",
-    ]
-    out += operations_table(results)
-    out += [
-        "",
-        "Counted on the wire by a counting endpoint in front of moto (every boto3 client in the "
-        "process goes through it via `AWS_ENDPOINT_URL`). The cold turn is the first of a fresh "
-        "function: it fetches the tier config from SSM once; warm turns read it from a "
-        "short-lived cache. `monitoring` is CloudWatch.",
-        "",
-        "## Cold import of the handler module",
-        "",
-    ]
-    out += import_table(results)
-    out += [
-        "",
-        "Each run is a fresh `python -c 'import <module>'` with a Lambda-like environment "
-        "(region, Powertools settings, X-Ray tracing active as the chat function is deployed); "
-        "the import is timed inside the process, runs alternate between modules. Assumption: the "
-        "reference builds its AWS clients at import (a DynamoDB resource and bedrock-runtime, "
-        "CloudWatch, Firehose and SSM clients, as Lambdas commonly do outside the handler) and "
-        "uses the same Powertools Logger and Tracer as the gateway; the variant without the "
-        "Tracer shows how much of both figures is the X-Ray SDK.",
-        "",
-        "## Cost model: own AWS cost per million turns",
-        "",
-    ]
-    out += cost_table(results)
-    out += [
-        "",
-        "From the measured footprint of each design's turn at each pace (the median turn at full "
-        "speed; 50 tokens/s is the budget's figure, as models stream at about that pace), priced "
-        "with "
-        f"`bench/prices.json` ({results.prices['region']}, read {results.prices['read_on']}): "
-        "Event API operations per event in and out to one subscriber in 5 KB units (plus the "
-        "user's publish); DynamoDB request units computed from the sizes of the items each "
-        "request touched (both users have usage in every 10-minute bucket of the last day); "
-        "Firehose records in 5 KB units with Parquet conversion; PutMetricData requests; log "
-        "bytes written (EMF metrics are log ingestion); Lambda arm64 at "
-        f"{results.turns.memory_mb} MB for the in-region modelled own time. The model's tokens, "
-        "connection minutes and data transfer are the same for both and left out.",
-        "",
-    ]
-    if results.load is not None:
-        out += ["## The local runtime under load", ""]
-        out += load_table(results.load)
-        out += [
-            "",
-            "`python -m local` (moto, the Event API server and the real handlers in one "
-            "process) on a free port; one Cognito user per session, each on its own WebSocket "
-            "(the `websockets` client library), subscribed to its own channel, all publishing "
-            "at once. Every turn's events are checked by `seq` (0..n without gap or repeat, "
-            "in order, exactly one terminal event, last). The local runtime runs at most "
-            f"{FUNCTION_SLOTS} chat invocations at once (like a reserved concurrency), so later "
-            "sessions queue for a slot: p50 and p99 include that wait; the first wave shows "
-            "the latency without it (moto, the server and the handlers share two vCPUs).",
-        ]
-        if results.load.problems:
-            out += ["", "Problems seen:", ""] + [f"- {p}" for p in results.load.problems]
-        out.append("")
-    out += [
-        "## The reference design, as modelled",
-        "",
-        "`bench/reference_handler.py` and `bench/reference_relay.py` rebuild the baseline "
-        "DESIGN §6 and §10 describe: the tier config fetched from SSM every turn; a "
-        "prepared-response lookup; a range query over the 144 ten-minute buckets of the day, a "
-        "month-total read and a scan of live reservations (50 other users' turns in flight), "
-        "a non-atomic check and a reservation put; every ConverseStream event (516 for 512 "
-        "tokens) published as it arrives over a new SigV4-signed HTTP connection; two "
-        "UpdateItems and a DeleteItem to settle, two blocking PutMetricData calls, one Firehose "
-        "record and a turn record — 13 AWS requests besides the publishes. It runs on the same "
-        "stage, the same machine and the same fake model stream as the gateway.",
-        "",
-    ]
-    return "\n".join(out)

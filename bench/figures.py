@@ -1,0 +1,162 @@
+"""From measured turns to the figures the report prints: whole bills, the memory size and stream
+cadence the measurements choose, and each budget's verdict."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from bench import cgroups
+from bench.cold_import import ImportFigures
+from bench.cost import CostBreakdown, cost_per_million_turns, footprint_of
+from bench.turns import (
+    COLD,
+    PACED,
+    TIME_ADDED_BUDGET_MS,
+    TTFT0,
+    TTFT300,
+    Run,
+    TurnBenchmark,
+)
+
+COST_BUDGET_USD = 100.0  # per million 512-token turns at 50 tokens/s, the whole bill
+IMPORT_BUDGET_RATIO = 0.5
+
+
+def bill(run: Run, pace: str, prices: dict[str, Any], memory_mb: int) -> CostBreakdown:
+    """The whole bill per million turns of ``run``'s median turn at ``pace``."""
+    return cost_per_million_turns(footprint_of(run.middle(run.pace_label(pace))), prices, memory_mb)
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    memory_mb: int
+    cpu_share: float  # of one vCPU
+    time_added_ms: float  # median, 300 ms model
+    time_added_0_ms: float  # median, 0 ms model
+    cpu_ms: float  # CPU time per warm full-speed turn, median
+    paced_cpu_ms: float  # CPU time of the turn at 50 tokens/s
+    billed_ms: float  # the turn at 50 tokens/s
+    cost: float  # whole bill per million turns at 50 tokens/s
+    import_ms: float  # cold import median, or NaN
+    cold_added_ms: float  # a fresh function's first turn: time added to the first token
+    max_rss_mb: float  # the function process's peak resident memory over the run
+    within_budget: bool
+
+    @property
+    def fits(self) -> bool:
+        """The process's peak memory is below the size (Lambda stops a function that exceeds
+        its memory)."""
+        return self.max_rss_mb < self.memory_mb
+
+
+def memory_rows(
+    by_memory: dict[int, Run], prices: dict[str, Any], imports: dict[int, ImportFigures]
+) -> list[MemoryRow]:
+    rows = []
+    for memory, run in sorted(by_memory.items()):
+        added = run.median(TTFT300, "time_added_ms")
+        paced = run.middle(run.pace_label(PACED))
+        rows.append(
+            MemoryRow(
+                memory_mb=memory,
+                cpu_share=cgroups.quota_us(memory) / cgroups.PERIOD_US,
+                time_added_ms=added,
+                time_added_0_ms=run.median(TTFT0, "time_added_ms"),
+                cpu_ms=statistics.median(t["cpu_ms"] for t in run.of(TTFT300) + run.of(TTFT0)),
+                paced_cpu_ms=paced["cpu_ms"],
+                billed_ms=paced["billed_ms"],
+                cost=bill(run, PACED, prices, memory).total,
+                import_ms=imports[memory].median_import_ms if memory in imports else float("nan"),
+                cold_added_ms=run.of(COLD)[0]["time_added_ms"],
+                max_rss_mb=max(t["max_rss_mb"] for t in run.turns),
+                within_budget=added <= TIME_ADDED_BUDGET_MS,
+            )
+        )
+    return rows
+
+
+def choose_memory(rows: list[MemoryRow]) -> int:
+    """The memory size with the lowest whole bill among those the function fits in and within
+    the first-token budget. When none is within it, the cheapest of those within one budget
+    (3 ms) of the size that adds least: more memory that buys less than that is within this
+    machine's noise."""
+    fitting = [r for r in rows if r.fits] or rows
+    within = [r for r in fitting if r.within_budget]
+    if not within:
+        best = min(r.time_added_ms for r in fitting)
+        within = [r for r in fitting if r.time_added_ms <= best + TIME_ADDED_BUDGET_MS]
+    return min(within, key=lambda r: r.cost).memory_mb
+
+
+@dataclass(frozen=True)
+class CadenceRow:
+    flush_ms: int
+    events: float  # per 512-token turn at 50 tokens/s, median
+    appsync: float  # AppSync Events operations, per million turns
+    total: float  # whole bill per million turns
+    within_budget: bool
+
+
+def cadence_rows(bench: TurnBenchmark, prices: dict[str, Any], memory_mb: int) -> list[CadenceRow]:
+    rows = []
+    for flush, run in sorted(bench.by_cadence.items()):
+        breakdown = bill(run, PACED, prices, memory_mb)
+        rows.append(
+            CadenceRow(
+                flush_ms=flush,
+                events=run.median(run.pace_label(PACED), "events_published"),
+                appsync=breakdown.lines["AppSync Events operations"],
+                total=breakdown.total,
+                within_budget=breakdown.total <= COST_BUDGET_USD,
+            )
+        )
+    return rows
+
+
+LAMBDA_DURATION = "Lambda duration (whole invocation)"
+
+
+def cadence_bills(
+    bench: TurnBenchmark, prices: dict[str, Any], memory_mb: int
+) -> dict[int, dict[int, float]]:
+    """The whole bill per million turns for each cadence at each measured memory size: the
+    cadence run's bill with its Lambda duration replaced by the memory sweep's measured turn at
+    50 tokens/s at that size (the duration is the model's wait plus the function's work, which
+    the cadence barely changes)."""
+    out: dict[int, dict[int, float]] = {}
+    for flush, run in sorted(bench.by_cadence.items()):
+        own = bill(run, PACED, prices, memory_mb)
+        out[flush] = {memory_mb: own.total}
+        for memory, sized in bench.by_memory.items():
+            if memory == memory_mb:
+                continue
+            duration = bill(sized, PACED, prices, memory).lines[LAMBDA_DURATION]
+            out[flush][memory] = own.total - own.lines[LAMBDA_DURATION] + duration
+    return out
+
+
+def within_budget(bills: dict[int, dict[int, float]]) -> list[tuple[int, int, float]]:
+    """(cadence, memory, bill) of every pair within the cost budget, shortest cadence first."""
+    return sorted(
+        (flush, memory, total)
+        for flush, by_memory in bills.items()
+        for memory, total in by_memory.items()
+        if total <= COST_BUDGET_USD
+    )
+
+
+def supported_cadence(rows: list[CadenceRow]) -> int | None:
+    """The shortest interval (the smoothest stream) whose whole bill is within budget."""
+    within = [r.flush_ms for r in rows if r.within_budget]
+    return min(within) if within else None
+
+
+def import_ratio(imports: list[ImportFigures]) -> float | None:
+    named = {f.name: f for f in imports if f.memory_mb is None}
+    if "reference handler" not in named:
+        return None
+    return (
+        named["gateway chat handler"].median_import_ms / named["reference handler"].median_import_ms
+    )
