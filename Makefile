@@ -6,11 +6,12 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test dev policy preflight bench lint format clean web web-deps
+.PHONY: setup test dev policy preflight bench lint format clean web web-deps amplify-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 
-setup: $(VENV)/.installed $(AMPLIFY_EXAMPLE)/node_modules/.installed
+# `make dev` needs only Python; the npm packages are for the tests (and `make web`).
+setup: $(VENV)/.installed
 
 # First run: a couple of minutes; say what is happening rather than sit silent.
 $(VENV)/.installed: $(REQUIREMENTS)
@@ -25,13 +26,15 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	@echo "==> Python dependencies ready"
 
 # The Amplify JS example client, run by `make test` (pinned by its package-lock.json).
+amplify-deps: $(AMPLIFY_EXAMPLE)/node_modules/.installed
+
 $(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AMPLIFY_EXAMPLE)/package-lock.json
 	@command -v npm >/dev/null || (echo "error: Node.js >= 20 and npm are needed (see README)" >&2; exit 1)
 	@echo "==> Installing the Amplify JS example's packages (npm ci in $(AMPLIFY_EXAMPLE))"
 	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
 	@touch $@
 
-test: setup web-deps
+test: setup web-deps amplify-deps
 	$(BIN)/python -m pytest
 
 dev: setup

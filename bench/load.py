@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,8 @@ async def _session(
     try:
         async with websockets.connect(
             url,
+            # the local gateway's certificate comes from its per-machine CA
+            ssl=ssl.create_default_context(cafile=str(REPO / outputs["caCertFile"])),
             subprotocols=[PROTOCOL, _header_protocol(auth)],
             max_size=2**22,
             open_timeout=60,
