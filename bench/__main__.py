@@ -45,7 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--memory-import-runs", type=int, default=3, help="fresh processes per memory size"
     )
-    parser.add_argument("--memory-mb", type=int, default=1024, help="memory without cgroups")
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=None,
+        help="memory without cgroups (default: the dev stack's chatMemoryMb)",
+    )
     parser.add_argument("--sessions", type=int, default=200, help="WebSocket sessions under load")
     parser.add_argument("--reply-tokens", type=int, default=128, help="local-model reply length")
     parser.add_argument(
@@ -70,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.memory_mb is None:
+        from local.stack import load_stack
+
+        args.memory_mb = load_stack("dev").chat_memory_mb
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     began = time.monotonic()
 

@@ -45,6 +45,11 @@ class MemoryRow:
     within_budget: bool
 
     @property
+    def cold_start_ms(self) -> float:
+        """A fresh function's import plus the time its first turn adds to the first token."""
+        return self.import_ms + self.cold_added_ms
+
+    @property
     def fits(self) -> bool:
         """The process's peak memory is below the size (Lambda stops a function that exceeds
         its memory)."""
@@ -77,12 +82,19 @@ def memory_rows(
     return rows
 
 
+#: Most a cold start (import plus the first turn's added time) may take at a chosen memory size.
+COLD_START_CEILING_MS = 4_000.0
+
+
 def choose_memory(rows: list[MemoryRow]) -> int:
-    """The memory size with the lowest whole bill among those the function fits in and within
-    the first-token budget. When none is within it, the cheapest of those within one budget
-    (3 ms) of the size that adds least: more memory that buys less than that is within this
-    machine's noise."""
+    """The memory size with the lowest whole bill among those the function fits in, that start
+    cold within ``COLD_START_CEILING_MS``, and within the first-token budget. When none is within
+    it, the cheapest of those within one budget (3 ms) of the size that adds least: more memory
+    that buys less than that is within this machine's noise."""
     fitting = [r for r in rows if r.fits] or rows
+    # A size whose cold start keeps a user's first answer after an idle spell waiting for
+    # seconds is no saving: it is chosen only when no size starts within the ceiling.
+    fitting = [r for r in fitting if not r.cold_start_ms > COLD_START_CEILING_MS] or fitting
     within = [r for r in fitting if r.within_budget]
     if not within:
         best = min(r.time_added_ms for r in fitting)

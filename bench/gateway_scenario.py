@@ -57,7 +57,7 @@ def _measurable(settings: Any) -> Any:
     tiers = settings.tier_config
     tier = replace(
         tiers.tiers[BENCH_TIER],
-        requests_per_minute_setting=1_000_000,
+        requests_per_minute_setting=100_000,
         max_concurrent_turns_setting=1_000,
     )
     return replace(settings, tier_config=replace(tiers, tiers={**tiers.tiers, BENCH_TIER: tier}))

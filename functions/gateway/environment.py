@@ -56,7 +56,7 @@ class FunctionEnvironment:
     inbound_namespace: str = DEFAULT_INBOUND_NAMESPACE
     outbound_namespace: str = DEFAULT_OUTBOUND_NAMESPACE
     analytics_stream: str = ""
-    stream_flush_ms: int = 200
+    stream_flush_ms: int = 500
     metering_fail_open: bool = False
     max_messages: int = DEFAULT_MAX_MESSAGES
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS

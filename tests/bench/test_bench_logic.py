@@ -63,7 +63,9 @@ def test_moto_time_counts_once_and_only_outside_the_model_wait() -> None:
     assert on_path([], 0, 10, (1, 2)) == 0
 
 
-def _row(memory: int, added: float, cost: float, rss: float = 90) -> figures.MemoryRow:
+def _row(
+    memory: int, added: float, cost: float, rss: float = 90, cold_start: float = math.nan
+) -> figures.MemoryRow:
     return figures.MemoryRow(
         memory_mb=memory,
         cpu_share=memory / 1769,
@@ -73,8 +75,8 @@ def _row(memory: int, added: float, cost: float, rss: float = 90) -> figures.Mem
         paced_cpu_ms=1,
         billed_ms=1,
         cost=cost,
-        import_ms=math.nan,
-        cold_added_ms=math.nan,
+        import_ms=cold_start / 2,
+        cold_added_ms=cold_start / 2,
         max_rss_mb=rss,
         within_budget=added <= 3,
     )
@@ -88,6 +90,15 @@ def test_the_cheapest_memory_within_the_first_token_budget_is_chosen() -> None:
 def test_a_size_the_function_does_not_fit_in_is_not_chosen() -> None:
     rows = [_row(128, 1.0, 50, rss=140), _row(256, 2.0, 60, rss=140), _row(512, 1.0, 80)]
     assert figures.choose_memory(rows) == 256
+
+
+def test_a_size_that_starts_cold_too_slowly_is_not_chosen() -> None:
+    # GIVEN the cheapest size in budget takes 7 s to start cold, the next 3.5 s
+    rows = [_row(128, 1.0, 50, cold_start=7_000), _row(256, 1.0, 60, cold_start=3_500)]
+    # THEN the next is chosen; with no size within the ceiling, the cold start does not decide
+    assert figures.choose_memory(rows) == 256
+    slow = [_row(128, 1.0, 50, cold_start=9_000), _row(256, 1.0, 60, cold_start=8_000)]
+    assert figures.choose_memory(slow) == 128
 
 
 def test_without_a_size_in_budget_the_cheapest_near_the_fastest_is_chosen() -> None:
