@@ -104,7 +104,7 @@ class Settings:
     federated_providers: tuple[FederatedProvider, ...] = field(default_factory=tuple)
     analytics_retention_days: int = 365
     self_sign_up: bool = False
-    chat_memory_mb: int = 1024
+    chat_memory_mb: int = 256
     #: The chat function's reserved concurrency; ``None`` reserves nothing (config value 0).
     chat_reserved_concurrency: int | None = 100
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).

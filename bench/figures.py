@@ -3,6 +3,7 @@ cadence the measurements choose, and each budget's verdict."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,9 @@ class MemoryRow:
 
     @property
     def cold_start_ms(self) -> float:
-        """A fresh function's import plus the time its first turn adds to the first token."""
-        return self.import_ms + self.cold_added_ms
+        """A fresh function's import (when measured) plus the time its first turn adds to the
+        first token."""
+        return (0.0 if math.isnan(self.import_ms) else self.import_ms) + self.cold_added_ms
 
     @property
     def fits(self) -> bool:

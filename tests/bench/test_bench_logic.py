@@ -4,6 +4,7 @@ fake model's event-stream framing. No timing is asserted here; ``make bench`` pr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -99,6 +100,10 @@ def test_a_size_that_starts_cold_too_slowly_is_not_chosen() -> None:
     assert figures.choose_memory(rows) == 256
     slow = [_row(128, 1.0, 50, cold_start=9_000), _row(256, 1.0, 60, cold_start=8_000)]
     assert figures.choose_memory(slow) == 128
+    # the cold turn alone decides while the cold imports are not measured yet
+    unmeasured = _row(128, 1.0, 50, cold_start=9_000)
+    unmeasured = dataclasses.replace(unmeasured, import_ms=math.nan, cold_added_ms=4_800)
+    assert figures.choose_memory([unmeasured, _row(256, 1.0, 60, cold_start=3_500)]) == 256
 
 
 def test_without_a_size_in_budget_the_cheapest_near_the_fastest_is_chosen() -> None:

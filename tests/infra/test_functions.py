@@ -9,6 +9,7 @@ from infra_support import LOG_GROUP, component, function
 
 from components.function_code import code_files, powertools_version
 from devtools.declare import declare_stack
+from settings import project_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ["chat.handler", "subscribe.handler"]
@@ -182,7 +183,7 @@ def test_an_unpinned_powertools_is_refused(tmp_path):
 
 def test_chat_memory_and_reserved_concurrency_default_from_the_project(dev):
     declared = function(dev, "chat.handler").inputs
-    assert declared["memorySize"] == 1024
+    assert declared["memorySize"] == project_defaults()["chatMemoryMb"] == 256
     assert declared["reservedConcurrentExecutions"] == 100
 
 
