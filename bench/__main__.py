@@ -10,6 +10,7 @@ import pickle
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import (
     benchmarks_md,
@@ -109,6 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(share_note, str):
         log(f"bench: no emulated Lambda CPU shares ({share_note}); memory sizing is skipped")
 
+    memory_imports: dict[int, Any] = {}
+
+    def imports_at_memory(by_memory: dict[int, Any]) -> dict[int, Any]:
+        log("cold import at each memory size's CPU share")
+        for memory in by_memory:
+            memory_imports[memory] = cold_import.measure_at_memory(
+                cold_import.gateway_target(), memory, args.memory_import_runs
+            )
+        return memory_imports
+
     log("per-turn benchmark (each design in its own worker, on one stage)")
     bench = turns.run(
         warm=args.warm,
@@ -116,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         reference_warm=args.reference_warm,
         reference_root=root,
         reference_note=reference_note,
+        # The choice weighs each size's cold start, so the cold imports under each size's CPU
+        # share are measured before it (and reused by the report).
         choose_memory=lambda by_memory: figures.choose_memory(
-            figures.memory_rows(by_memory, prices, {})
+            figures.memory_rows(by_memory, prices, imports_at_memory(by_memory))
         ),
         default_memory_mb=args.memory_mb,
         emulate=not args.no_cpu_shares,
@@ -134,9 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     imports = cold_import.measure(targets, args.import_runs)
-    memory_imports = {}
-    if bench.by_memory:
-        for memory in bench.by_memory:
+    for memory in bench.by_memory:
+        if memory not in memory_imports:
             memory_imports[memory] = cold_import.measure_at_memory(
                 targets[0], memory, args.memory_import_runs
             )
