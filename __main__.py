@@ -59,107 +59,106 @@ if settings.web.enabled:
     sign_in_urls, resolve_sign_in_urls = pulumi.deferred_output()
 else:
     sign_in_urls = settings.callback_urls
-identity = IdentityComponent(
-    f"{name}-identity",
-    IdentityArgs(
-        tier_groups={tier.name: tier.precedence for tier in tiers.tiers.values()},
-        mfa=settings.mfa,
-        deletion_protection=settings.deletion_protection,
-        self_sign_up=settings.self_sign_up,
-        callback_urls=sign_in_urls,
-        federated_providers=settings.federated_providers,
-    ),
-    opts,
-)
-metering = MeteringComponent(
-    f"{name}-metering",
-    MeteringArgs(
-        tier_config=tiers,
-        tier_config_parameter_name=f"/{PROJECT}/{settings.stack}/tier-config",
-        point_in_time_recovery=settings.point_in_time_recovery,
-        deletion_protection=settings.deletion_protection,
-    ),
-    opts,
-)
-cache = CacheComponent(
-    f"{name}-cache",
-    CacheArgs(
-        point_in_time_recovery=settings.point_in_time_recovery,
-        deletion_protection=settings.deletion_protection,
-    ),
-    opts,
-)
-analytics = AnalyticsComponent(
-    f"{name}-analytics",
-    AnalyticsArgs(
-        database_name=name.replace("-", "_"),
-        retention_days=settings.analytics_retention_days,
-        retain_data=settings.deletion_protection,
-        log_retention_days=settings.log_retention_days,
-    ),
-    opts,
-)
-observability = ObservabilityComponent(
-    f"{name}-observability",
-    ObservabilityArgs(
-        function_names={"chat": chat_function_name, "subscribe": subscribe_function_name},
-        dashboard_name=name,
-        region=settings.region,
-        log_retention_days=settings.log_retention_days,
-        alarm_email=settings.alarm_email,
-    ),
-    opts,
-)
-
-
-def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
-    """The channel handlers, built once the Event API they publish to exists."""
-    return GatewayFunctionsComponent(
-        f"{name}-functions",
-        GatewayFunctionsArgs(
-            chat_function_name=chat_function_name,
-            subscribe_function_name=subscribe_function_name,
-            chat_log_group=observability.log_groups["chat"],
-            subscribe_log_group=observability.log_groups["subscribe"],
-            code=code_archive(FUNCTIONS_DIR),
-            powertools_version=powertools_version(FUNCTIONS_DIR / "requirements.txt"),
-            events=events,
-            environment=settings.function_environment(),
-            usage_table=metering.usage_table,
-            prepared_responses_table=cache.table,
-            tier_config_parameter=metering.tier_config_parameter,
-            analytics_stream=analytics.stream,
-            model_ids=tiers.all_models(),
-            guardrail_ids=sorted(
-                {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
-            ),
+sign_in_urls_settled = False
+try:
+    identity = IdentityComponent(
+        f"{name}-identity",
+        IdentityArgs(
+            tier_groups={tier.name: tier.precedence for tier in tiers.tiers.values()},
+            mfa=settings.mfa,
+            deletion_protection=settings.deletion_protection,
+            self_sign_up=settings.self_sign_up,
+            callback_urls=sign_in_urls,
+            federated_providers=settings.federated_providers,
+        ),
+        opts,
+    )
+    metering = MeteringComponent(
+        f"{name}-metering",
+        MeteringArgs(
+            tier_config=tiers,
+            tier_config_parameter_name=f"/{PROJECT}/{settings.stack}/tier-config",
+            point_in_time_recovery=settings.point_in_time_recovery,
+            deletion_protection=settings.deletion_protection,
+        ),
+        opts,
+    )
+    cache = CacheComponent(
+        f"{name}-cache",
+        CacheArgs(
+            point_in_time_recovery=settings.point_in_time_recovery,
+            deletion_protection=settings.deletion_protection,
+        ),
+        opts,
+    )
+    analytics = AnalyticsComponent(
+        f"{name}-analytics",
+        AnalyticsArgs(
+            database_name=name.replace("-", "_"),
+            retention_days=settings.analytics_retention_days,
+            retain_data=settings.deletion_protection,
+            log_retention_days=settings.log_retention_days,
+        ),
+        opts,
+    )
+    observability = ObservabilityComponent(
+        f"{name}-observability",
+        ObservabilityArgs(
+            function_names={"chat": chat_function_name, "subscribe": subscribe_function_name},
+            dashboard_name=name,
             region=settings.region,
-            chat_memory_mb=settings.chat_memory_mb,
-            chat_reserved_concurrency=settings.chat_reserved_concurrency,
+            log_retention_days=settings.log_retention_days,
+            alarm_email=settings.alarm_email,
         ),
         opts,
     )
 
+    def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
+        """The channel handlers, built once the Event API they publish to exists."""
+        return GatewayFunctionsComponent(
+            f"{name}-functions",
+            GatewayFunctionsArgs(
+                chat_function_name=chat_function_name,
+                subscribe_function_name=subscribe_function_name,
+                chat_log_group=observability.log_groups["chat"],
+                subscribe_log_group=observability.log_groups["subscribe"],
+                code=code_archive(FUNCTIONS_DIR),
+                powertools_version=powertools_version(FUNCTIONS_DIR / "requirements.txt"),
+                events=events,
+                environment=settings.function_environment(),
+                usage_table=metering.usage_table,
+                prepared_responses_table=cache.table,
+                tier_config_parameter=metering.tier_config_parameter,
+                analytics_stream=analytics.stream,
+                model_ids=tiers.all_models(),
+                guardrail_ids=sorted(
+                    {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
+                ),
+                region=settings.region,
+                chat_memory_mb=settings.chat_memory_mb,
+                chat_reserved_concurrency=settings.chat_reserved_concurrency,
+            ),
+            opts,
+        )
 
-events = EventsApiComponent(
-    f"{name}-events",
-    EventsApiArgs(
-        api_name=name,
-        user_pool_id=identity.user_pool_id,
-        region=settings.region,
-        inbound_namespace=settings.inbound_namespace,
-        outbound_namespace=settings.outbound_namespace,
-        handlers=gateway_functions,
-        log_retention_days=settings.log_retention_days,
-        waf=settings.waf,
-        waf_max_body_bytes=chat_body_limit(settings.max_message_chars),
-    ),
-    opts,
-)
+    events = EventsApiComponent(
+        f"{name}-events",
+        EventsApiArgs(
+            api_name=name,
+            user_pool_id=identity.user_pool_id,
+            region=settings.region,
+            inbound_namespace=settings.inbound_namespace,
+            outbound_namespace=settings.outbound_namespace,
+            handlers=gateway_functions,
+            log_retention_days=settings.log_retention_days,
+            waf=settings.waf,
+            waf_max_body_bytes=chat_body_limit(settings.max_message_chars),
+        ),
+        opts,
+    )
 
-# 4. The chat app, behind CloudFront, configured for this stack.
-if settings.web.enabled:
-    try:
+    # 4. The chat app, behind CloudFront, configured for this stack.
+    if settings.web.enabled:
         web = WebComponent(
             f"{name}-web",
             WebArgs(
@@ -186,13 +185,15 @@ if settings.web.enabled:
             ),
             opts,
         )
-    except BaseException:
-        # A deferred output never resolved keeps Pulumi waiting instead of reporting the error
-        # (pulumi/pulumi#18559): settle it, then fail.
+        resolve_sign_in_urls(web.url.apply(lambda url: [*settings.callback_urls, url]))
+        sign_in_urls_settled = True
+        pulumi.export("webUrl", web.url)
+except BaseException:
+    # The app client waits on the deferred sign-in URLs; one never resolved keeps Pulumi waiting
+    # instead of reporting the error (pulumi/pulumi#18559). Settle it, then fail.
+    if settings.web.enabled and not sign_in_urls_settled:
         resolve_sign_in_urls(pulumi.Output.from_input(list(settings.callback_urls)))
-        raise
-    resolve_sign_in_urls(web.url.apply(lambda url: [*settings.callback_urls, url]))
-    pulumi.export("webUrl", web.url)
+    raise
 
 # 5. Stack outputs (the contract clients and the local runtime share).
 pulumi.export("region", settings.region)

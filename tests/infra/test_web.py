@@ -325,13 +325,22 @@ def test_federated_sign_in_adds_only_the_hosted_sign_in_domain_to_the_csp():
     assert len(connect) == 5  # 'self', Cognito, hosted sign-in, Event API https and wss
 
 
-def test_a_failure_while_declaring_the_app_is_reported_instead_of_waited_on():
-    # The app client waits for the app's URL; if declaring the app fails, the program must still
-    # settle that wait so the error surfaces (Pulumi would otherwise wait forever).
+@pytest.mark.parametrize(
+    ("module", "component", "method"),
+    [
+        pytest.param("components.web", "WebComponent", "_upload_site", id="the-app"),
+        pytest.param("components.events_api", "EventsApiComponent", "__init__", id="the-event-api"),
+        pytest.param("components.metering", "MeteringComponent", "__init__", id="metering"),
+    ],
+)
+def test_a_failure_while_declaring_is_reported_instead_of_waited_on(module, component, method):
+    # The app client waits for the app's URL; if declaring anything after the user pool fails,
+    # the program must still settle that wait so the error surfaces (Pulumi would otherwise wait
+    # forever).
     script = (
-        "import components.web as web\n"
-        "def fail(self, site_dir): raise OSError('cannot read the build')\n"
-        "web.WebComponent._upload_site = fail\n"
+        f"import {module} as target\n"
+        "def fail(self, *args, **kwargs): raise OSError('cannot declare it')\n"
+        f"target.{component}.{method} = fail\n"
         "from devtools.declare import declare_stack\n"
         "try:\n"
         "    declare_stack('dev')\n"
@@ -346,4 +355,4 @@ def test_a_failure_while_declaring_the_app_is_reported_instead_of_waited_on():
         timeout=120,
         check=False,
     )
-    assert "reported: cannot read the build" in result.stdout, result.stderr[-2000:]
+    assert "reported: cannot declare it" in result.stdout, result.stderr[-2000:]
