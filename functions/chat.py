@@ -1,4 +1,4 @@
-"""onPublish handler of the inbound namespace: runs each published chat turn (§2).
+"""onPublish handler of the inbound namespace: runs each published chat turn (docs/wire.md).
 
 AppSync invokes it asynchronously (DIRECT, EVENT mode) and ignores what it returns, so every
 answer — deltas, ``done``, ``error`` — is published by the turn itself to the caller's outbound

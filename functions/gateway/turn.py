@@ -1,4 +1,4 @@
-"""One chat turn, from an inbound event to exactly one terminal outbound event (§2).
+"""One chat turn, from an inbound event to exactly one terminal outbound event (docs/wire.md).
 
 The orchestration is plain Python over small ports — tier source, store, model provider,
 publisher, analytics, metrics, clock — so every path (refusals, faults, races) is tested with

@@ -70,8 +70,8 @@ class Message(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """One inbound chat event (§5). Unknown top-level keys are ignored; identity never comes
-    from here."""
+    """One inbound chat event (docs/wire.md, "Inbound: one chat turn"). Unknown top-level keys
+    are ignored; identity never comes from here."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
