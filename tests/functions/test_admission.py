@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from gateway.metering import TokenUsage
+from gateway.metering import RESERVATION_PREFIX, TokenUsage
 from gateway.rates import rate_bucket
 from gateway.token_bound import input_token_bound
 
@@ -49,6 +49,10 @@ def limited(gateway):  # noqa: F811
     gateway.tiers = StaticTiers(tier_config(requestsPerMinute=3, maxConcurrentTurns=2))
     gateway.clock = SettableClock(NOW)
     return gateway
+
+
+def reservations(item: dict[str, Any] | None) -> list[str]:
+    return [name for name in item or {} if name.startswith(RESERVATION_PREFIX)]
 
 
 def run(gateway, *payloads: Any) -> list[dict[str, Any]]:  # noqa: F811
@@ -124,8 +128,12 @@ def test_more_concurrent_turns_than_the_tier_allows_are_refused(limited):
     ]
     for thread in threads:
         thread.start()
+    # Both admitted: their reservations are on the usage item. (A model call that has started
+    # proves nothing: a warm function may open the stream while its admission is still in flight.)
     deadline = time.monotonic() + 10
-    while len(entered) < 2 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+        len(entered) == 2 and len(reservations(limited.usage_item())) == 2
+    ):
         time.sleep(0.01)
     # WHEN a third turn arrives while both run
     third = by_turn(run(limited, chat_payload(turnId="t-3")))["t-3"]
