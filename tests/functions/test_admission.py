@@ -122,19 +122,20 @@ def test_more_concurrent_turns_than_the_tier_allows_are_refused(limited):
 
     limited.model = HeldModel()
     limited.tiers = StaticTiers(tier_config(requestsPerMinute=100, maxConcurrentTurns=2))
-    threads = [
-        threading.Thread(target=run, args=(limited, chat_payload(turnId=f"t-{i}")))
-        for i in range(2)
-    ]
-    for thread in threads:
+    # Two turns admitted one after the other, each held in its model call. (They are started
+    # one at a time because moto, unlike DynamoDB, does not apply two conditional writes that
+    # arrive at the same moment atomically; and a started model call alone proves nothing: a
+    # warm function may open the stream while its admission is still in flight.)
+    threads = []
+    for i in range(2):
+        thread = threading.Thread(target=run, args=(limited, chat_payload(turnId=f"t-{i}")))
         thread.start()
-    # Both admitted: their reservations are on the usage item. (A model call that has started
-    # proves nothing: a warm function may open the stream while its admission is still in flight.)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (
-        len(entered) == 2 and len(reservations(limited.usage_item())) == 2
-    ):
-        time.sleep(0.01)
+        threads.append(thread)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            len(entered) == i + 1 and len(reservations(limited.usage_item())) == i + 1
+        ):
+            time.sleep(0.01)
     # WHEN a third turn arrives while both run
     third = by_turn(run(limited, chat_payload(turnId="t-3")))["t-3"]
     release.set()
