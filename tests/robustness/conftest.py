@@ -220,6 +220,12 @@ def gateway_stage(request: pytest.FixtureRequest) -> Iterator[GatewayStage]:
         stage.stop()
 
 
+@pytest.fixture(scope="module")
+def stage(gateway_stage: GatewayStage) -> GatewayStage:
+    """The module's stage, under the short name the suites use."""
+    return gateway_stage
+
+
 def terminal_of(events: list[Any]) -> list[dict[str, Any]]:
     return [e for e in events if isinstance(e, dict) and e.get("type") in ("done", "error")]
 

@@ -30,6 +30,8 @@ from gateway.metering import estimate_input_tokens  # noqa: E402
 from gateway.providers import Completion, LocalModel, ModelRequest  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 
+from tests.functions.support import LambdaContext  # noqa: E402
+
 TURNS = 50
 FREE = TIERS["free"]
 PER_TURN = FREE["maxOutputTokensPerTurn"]
@@ -70,18 +72,6 @@ class FixedClock:
         return time.monotonic()
 
 
-class _Context:
-    function_name = "chat"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 def _concurrent_turns(stage, sub: str, clock) -> tuple[RecordingModel, dict[str, list[dict]]]:
     model = RecordingModel()
     handler = chat.make_handler(Runtime(stage.env, provider=model, clock=clock))
@@ -94,7 +84,7 @@ def _concurrent_turns(stage, sub: str, clock) -> tuple[RecordingModel, dict[str,
         event = stage.publish_event(identity, [stage.turn(f"turn {i}: tell me about windows")])
         start.wait()
         try:
-            handler(event, _Context())
+            handler(event, LambdaContext(str(uuid.uuid4())))
         except BaseException as err:  # the assertion below reports it
             failures.append(err)
 
@@ -150,11 +140,6 @@ def _check(stage, sub: str, now: float, window: str, seeded: dict[str, int], mod
     assert settled[window] == seeded[window] + produced_out
     assert settled[input_window] == seeded[input_window] + produced_in
     assert settled[window] <= limit
-
-
-@pytest.fixture(scope="module")
-def stage(gateway_stage):
-    return gateway_stage
 
 
 def test_fifty_concurrent_turns_at_the_edge_of_the_daily_limit(stage) -> None:

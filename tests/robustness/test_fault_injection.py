@@ -35,6 +35,8 @@ from gateway.providers import BedrockProvider, LocalModel  # noqa: E402
 from gateway.publisher import publish_stats  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 
+from tests.functions.support import LambdaContext  # noqa: E402
+
 FREE_MAX = TIERS["free"]["maxOutputTokensPerTurn"]
 
 
@@ -137,23 +139,6 @@ class Outcome:
         return line
 
 
-class _Context:
-    function_name = "chat"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-@pytest.fixture(scope="module")
-def stage(gateway_stage):
-    return gateway_stage
-
-
 @pytest.fixture
 def run_turn(stage, capsys) -> Iterator[Callable[..., Outcome]]:
     """Run one turn of a fresh user through the real handler with ``provider`` at the model
@@ -184,7 +169,7 @@ def run_turn(stage, capsys) -> Iterator[Callable[..., Outcome]]:
             arm()  # the fault, armed once the user is in place
         try:
             event = stage.publish_event(stage.user(sub, groups or ["free"]), [stage.turn(text)])
-            handler(event, _Context())
+            handler(event, LambdaContext(str(uuid.uuid4())))
         finally:
             stage.stage.meter.clear_faults()
             stage.stage.sink.recover()

@@ -33,6 +33,8 @@ chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
 from gateway.contract import ErrorCode  # noqa: E402
 from gateway.tiers import WINDOWS  # noqa: E402
 
+from tests.functions.support import LambdaContext  # noqa: E402
+
 EXAMPLES = int(os.environ.get("ROBUSTNESS_EXAMPLES", "300"))
 REFUSALS = {
     ErrorCode.UNAUTHORIZED.value,
@@ -236,16 +238,6 @@ def _check_error(event: dict[str, Any]) -> None:
         assert ISO_UTC.match(event["resetsAt"])
 
 
-class _Context:
-    aws_request_id = "fuzz"
-    function_name = "chat"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 @settings(
     max_examples=EXAMPLES,
     deadline=20_000,  # only a hang fails on time; speed lives in the benchmark
@@ -259,7 +251,7 @@ def test_generated_invocations_never_crash_leak_or_charge_a_refusal(stage, case)
     mark = stage.mark()
 
     # WHEN the real handler runs the invocation
-    chat.handler(stage.publish_event(identity, payloads_, channel, segments), _Context())
+    chat.handler(stage.publish_event(identity, payloads_, channel, segments), LambdaContext("fuzz"))
     published = stage.published_since(mark)
 
     # THEN nothing went anywhere but the sender's own outbound channel, and nothing at all
@@ -319,6 +311,6 @@ def test_an_unroutable_channel_path_still_gets_a_terminal_event(stage) -> None:
     ran("fuzz: chat handler")
     identity = stage.user(FRESH)
     mark = stage.mark()
-    chat.handler(stage.publish_event(identity, [stage.turn()], "\n0", None), _Context())
+    chat.handler(stage.publish_event(identity, [stage.turn()], "\n0", None), LambdaContext("fuzz"))
     events = [e.payload for e in stage.published_since(mark)]
     assert [e["code"] for e in terminal_of(events)] == ["unauthorized"]

@@ -26,6 +26,8 @@ from gateway.runtime import Runtime  # noqa: E402
 from gateway.tiers import TierConfig  # noqa: E402
 from gateway.token_bound import input_token_bound  # noqa: E402
 
+from tests.functions.support import LambdaContext  # noqa: E402
+
 TURNS = 50
 LIMITS = {
     "dailyInputTokens": 20_000,
@@ -107,23 +109,6 @@ class StaticTiers:
         return TIERS
 
 
-class _Context:
-    function_name = "chat"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-@pytest.fixture(scope="module")
-def stage(gateway_stage):
-    return gateway_stage
-
-
 def _handler(stage, model: StubModel):
     return chat.make_handler(Runtime(stage.env, provider=model, tiers=StaticTiers()))
 
@@ -152,7 +137,10 @@ def test_turns_one_after_another_never_store_usage_past_a_limit(stage, script, t
     # WHEN they send turns until one is refused (at most 60)
     for i in range(60):
         mark = stage.mark()
-        handler(stage.publish_event(identity, [stage.turn(f"{i}: {prompt}")]), _Context())
+        handler(
+            stage.publish_event(identity, [stage.turn(f"{i}: {prompt}")]),
+            LambdaContext(str(uuid.uuid4())),
+        )
         ran("multilingual: sequential turns")
         events = [p.payload for p in stage.published_since(mark)]
         terminal = [e for e in events if e["type"] in ("done", "error")]
@@ -189,7 +177,7 @@ def test_fifty_turns_at_once_at_the_edge_never_store_usage_past_a_limit(
     def one(i: int) -> None:
         event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
         start.wait()
-        handler(event, _Context())
+        handler(event, LambdaContext(str(uuid.uuid4())))
 
     # WHEN fifty of their turns arrive at once
     threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
@@ -235,7 +223,7 @@ def test_one_publish_delivered_twice_at_once_runs_and_is_charged_once(stage):
     def deliver() -> None:
         event = stage.publish_event(identity, [payload])
         start.wait()
-        handler(event, _Context())
+        handler(event, LambdaContext(str(uuid.uuid4())))
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for thread in threads:
