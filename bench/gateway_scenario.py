@@ -69,7 +69,7 @@ def seed_steady_state_user(table: str, sub: str, per_bucket: tuple[int, int] = (
     if str(REPO / "functions") not in sys.path:
         sys.path.insert(0, str(REPO / "functions"))
     try:
-        from gateway.metering import VERSION, bucket_attribute, month_attribute
+        from gateway.usage import VERSION, bucket_attribute, month_attribute
         from gateway.windows import DAILY_BUCKETS, bucket_start, month_key
     except ImportError as err:  # the usage item's layout moved: measure a new user instead
         print(f"bench: not seeding a day of usage ({err})", file=sys.stderr)

@@ -46,8 +46,8 @@ class Model:
         self.ttft = ttft
 
     def stream(self, request: Any) -> Iterator[Any]:
-        from gateway.metering import TokenUsage
         from gateway.providers import Completion, TextDelta
+        from gateway.usage import TokenUsage
 
         time.sleep(self.ttft)
         for i in range(20):
@@ -73,7 +73,8 @@ class Discard:
 
 def measure(strategy: str, ttft: float, first_message: bool, runs: int) -> float:
     import boto3
-    from gateway.turn import ChatTurns, InboundEvent, TurnDeps, TurnSettings
+    from gateway.events_door import EventsDoor, EventsDoorSettings, InboundEvent
+    from gateway.turn import ChatTurns, TurnDeps, TurnSettings
     from gateway.usage_store import DynamoTurnStore
     from gateway.wire import RequestLimits
 
@@ -88,31 +89,26 @@ def measure(strategy: str, ttft: float, first_message: bool, runs: int) -> float
         Item={"pk": {"S": "prep#*#0"}, "prompt": {"S": "x"}, "response": {"S": "y"}},
     )
     client.meta.events.register("before-send.dynamodb.*", lambda **_: time.sleep(AWS_DELAY))
-    store: Any = DynamoTurnStore(lambda: client, table, prepared)
-    if strategy != "index+speculation":
-
-        class NoIndex(DynamoTurnStore):
-            prepared_keys = None  # type: ignore[assignment]
-
-        store = NoIndex(lambda: client, table, prepared)
+    store = DynamoTurnStore(lambda: client, table, prepared)
     publisher = FirstPublish()
-    turns = ChatTurns(
+    log = logging.getLogger("bench")
+    core = ChatTurns(
         TurnDeps(
             tiers=StaticTiers(),
             store=store,
             provider=Model(ttft),
-            publisher=publisher,
             analytics=Discard(),
             metrics=Discard(),
-            log=logging.getLogger("bench"),
+            log=log,
+            prepared_keys=store if strategy == "index+speculation" else None,
         ),
         TurnSettings(
-            "chat",
-            "replies",
-            RequestLimits(40, 16000),
             speculate=strategy != "sequential",
             speculate_on_prepared_lookup=strategy == "overlap-lookup",
         ),
+    )
+    turns = EventsDoor(
+        core, publisher, EventsDoorSettings("chat", "replies", RequestLimits(40, 16000)), log
     )
     sub = str(uuid.uuid4())
 
@@ -134,8 +130,8 @@ def measure(strategy: str, ttft: float, first_message: bool, runs: int) -> float
         return (publisher.first - started - ttft) * 1000
 
     turn("warm-up", history=True)  # the function now knows the user's usage item
-    if turns.admission.prepared_index is not None:
-        turns.admission.prepared_index.refresh()
+    if core.admission.prepared_index is not None:
+        core.admission.prepared_index.refresh()
     added = [turn(f"question {i}", history=not first_message) for i in range(runs)]
     return statistics.median(added)
 

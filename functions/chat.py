@@ -9,7 +9,6 @@ the log context per invocation.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,18 +16,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from gateway.environment import FunctionEnvironment
+from gateway.events_door import InboundEvent, inbound_events
+from gateway.routing import ROUTING_LOCK
 from gateway.runtime import Runtime, runtime_for
 from gateway.tracing import LazyTracer
-from gateway.turn import InboundEvent
 
 logger = Logger()
 # Powertools Tracer, built on the first traced invocation (see gateway.tracing for why).
 tracer = LazyTracer()
 app = AppSyncEventsResolver()
-
-# Powertools keeps the current event on the Router class. The local runtime runs this handler in
-# many threads at once, so routing (microseconds) is serialised; the turns themselves are not.
-_routing = threading.Lock()
 
 
 @app.on_publish("/*", aggregate=True)
@@ -37,31 +33,13 @@ def accept_published_events(payload: list[dict[str, Any]]) -> list[InboundEvent]
     return inbound_events(app.current_event.raw_event, app.context.get("request_id", ""))
 
 
-def inbound_events(event: dict[str, Any], request_id: str) -> list[InboundEvent]:
-    """The published events of an AppSync invocation, each with its caller and channel."""
-    info = event.get("info") or {}
-    channel = info.get("channel") if isinstance(info.get("channel"), dict) else {}
-    events = event.get("events")
-    return [
-        InboundEvent(
-            identity=event.get("identity"),
-            channel_path=channel.get("path"),
-            channel_segments=channel.get("segments"),
-            payload=item.get("payload") if isinstance(item, dict) else None,
-            request_id=request_id,
-            event_id=item.get("id") if isinstance(item, dict) else None,
-        )
-        for item in (events if isinstance(events, list) else ())
-    ]
-
-
 def route(event: Any, context: Any, request_id: str) -> list[InboundEvent]:
     """The published events of one invocation, routed by Powertools."""
     if not isinstance(event, dict) or not isinstance(event.get("info"), dict):
         logger.warning("not an AppSync Events invocation; ignored")
         return []
     routed: Any = None
-    with _routing:
+    with ROUTING_LOCK:
         try:
             app.append_context(request_id=request_id)
             routed = app.resolve(event, context)
@@ -90,11 +68,11 @@ def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], An
             published = route(event, context, request_id)
             if published:
                 service = runtime or runtime_for(FunctionEnvironment.from_environ(), log=logger)
-                turns = service.turns(logger)
+                door = service.events_door(logger)
                 for inbound in published:
                     # One event's failure never costs the events after it their turn.
                     try:
-                        turns.handle(inbound)
+                        door.handle(inbound)
                     except Exception:
                         logger.exception("chat event failed")
         except Exception:

@@ -14,13 +14,11 @@ from aws_lambda_powertools.event_handler import AppSyncEventsResolver
 from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 from gateway.access import caller_from_identity, owns_channel
 from gateway.environment import FunctionEnvironment
+from gateway.routing import ROUTING_LOCK
 
 logger = Logger()
 app = AppSyncEventsResolver()
 
-# Powertools keeps the current event on the Router class; the local runtime calls this handler
-# from many threads at once, so resolution is serialised (it takes microseconds).
-_resolving = threading.Lock()
 # Set by authorise_subscription when it allows a subscription. Powertools allows a subscription
 # whose path no route matches without calling any handler, so anything not explicitly allowed
 # by the ownership check is refused: deny by default.
@@ -53,7 +51,7 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     path = channel.get("path") if isinstance(channel, dict) else None
     if not isinstance(path, str):
         raise UnauthorizedException("You may subscribe only to your own channel")
-    with _resolving:
+    with ROUTING_LOCK:
         _checked.allowed = False
         result = app.resolve(event, context)
         allowed = _checked.allowed

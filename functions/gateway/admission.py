@@ -4,9 +4,13 @@ In order: the caller's tier (from the groups AppSync authenticated) and its mode
 one conditional write on the user's usage item that, at once, reserves the turn's worst case
 (:mod:`gateway.metering`), counts the request against the tier's rate, checks its concurrent
 turns and records its ``turnId`` (:mod:`gateway.rates`). A warm function plans that write on the
-usage item as its last request left it (:class:`gateway.metering.UsageCache`), so the usual
+usage item as its last request left it (:class:`gateway.usage_cache.UsageCache`), so the usual
 admission is that one request. A refusal is only ever decided on the item as the store returned
 it. Events refused before admission cost one unconditional write that counts them.
+
+Admission returns what it decided — the plan, then an :class:`Admitted` turn holding its
+reservation as a :class:`gateway.lease.ReservationLease` — or raises
+:class:`gateway.turn_io.TurnRefused`; it writes into nobody's state.
 """
 
 from __future__ import annotations
@@ -17,19 +21,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
 
-from gateway.contract import ErrorCode
-from gateway.metering import (
-    Admission,
-    Refusal,
-    UsageCache,
-    UsageSnapshot,
-    estimate_input_tokens,
-    limits_view,
-    plan_turn,
-    turn_attribute,
-)
+from gateway.contract import ErrorCode, new_turn_id
+from gateway.lease import ReservationLease
+from gateway.metering import Admission, Refusal, estimate_input_tokens, limits_view, plan_turn
+from gateway.ports import StoreUnavailable, TurnLog, TurnState, TurnStore
 from gateway.prepared import PreparedResponse, candidate_keys, pick
 from gateway.prepared_index import PreparedIndex
 from gateway.rates import (
@@ -41,11 +37,13 @@ from gateway.rates import (
     turn_key,
     turn_mark,
 )
+from gateway.schema import usage_key
 from gateway.tiers import Tier, TierConfig
 from gateway.token_bound import input_token_bound
-from gateway.turn_store import StoreUnavailable, TurnState, TurnStore
+from gateway.turn_io import TurnFailed, TurnRefused, TurnRequest, refused
+from gateway.usage import Reservation, UsageSnapshot, turn_attribute
+from gateway.usage_cache import UsageCache
 from gateway.windows import iso_utc
-from gateway.wire import ChatRequest
 
 #: Reservation attempts when other turns of the same user keep winning the race.
 MAX_RESERVE_ATTEMPTS = 24
@@ -56,36 +54,6 @@ _WINDOW_NAMES = {
     "monthlyInputTokens": "monthly input",
     "monthlyOutputTokens": "monthly output",
 }
-
-
-class TurnRefused(Exception):
-    """Ends a turn with an ``error`` event: its code, message and extra fields, and — for a
-    duplicate, whose answer must not join the original turn's events — the turn id to use."""
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str | None = None,
-        *,
-        fields: Mapping[str, Any] | None = None,
-        turn_id: str | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(code.value)
-        self.code = code
-        self.message = message
-        self.extra = extra
-        self.fields = dict(fields or {})
-        self.turn_id = turn_id
-
-
-class TurnFacts(Protocol):
-    """The facts of a turn that admission fills in (the turn's progress record)."""
-
-    tier: Tier | None
-    model_id: str | None
-    reservation: Any
-    store_failures: int
 
 
 @dataclass(frozen=True)
@@ -103,17 +71,21 @@ class TurnPlan:
     turn_id: str | None
     known: UsageSnapshot | None
     predicted: Admission | None
+    #: An estimate of the request's real input (charged when a model fails without a count).
+    texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Admitted:
-    """An admitted turn: its write (None when metered fail-open), the usage item it was admitted
-    against, and the prepared answer to serve instead of a model, if any."""
+    """An admitted turn: its reservation held as a lease (holding none when metered fail-open
+    or served a prepared answer), the usage item it was admitted against, the most output it may
+    produce, the prepared answer to serve instead of a model, and the store failures it met."""
 
-    admission: Admission | None
+    lease: ReservationLease
     snapshot: UsageSnapshot | None
     max_tokens: int
     prepared: PreparedResponse | None = None
+    store_failures: int = 0
 
 
 @dataclass
@@ -122,7 +94,7 @@ class TurnAdmission:
 
     tiers: Callable[[], TierConfig]
     store: TurnStore
-    log: Any
+    log: TurnLog
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     usage_cache: UsageCache | None
@@ -133,27 +105,27 @@ class TurnAdmission:
 
     # -- before any request --------------------------------------------------------------------
 
-    def plan(self, sub: str, groups: Any, request: ChatRequest, facts: TurnFacts) -> TurnPlan:
-        """Resolve tier and model (refusing a model outside the allowlist) and predict."""
-        tier = self.tiers().tier_for_groups(groups)
-        facts.tier = tier
-        model_id = request.modelId or tier.default_model
+    def tier_of(self, request: TurnRequest) -> Tier:
+        return self.tiers().tier_for_groups(request.caller.groups)
+
+    def plan(self, request: TurnRequest, tier: Tier) -> TurnPlan:
+        """Resolve the model (refusing one outside the tier's allowlist) and predict."""
+        model_id = request.model_id or tier.default_model
         if not tier.allows(model_id):
             shown = f"'{model_id}'" if _SAFE_MODEL.match(model_id) else "That model"
-            raise TurnRefused(
+            raise refused(
                 ErrorCode.MODEL_NOT_ALLOWED,
                 f"{shown} is not available on the {tier.name} tier; "
                 f"allowed: {', '.join(tier.models)}.",
             )
-        facts.model_id = model_id
-        texts = [m.text for m in request.messages]
+        texts = (*request.system, *(m.text for m in request.messages))
         keys: tuple[str, ...] = ()
-        if tier.cache and len(request.messages) == 1:
-            keys = candidate_keys(model_id, texts[0])
+        if tier.cache and len(request.messages) == 1 and not request.system:
+            keys = candidate_keys(model_id, request.messages[0].text)
             # A prompt the warm index has no entry for is not looked up at all.
             if self.prepared_index is not None and self.prepared_index.could_serve(keys) is False:
                 keys = ()
-        user_key = f"user#{sub}"
+        user_key = usage_key(request.caller.sub)
         known = self.usage_cache.get(user_key) if self.usage_cache is not None else None
         plan = TurnPlan(
             user_key=user_key,
@@ -163,9 +135,10 @@ class TurnAdmission:
             input_estimate=estimate_input_tokens(texts),
             prepared_keys=keys,
             reservation_id=uuid.uuid4().hex,
-            turn_id=request.turnId,
+            turn_id=request.client_turn_id,
             known=known,
             predicted=None,
+            texts=texts,
         )
         if known is not None:
             predicted = self._decide(plan, known, int(self.clock()))
@@ -177,42 +150,56 @@ class TurnAdmission:
     # -- the admission ---------------------------------------------------------------------
 
     def admit(
-        self,
-        plan: TurnPlan,
-        facts: TurnFacts,
-        prepared: Mapping[str, PreparedResponse] | None = None,
+        self, plan: TurnPlan, prepared: Mapping[str, PreparedResponse] | None = None
     ) -> Admitted:
         """Admit the turn or raise :class:`TurnRefused`. ``prepared`` holds the candidates
         already looked up (None: look them up here, with the usage read if there is one)."""
+        failures = 0
         state: TurnState | None = None
+        kept = False
         try:
             if plan.known is None:
                 keys = () if prepared is not None else plan.prepared_keys
                 state = self.store.read(plan.user_key, keys)
                 self.remember(plan.user_key, state.usage)
             elif plan.prepared_keys and prepared is None:
-                state = TurnState(plan.known, self.store.read_prepared(plan.prepared_keys))
+                state, kept = (
+                    TurnState(plan.known, self.store.read_prepared(plan.prepared_keys)),
+                    True,
+                )
             else:
-                state = TurnState(plan.known)
+                state, kept = TurnState(plan.known), True
         except StoreUnavailable as err:
-            self._store_failed(facts, "read", err)
+            failures += self._store_failed("read", err)
         found = prepared if prepared is not None else (state.prepared if state else {})
         hit = pick(found, plan.prepared_keys, int(self.clock())) if plan.prepared_keys else None
-        snapshot = state.usage if state is not None else None
-        if snapshot is None:  # the store failed and the stack meters fail-open
-            return Admitted(None, None, plan.tier.max_output_tokens_per_turn, hit)
-        admission, snapshot = self._write(plan, snapshot, facts, prepared=hit is not None)
+        if state is None:  # the store failed and the stack meters fail-open
+            return Admitted(
+                self._lease(plan, None), None, plan.tier.max_output_tokens_per_turn, hit, failures
+            )
+        admission, snapshot, write_failures = self._write(
+            plan, state.usage, kept=kept, prepared=hit is not None
+        )
         max_tokens = plan.tier.max_output_tokens_per_turn
         if admission is not None and admission.reservation is not None:
             max_tokens = admission.max_output_tokens
-        return Admitted(admission, snapshot, max_tokens, hit)
+        reservation = admission.reservation if admission is not None else None
+        return Admitted(
+            self._lease(plan, reservation), snapshot, max_tokens, hit, failures + write_failures
+        )
+
+    def _lease(self, plan: TurnPlan, reservation: Reservation | None) -> ReservationLease:
+        return ReservationLease(
+            self.store, plan.user_key, reservation, cache=self.usage_cache, log=self.log
+        )
 
     def _write(
-        self, plan: TurnPlan, snapshot: UsageSnapshot, facts: TurnFacts, *, prepared: bool
-    ) -> tuple[Admission | None, UsageSnapshot]:
-        """The conditional write, retried while other turns of the user win the race."""
+        self, plan: TurnPlan, snapshot: UsageSnapshot, *, kept: bool, prepared: bool
+    ) -> tuple[Admission | None, UsageSnapshot, int]:
+        """The conditional write, retried while other turns of the user win the race. ``kept``
+        says ``snapshot`` is the kept item the plan predicted on (not a fresh read)."""
         decision: Admission | Refusal | RateRefusal | Duplicate | None = (
-            plan.predicted if snapshot is plan.known and not prepared else None
+            plan.predicted if kept and not prepared else None
         )
         first_was_kept = decision is not None
         for attempt in range(MAX_RESERVE_ATTEMPTS):
@@ -230,15 +217,13 @@ class TurnAdmission:
                 # expires. Removing a reservation that was never written changes nothing.
                 with contextlib.suppress(StoreUnavailable):
                     self.store.release(plan.user_key, plan.reservation_id)
-                self._store_failed(facts, "reserve", err)
-                return None, snapshot
+                return None, snapshot, self._store_failed("reserve", err)
             if current is None or _landed(current, plan):
                 # Admitted; the second case is a write retried by botocore after its first
                 # attempt landed (the same ids make the retry harmless). The item has moved on
                 # from the kept snapshot; the settle brings the new one.
                 self.forget(plan.user_key)
-                facts.reservation = decision.reservation
-                return decision, snapshot
+                return decision, snapshot, 0
             snapshot = current
             self.remember(plan.user_key, current)
             if attempt > 0 or not first_was_kept:
@@ -248,7 +233,7 @@ class TurnAdmission:
                 self.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
             decision = None
         self.log.warning("reservation kept losing races", extra={"user": plan.user_key})
-        raise TurnRefused(ErrorCode.USAGE_UNAVAILABLE)
+        raise refused(ErrorCode.USAGE_UNAVAILABLE)
 
     def _decide(
         self, plan: TurnPlan, snapshot: UsageSnapshot, now: int, *, prepared: bool = False
@@ -295,12 +280,14 @@ class TurnAdmission:
     ) -> TurnRefused:
         if isinstance(decision, Duplicate):
             return TurnRefused(
-                ErrorCode.DUPLICATE_TURN,
-                f"Turn '{decision.turn_id}' was already received at "
-                f"{iso_utc(decision.first_seen)}; its answer is on your channel under that "
-                "turnId. Send a new turnId to ask again.",
-                fields={"duplicateOf": decision.turn_id},
-                turn_id="g-" + uuid.uuid4().hex[:24],
+                TurnFailed(
+                    ErrorCode.DUPLICATE_TURN,
+                    f"Turn '{decision.turn_id}' was already received at "
+                    f"{iso_utc(decision.first_seen)}; its answer is on your channel under that "
+                    "turnId. Send a new turnId to ask again.",
+                    fields={"duplicateOf": decision.turn_id},
+                    answer_turn_id=new_turn_id(),
+                )
             )
         if isinstance(decision, RateRefusal):
             what = (
@@ -308,12 +295,12 @@ class TurnAdmission:
                 if decision.limit == "requestsPerMinute"
                 else f"{decision.allowed} turns at a time"
             )
-            return TurnRefused(
+            return refused(
                 ErrorCode.RATE_LIMITED,
                 f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
                 fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
             )
-        return TurnRefused(
+        return refused(
             ErrorCode.LIMIT_EXCEEDED,
             f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "
             f"({decision.allowed}); you can continue after {iso_utc(decision.resets_at)}.",
@@ -327,7 +314,7 @@ class TurnAdmission:
     def count_refused(self, sub: str) -> None:
         """Count an event refused before admission against the user's request rate (one write;
         a store failure only loses the count)."""
-        user_key = f"user#{sub}"
+        user_key = usage_key(sub)
         now = int(self.clock())
         try:
             self.remember(user_key, self.store.count_request(user_key, rate_bucket(now), now))
@@ -345,15 +332,16 @@ class TurnAdmission:
         if self.usage_cache is not None:
             self.usage_cache.drop(user_key)
 
-    def _store_failed(self, facts: TurnFacts, step: str, err: Exception) -> None:
-        """Count and log a store failure; refuse the turn unless the stack meters fail-open."""
-        facts.store_failures += 1
+    def _store_failed(self, step: str, err: Exception) -> int:
+        """Log a store failure and refuse the turn, unless the stack meters fail-open; returns
+        the failures to count."""
         self.log.error(
             "usage store unavailable",
             extra={"step": step, "reason": str(err), "fail_open": self.fail_open},
         )
         if not self.fail_open:
-            raise TurnRefused(ErrorCode.USAGE_UNAVAILABLE)
+            raise TurnRefused(TurnFailed(ErrorCode.USAGE_UNAVAILABLE), store_failures=1)
+        return 1
 
 
 def _landed(current: UsageSnapshot, plan: TurnPlan) -> bool:

@@ -6,6 +6,7 @@ with a new contract version.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 #: Default channel namespace names; a stack may rename them (``ai-gateway:inboundNamespace``...).
@@ -61,3 +62,28 @@ RETRYABLE = frozenset(
 def channel(namespace: str, user_sub: str) -> str:
     """The private channel of one user in one namespace: ``/<namespace>/<sub>``."""
     return f"/{namespace}/{user_sub}"
+
+
+def new_turn_id() -> str:
+    """A turn id the gateway makes: for a turn sent without one, and for a duplicate's answer."""
+    return "g-" + uuid.uuid4().hex[:24]
+
+
+_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.UNAUTHORIZED: "You can publish only to your own channel.",
+    ErrorCode.INVALID_REQUEST: "The request is not valid.",
+    ErrorCode.MODEL_NOT_ALLOWED: "That model is not available on your tier.",
+    ErrorCode.LIMIT_EXCEEDED: "You have reached a token limit of your tier.",
+    ErrorCode.RATE_LIMITED: "Your tier's request rate is used up; please retry shortly.",
+    ErrorCode.DUPLICATE_TURN: "This turn was already received.",
+    ErrorCode.USAGE_UNAVAILABLE: "Your usage could not be checked right now; please retry soon.",
+    ErrorCode.MODEL_THROTTLED: "The model is busy right now; please retry in a moment.",
+    ErrorCode.MODEL_TIMEOUT: "The model took too long to answer; please retry.",
+    ErrorCode.MODEL_ERROR: "The model could not complete the answer; please retry.",
+    ErrorCode.INTERNAL_ERROR: "Something went wrong on our side; please retry.",
+}
+
+
+def default_message(code: ErrorCode) -> str:
+    """The message for humans of an error with no more specific one."""
+    return _MESSAGES[code]

@@ -18,6 +18,11 @@ from gateway.contract import (
     DEFAULT_OUTBOUND_NAMESPACE,
 )
 
+#: The stack's default coalescing interval of streamed answers (``ai-gateway:streamFlushMs``).
+DEFAULT_STREAM_FLUSH_MS = 500
+#: How long a warm function trusts its tier config and prepared-response index (seconds).
+DEFAULT_TIER_CONFIG_CACHE_SECONDS = 30
+
 _ENV_NAMES = {
     "usage_table": "USAGE_TABLE",
     "prepared_responses_table": "PREPARED_RESPONSES_TABLE",
@@ -51,12 +56,12 @@ class FunctionEnvironment:
     usage_table: str = ""
     prepared_responses_table: str = ""
     tier_config_parameter: str = ""
-    tier_config_cache_seconds: int = 30
+    tier_config_cache_seconds: int = DEFAULT_TIER_CONFIG_CACHE_SECONDS
     events_http_endpoint: str = ""
     inbound_namespace: str = DEFAULT_INBOUND_NAMESPACE
     outbound_namespace: str = DEFAULT_OUTBOUND_NAMESPACE
     analytics_stream: str = ""
-    stream_flush_ms: int = 500
+    stream_flush_ms: int = DEFAULT_STREAM_FLUSH_MS
     metering_fail_open: bool = False
     max_messages: int = DEFAULT_MAX_MESSAGES
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS

@@ -14,6 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.schema import PREPARED_RESPONSES_TABLE
+
+PK = PREPARED_RESPONSES_TABLE.partition_key
+TTL = PREPARED_RESPONSES_TABLE.ttl_attribute
+
 KEY_PREFIX = "prep#"
 ANY_MODEL = "*"
 
@@ -62,18 +67,18 @@ class PreparedResponse:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> PreparedResponse:
-        expires = item.get("expiresAt")
+        expires = item.get(TTL)
         return cls(
-            key=str(item["pk"]),
+            key=str(item[PK]),
             prompt=str(item.get("prompt", "")),
             response=str(item.get("response", "")),
             expires_at=int(expires) if expires is not None else None,
         )
 
     def to_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"pk": self.key, "prompt": self.prompt, "response": self.response}
+        item: dict[str, Any] = {PK: self.key, "prompt": self.prompt, "response": self.response}
         if self.expires_at is not None:
-            item["expiresAt"] = self.expires_at
+            item[TTL] = self.expires_at
         return item
 
 
@@ -103,7 +108,7 @@ class PreparedResponseTable:
 
     def delete(self, prompt: str, *, scope: str = ANY_MODEL) -> bool:
         result = self._table.delete_item(
-            Key={"pk": prepared_key(scope, prompt)}, ReturnValues="ALL_OLD"
+            Key={PK: prepared_key(scope, prompt)}, ReturnValues="ALL_OLD"
         )
         return bool(result.get("Attributes"))
 
@@ -112,7 +117,7 @@ class PreparedResponseTable:
         while True:
             page = self._table.scan(**kwargs)
             for item in page.get("Items", []):
-                if str(item.get("pk", "")).startswith(KEY_PREFIX):
+                if str(item.get(PK, "")).startswith(KEY_PREFIX):
                     yield PreparedResponse.from_item(item)
             if "LastEvaluatedKey" not in page:
                 return

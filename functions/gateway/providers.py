@@ -15,53 +15,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.contract import ErrorCode
-from gateway.metering import TokenUsage
-from gateway.tiers import Guardrail
+from gateway.model import Completion, ModelFailure, ModelRequest, TextDelta
+from gateway.ports import ModelProvider
+from gateway.token_bound import estimate_tokens
+from gateway.usage import TokenUsage
 
-
-@dataclass(frozen=True)
-class ModelRequest:
-    """One model call: Converse-shaped messages and the most output it may produce."""
-
-    model_id: str
-    messages: tuple[dict[str, Any], ...]
-    max_tokens: int
-    guardrail: Guardrail | None = None
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class Completion:
-    stop_reason: str
-    usage: TokenUsage
-
-
-class ModelFailure(Exception):
-    """A model call that failed; ``code`` is the wire error code it maps to."""
-
-    def __init__(self, code: ErrorCode, detail: str = "") -> None:
-        super().__init__(f"{code.value}: {detail}" if detail else code.value)
-        self.code = code
-
-
-class ModelProvider(Protocol):
-    """Streams one model answer."""
-
-    name: str
-
-    def stream(self, request: ModelRequest) -> Iterator[TextDelta | Completion]: ...
+__all__ = [
+    "BedrockProvider",
+    "Completion",
+    "LocalModel",
+    "ModelFailure",
+    "ModelProvider",
+    "ModelRequest",
+    "OpenAICompatibleProvider",
+    "TextDelta",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,11 +71,7 @@ class BedrockProvider:
     def stream(self, request: ModelRequest) -> Iterator[TextDelta | Completion]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        kwargs: dict[str, Any] = {
-            "modelId": request.model_id,
-            "messages": list(request.messages),
-            "inferenceConfig": {"maxTokens": request.max_tokens},
-        }
+        kwargs = _converse_arguments(request)
         if request.guardrail:
             kwargs["guardrailConfig"] = {
                 "guardrailIdentifier": request.guardrail.identifier,
@@ -129,6 +99,27 @@ class BedrockProvider:
         except (ClientError, BotoCoreError) as err:
             raise ModelFailure(classify_bedrock_error(err), type(err).__name__) from err
         raise ModelFailure(ErrorCode.MODEL_ERROR, "stream ended without usage metadata")
+
+
+def _converse_arguments(request: ModelRequest) -> dict[str, Any]:
+    """ConverseStream's arguments: ``system`` and ``inferenceConfig`` (maxTokens, temperature,
+    topP, stopSequences) as the API reference names them
+    (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html)."""
+    inference: dict[str, Any] = {"maxTokens": request.max_tokens}
+    if request.temperature is not None:
+        inference["temperature"] = request.temperature
+    if request.top_p is not None:
+        inference["topP"] = request.top_p
+    if request.stop_sequences:
+        inference["stopSequences"] = list(request.stop_sequences)
+    kwargs: dict[str, Any] = {
+        "modelId": request.model_id,
+        "messages": list(request.messages),
+        "inferenceConfig": inference,
+    }
+    if request.system:
+        kwargs["system"] = [{"text": text} for text in request.system]
+    return kwargs
 
 
 def _bedrock_usage(metadata: dict[str, Any]) -> TokenUsage:
@@ -191,7 +182,7 @@ def local_input_tokens(messages: Sequence[dict[str, Any]]) -> int:
     total = 0
     for message in messages:
         text = "".join(block.get("text", "") for block in message.get("content", ()))
-        total += math.ceil(len(text) / 4) + 3
+        total += estimate_tokens(len(text)) + 3
     return total
 
 
@@ -346,7 +337,7 @@ class OpenAICompatibleProvider:
             response.release_conn()
         if usage is None:
             usage = TokenUsage(
-                local_input_tokens(request.messages), math.ceil(len("".join(produced)) / 4)
+                local_input_tokens(request.messages), estimate_tokens(len("".join(produced)))
             )
         yield Completion(stop_reason, usage)
 

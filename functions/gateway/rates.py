@@ -17,31 +17,34 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from gateway.tiers import Tier
+from gateway.usage import UsageSnapshot
+from gateway.windows import (
+    RATE_BUCKET_SECONDS,
+    RATE_WINDOW_SECONDS,
+    TURN_ID_SECONDS,
+    in_rate_window,
+    rate_bucket,
+)
 
-if TYPE_CHECKING:
-    from gateway.metering import UsageSnapshot
-
-#: Width of a request-count bucket, and how many make the rate window.
-RATE_BUCKET_SECONDS = 10
-RATE_WINDOW_SECONDS = 60
-#: How long a client turn id is remembered (a retried publish comes back within seconds).
-TURN_ID_SECONDS = 900
+__all__ = [
+    "RATE_BUCKET_SECONDS",
+    "RATE_WINDOW_SECONDS",
+    "Duplicate",
+    "RateRefusal",
+    "check_rates",
+    "find_duplicate",
+    "rate_bucket",
+    "requests_in_window",
+    "turn_key",
+    "turn_mark",
+]
 #: When a turn refused for concurrency is told to try again (a running turn may end any time).
 CONCURRENCY_RETRY_SECONDS = 2
 
 REQUESTS_PER_MINUTE = "requestsPerMinute"
 MAX_CONCURRENT_TURNS = "maxConcurrentTurns"
-
-
-def rate_bucket(now: int) -> int:
-    return now - now % RATE_BUCKET_SECONDS
-
-
-def in_rate_window(bucket: int, now: int) -> bool:
-    return bucket > now - RATE_WINDOW_SECONDS
 
 
 def turn_key(turn_id: str) -> str:
@@ -102,18 +105,6 @@ def find_duplicate(
     if by == reservation_id or first_seen <= now - TURN_ID_SECONDS:
         return None
     return Duplicate(turn_id, first_seen)
-
-
-def stale_rate_attributes(snapshot: UsageSnapshot, now: int) -> list[str]:
-    """Request buckets out of the rate window and turn ids older than 15 minutes."""
-    from gateway.metering import request_attribute, turn_attribute
-
-    stale = [request_attribute(b) for b in sorted(snapshot.requests) if not in_rate_window(b, now)]
-    for key, mark in sorted(snapshot.turns.items()):
-        seen = mark.partition("/")[0]
-        if not seen.isdigit() or int(seen) <= now - TURN_ID_SECONDS:
-            stale.append(turn_attribute(key))
-    return stale
 
 
 def _rate_fit_time(snapshot: UsageSnapshot, now: int, allowed: int) -> int:

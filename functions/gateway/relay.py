@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.contract import MAX_EVENTS_PER_PUBLISH, ErrorCode, EventType
-from gateway.wire import SURROGATES, delta_body, error_body, with_header
+from gateway.outbound import delta_body, error_body, with_header
+from gateway.wire import SURROGATES
 
 #: Publish before the flush interval is up once the buffered text passes this size.
 MAX_BUFFER_BYTES = 4096

@@ -14,22 +14,22 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.environment import FunctionEnvironment
-from gateway.providers import ModelProvider
-from gateway.relay import Publisher
-from gateway.stop import StopSignals
-from gateway.tiers import TierConfig
-from gateway.turn import (
+from gateway.events_door import EventsDoor, EventsDoorSettings
+from gateway.ports import (
     AnalyticsSink,
-    ChatTurns,
     Clock,
+    ModelProvider,
+    PreparedKeySource,
+    StopSignals,
     SystemClock,
     TierSource,
-    TurnDeps,
     TurnLog,
     TurnMetrics,
-    TurnSettings,
     TurnStore,
 )
+from gateway.relay import Publisher
+from gateway.tiers import TierConfig
+from gateway.turn import ChatTurns, TurnDeps, TurnSettings
 from gateway.wire import RequestLimits
 
 
@@ -108,36 +108,54 @@ class Runtime:
         self._lock = threading.Lock()
         self._session_lock = threading.RLock()  # sessions are not thread-safe
         self._session: Any = None
-        self._turns: ChatTurns | None = None
+        self._core: ChatTurns | None = None
+        self._events: EventsDoor | None = None
 
-    def turns(self, log: TurnLog | None = None) -> ChatTurns:
-        """The chat-turn service of this configuration, built on first use."""
-        if self._turns is None:
+    def core(self, log: TurnLog | None = None) -> ChatTurns:
+        """The turn core of this configuration, built on first use."""
+        if self._core is None:
             with self._lock:
-                if self._turns is None:
-                    self._turns = self._build_turns(log)
-        return self._turns
+                if self._core is None:
+                    self._core = self._build_core(log)
+        return self._core
 
-    def _build_turns(self, log: TurnLog | None) -> ChatTurns:
+    def events_door(self, log: TurnLog | None = None) -> EventsDoor:
+        """The chat channel's door onto the core, built on first use."""
+        core = self.core(log)
+        if self._events is None:
+            with self._lock:
+                if self._events is None:
+                    env = self.env
+                    self._events = EventsDoor(
+                        core,
+                        self._given["publisher"] or self._publisher(),
+                        EventsDoorSettings(
+                            inbound_namespace=env.inbound_namespace,
+                            outbound_namespace=env.outbound_namespace,
+                            limits=RequestLimits(env.max_messages, env.max_message_chars),
+                            flush_interval=env.stream_flush_ms / 1000.0,
+                        ),
+                        core.deps.log,
+                    )
+        return self._events
+
+    def _build_core(self, log: TurnLog | None) -> ChatTurns:
         env = self.env
+        store = self._given["store"] or self._store()
         deps = TurnDeps(
             tiers=self._given["tiers"] or self._tier_source(),
-            store=self._given["store"] or self._store(),
+            store=store,
             provider=self._given["provider"] or self._provider(),
-            publisher=self._given["publisher"] or self._publisher(),
             analytics=self._given["analytics"] or self._analytics(),
             metrics=self._given["metrics"] or self._metrics(),
             log=self._log or log or _default_log(),
             clock=self._clock,
             stops=self._given["stops"] or self._stop_signals(),
+            prepared_keys=_prepared_key_source(store),
         )
         if self._sleep is not None:
             deps.sleep = self._sleep
         settings = TurnSettings(
-            inbound_namespace=env.inbound_namespace,
-            outbound_namespace=env.outbound_namespace,
-            limits=RequestLimits(env.max_messages, env.max_message_chars),
-            flush_interval=env.stream_flush_ms / 1000.0,
             metering_fail_open=env.metering_fail_open,
             message_preview_chars=env.message_preview_chars,
             # One setting says how soon an operator's change reaches warm functions: the tier
@@ -244,6 +262,14 @@ class Runtime:
         from gateway.telemetry import EmfTurnMetrics
 
         return EmfTurnMetrics()
+
+
+def _prepared_key_source(store: TurnStore) -> PreparedKeySource | None:
+    """The store as a lister of prepared keys, where it is one (the DynamoDB store is; a test's
+    in-memory store may not be)."""
+    from gateway.usage_store import DynamoTurnStore
+
+    return store if isinstance(store, DynamoTurnStore) else None
 
 
 def _default_log() -> TurnLog:

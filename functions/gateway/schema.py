@@ -30,11 +30,21 @@ class TableSchema:
         return schema
 
 
-#: One item per user holding 10-minute buckets, month totals and live reservations.
-USAGE_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")
+#: The partition key and TTL attribute every gateway table uses.
+PARTITION_KEY = "pk"
+TTL_ATTRIBUTE = "expiresAt"
+
+#: One item per user holding 10-minute buckets, month totals and live reservations (plus the
+#: short-lived stop items of ``gateway.stop``).
+USAGE_TABLE = TableSchema(partition_key=PARTITION_KEY, ttl_attribute=TTL_ATTRIBUTE)
 
 #: One item per prepared response, keyed by model scope and normalised-prompt hash.
-PREPARED_RESPONSES_TABLE = TableSchema(partition_key="pk", ttl_attribute="expiresAt")
+PREPARED_RESPONSES_TABLE = TableSchema(partition_key=PARTITION_KEY, ttl_attribute=TTL_ATTRIBUTE)
+
+
+def usage_key(sub: str) -> str:
+    """The partition key of one user's usage item."""
+    return f"user#{sub}"
 
 
 #: The per-turn analytics record (``gateway.telemetry.TurnRecord``) as the Glue table sees it:

@@ -23,12 +23,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from gateway.metering import Admission, UsageSnapshot
-from gateway.providers import ModelProvider, ModelRequest
+from gateway.metering import Admission
+from gateway.model import ModelRequest
+from gateway.ports import ModelProvider
 from gateway.rates import requests_in_window
 from gateway.tiers import WINDOWS, Tier
+from gateway.usage import UsageSnapshot
+
+if TYPE_CHECKING:
+    from gateway.admission import TurnPlan
 
 #: The longest a cancelled call is waited for to close (its first part has to arrive first: the
 #: model's HTTP stream can only be closed between reads).
@@ -53,6 +59,21 @@ def predicts_admission_with_margin(
         return False
     # Another turn of the user running (a script, a burst) is no time to bet on the model.
     return not known.live_reservations(now) and tier.max_concurrent_turns >= 2
+
+
+def speculate(
+    provider: ModelProvider, plan: TurnPlan, request: ModelRequest, now: int
+) -> SpeculativeCall | None:
+    """Open ``request`` now, with the output the predicted admission allows, if the plan's kept
+    usage predicts admission with margin; else None."""
+    if plan.known is None or plan.predicted is None:
+        return None
+    if not predicts_admission_with_margin(
+        plan.tier, plan.known, plan.predicted, plan.input_bound, now
+    ):
+        return None
+    opened = replace(request, max_tokens=plan.predicted.max_output_tokens)
+    return SpeculativeCall(provider, opened, plan.input_estimate)
 
 
 class SpeculativeCall:

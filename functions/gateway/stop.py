@@ -10,13 +10,16 @@ carries the table's TTL attribute, so DynamoDB removes it by itself.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from gateway.metering import TokenUsage, estimate_input_tokens
-from gateway.providers import Completion, ModelRequest
+from gateway.metering import estimate_input_tokens
+from gateway.model import Completion, ModelRequest
+from gateway.ports import Clock, StopSignals, TurnLog
+from gateway.schema import PARTITION_KEY, TTL_ATTRIBUTE
+from gateway.token_bound import estimate_tokens
+from gateway.usage import TokenUsage
 
 #: How often a streaming turn looks for a stop: at most one extra request per this many seconds
 #: of streaming, and a stop is seen within this long after it was recorded.
@@ -36,18 +39,6 @@ def stop_key(sub: str, turn_id: str) -> str:
 
 class StopUnavailable(Exception):
     """The stop store could not be written or read."""
-
-
-class StopSignals(Protocol):
-    """Where stops are recorded by one invocation and found by another."""
-
-    def request(self, sub: str, turn_id: str, now: int) -> None:
-        """Record that ``sub`` asked to stop ``turn_id``."""
-        ...
-
-    def requested(self, sub: str, turn_id: str, now: int) -> bool:
-        """Whether a live stop is recorded for ``sub``'s ``turn_id``."""
-        ...
 
 
 class NoStopSignals:
@@ -78,8 +69,8 @@ class DynamoStopSignals:
         client: Callable[[], Any],
         table: str,
         *,
-        partition_key: str = "pk",
-        ttl_attribute: str = "expiresAt",
+        partition_key: str = PARTITION_KEY,
+        ttl_attribute: str = TTL_ATTRIBUTE,
     ) -> None:
         self._client = client
         self._table = table
@@ -167,7 +158,22 @@ class StopWatch:
         return found
 
 
-def cut_short(parts: Any, request: ModelRequest, produced_chars: int, log: Any) -> Completion:
+def stop_watch(
+    signals: StopSignals, sub: str, turn_id: str, clock: Clock, log: TurnLog
+) -> StopWatch:
+    """The watch of one streaming turn, logging (not failing on) a stop check that fails."""
+
+    def unavailable(err: Exception) -> None:
+        log.warning("stop check failed", extra={"reason": str(err)[:200]})
+
+    return StopWatch(
+        signals, sub, turn_id, monotonic=clock.monotonic, wall=clock.now, on_error=unavailable
+    )
+
+
+def cut_short(
+    parts: Iterable[object], request: ModelRequest, produced_chars: int, log: TurnLog
+) -> Completion:
     """End a stopped turn's model call and say what it produced.
 
     Closing the provider's generator runs its ``finally``: for Bedrock that closes the
@@ -182,9 +188,6 @@ def cut_short(parts: Any, request: ModelRequest, produced_chars: int, log: Any) 
             close()
         except Exception:
             log.exception("model stream not closed cleanly")
-    estimate = estimate_input_tokens(
-        "".join(block.get("text", "") for block in message.get("content", ()))
-        for message in request.messages
-    )
-    produced = min(request.max_tokens, math.ceil(produced_chars / 4))
+    estimate = estimate_input_tokens(request.texts())
+    produced = estimate_tokens(produced_chars, at_most=request.max_tokens)
     return Completion(STOP_REASON_STOPPED, TokenUsage(estimate, produced))

@@ -35,15 +35,28 @@ that arrives within that margin of an input limit (docs/evidence.md measures it)
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable
+from typing import Literal
 
 #: Tokens a chat template may add around one message (role markers, separators).
 MESSAGE_FRAMING_TOKENS = 16
 #: Tokens a chat template may add around the whole request (begin marker, assistant prompt).
 REQUEST_FRAMING_TOKENS = 32
 
-_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
+_FORMS: tuple[Literal["NFC", "NFD", "NFKC", "NFKD"], ...] = ("NFC", "NFD", "NFKC", "NFKD")
+
+#: Characters per token of a realistic estimate (English prose runs at about four), used only
+#: where no count exists: output a model produced before it failed or was stopped.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(chars: int, *, at_most: int | None = None) -> int:
+    """A realistic token estimate for ``chars`` characters of produced text, capped at
+    ``at_most`` (what the turn reserved)."""
+    estimate = math.ceil(chars / CHARS_PER_TOKEN)
+    return estimate if at_most is None else min(at_most, estimate)
 
 
 def utf8_length(text: str) -> int:

@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.metering import (
+from gateway.metering import Admission
+from gateway.ports import StoreUnavailable, TurnState
+from gateway.prepared import PreparedResponse
+from gateway.schema import USAGE_TABLE
+from gateway.usage import (
     VERSION,
-    Admission,
     Reservation,
     TokenUsage,
     UsageSnapshot,
@@ -32,15 +35,12 @@ from gateway.metering import (
     reservation_attribute,
     turn_attribute,
 )
-from gateway.prepared import PreparedResponse
-from gateway.rates import RATE_BUCKET_SECONDS, RATE_WINDOW_SECONDS
-from gateway.turn_store import StoreUnavailable, TurnState
-from gateway.windows import bucket_start, month_key
+from gateway.windows import RATE_BUCKET_SECONDS, RATE_WINDOW_SECONDS, bucket_start, month_key
 
 #: A usage item outlives its last write by this long (longer than any window it holds).
 ITEM_TTL_SECONDS = 40 * 86_400
-_PK = "pk"
-_TTL = "expiresAt"
+_PK = USAGE_TABLE.partition_key
+_TTL = USAGE_TABLE.ttl_attribute
 
 
 class DynamoTurnStore:
@@ -298,4 +298,5 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
 def _serialise(value: Mapping[str, Any]) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeSerializer
 
-    return TypeSerializer().serialize(dict(value))
+    serialised: dict[str, Any] = TypeSerializer().serialize(dict(value))
+    return serialised

@@ -1,4 +1,5 @@
-"""UTC window arithmetic for metering: 10-minute buckets, the trailing 24 hours, calendar months.
+"""UTC window arithmetic: 10-minute usage buckets, the trailing 24 hours, calendar months, and the
+10-second request buckets of the per-minute rate.
 
 All times are whole seconds since the Unix epoch (UTC); nothing here reads a clock.
 """
@@ -11,6 +12,12 @@ BUCKET_SECONDS = 600
 #: Buckets in the trailing-24 h window: the current bucket and the 143 before it.
 DAILY_BUCKETS = 144
 DAY_SECONDS = BUCKET_SECONDS * DAILY_BUCKETS
+
+#: Width of a request-count bucket, and how many seconds make the request-rate window.
+RATE_BUCKET_SECONDS = 10
+RATE_WINDOW_SECONDS = 60
+#: How long a client turn id is remembered (a retried publish comes back within seconds).
+TURN_ID_SECONDS = 900
 
 
 def bucket_start(epoch: int) -> int:
@@ -31,6 +38,16 @@ def in_daily_window(bucket: int, epoch: int) -> bool:
 def leaves_daily_window(bucket: int) -> int:
     """The first instant at which ``bucket`` no longer counts against the daily limit."""
     return bucket + DAY_SECONDS
+
+
+def rate_bucket(epoch: int) -> int:
+    """Start of the 10-second request bucket holding ``epoch``."""
+    return int(epoch) - int(epoch) % RATE_BUCKET_SECONDS
+
+
+def in_rate_window(bucket: int, epoch: int) -> bool:
+    """Whether requests counted in ``bucket`` still count against the per-minute rate."""
+    return bucket > epoch - RATE_WINDOW_SECONDS
 
 
 def month_key(epoch: int) -> str:

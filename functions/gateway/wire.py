@@ -1,10 +1,9 @@
-"""The wire format: inbound chat and stop requests (validated) and outbound events (built).
+"""The inbound wire format of the chat channel: chat and stop requests, validated.
 
-Inbound payloads are parsed into typed models with limits from the function's settings;
-outbound events are plain dicts in a fixed key order, so what a client sees is exactly what
-these builders return (plus the ``type``/``conversationId``/``turnId``/``seq`` header the relay
-adds). Parsing never raises anything but :class:`InvalidRequest`, whatever arrives: JSON nested
-past the interpreter's recursion limit, lone UTF-16 surrogates, ids with a trailing newline.
+Inbound payloads are parsed into typed models with limits from the function's settings (the
+outbound events are built by :mod:`gateway.outbound`). Parsing never raises anything but
+:class:`InvalidRequest`, whatever arrives: JSON nested past the interpreter's recursion limit,
+lone UTF-16 surrogates, ids with a trailing newline.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.contract import MAX_TURN_ID_CHARS, RETRYABLE, ErrorCode, EventType
+from gateway.contract import MAX_TURN_ID_CHARS
 
 # Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
@@ -223,89 +222,3 @@ def salvage_ids(payload: Any) -> tuple[str | None, str | None]:
 
     turn_id = None if ACTION in document else valid(document.get("turnId"), MAX_TURN_ID_CHARS)
     return valid(document.get("conversationId"), MAX_CONVERSATION_ID_CHARS), turn_id
-
-
-# ---------------------------------------------------------------------------------------------
-# Outbound events. The relay prefixes each body with the header
-# {"type", "conversationId", "turnId", "seq"}.
-
-_MESSAGES: dict[ErrorCode, str] = {
-    ErrorCode.UNAUTHORIZED: "You can publish only to your own channel.",
-    ErrorCode.INVALID_REQUEST: "The request is not valid.",
-    ErrorCode.MODEL_NOT_ALLOWED: "That model is not available on your tier.",
-    ErrorCode.LIMIT_EXCEEDED: "You have reached a token limit of your tier.",
-    ErrorCode.USAGE_UNAVAILABLE: "Your usage could not be checked right now; please retry soon.",
-    ErrorCode.MODEL_THROTTLED: "The model is busy right now; please retry in a moment.",
-    ErrorCode.MODEL_TIMEOUT: "The model took too long to answer; please retry.",
-    ErrorCode.MODEL_ERROR: "The model could not complete the answer; please retry.",
-    ErrorCode.INTERNAL_ERROR: "Something went wrong on our side; please retry.",
-}
-
-
-def default_message(code: ErrorCode) -> str:
-    return _MESSAGES[code]
-
-
-def delta_body(text: str) -> dict[str, Any]:
-    return {"type": EventType.DELTA.value, "text": text}
-
-
-def done_body(
-    *,
-    stop_reason: str,
-    model_id: str,
-    input_tokens: int,
-    output_tokens: int,
-    cached: bool,
-    limits: Mapping[str, Mapping[str, int]],
-    provider: str | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": EventType.DONE.value,
-        "stopReason": stop_reason,
-        "modelId": model_id,
-        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens},
-        "cached": cached,
-        "limits": {k: dict(v) for k, v in limits.items()},
-    }
-    if provider:
-        body["provider"] = provider
-    return body
-
-
-def error_body(
-    code: ErrorCode,
-    request_id: str,
-    message: str | None = None,
-    *,
-    window: str | None = None,
-    resets_at: str | None = None,
-    limits: Mapping[str, Mapping[str, int]] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": EventType.ERROR.value,
-        "code": code.value,
-        "message": message or default_message(code),
-        "retryable": code in RETRYABLE,
-        "requestId": request_id,
-    }
-    if window is not None:
-        body["window"] = window
-        body["resetsAt"] = resets_at
-    if limits is not None:
-        body["limits"] = {k: dict(v) for k, v in limits.items()}
-    return body
-
-
-def with_header(
-    body: Mapping[str, Any], conversation_id: str | None, turn_id: str, seq: int
-) -> dict[str, Any]:
-    """The full outbound event: header first, then the body."""
-    event: dict[str, Any] = {
-        "type": body["type"],
-        "conversationId": conversation_id,
-        "turnId": turn_id,
-        "seq": seq,
-    }
-    event.update((k, v) for k, v in body.items() if k != "type")
-    return event

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gateway.contract import ErrorCode
-from gateway.metering import TokenUsage
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.schema import PREPARED_RESPONSES_TABLE, USAGE_TABLE
 from gateway.tiers import TierConfig
+from gateway.usage import TokenUsage
 
 SUB = "3f1c2a9e-1111-4a4a-9c9c-000000000001"
 OTHER_SUB = "7b2d4c6e-2222-4b4b-8d8d-000000000002"

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from gateway.metering import RESERVATION_PREFIX, TokenUsage
 from gateway.rates import rate_bucket
 from gateway.token_bound import input_token_bound
+from gateway.usage import RESERVATION_PREFIX, TokenUsage
 
 from tests.functions.support import (
     LambdaContext,

@@ -4,25 +4,18 @@ ids, the capped charge, and the tier keys that configure them."""
 from __future__ import annotations
 
 import pytest
-from gateway.metering import (
-    Reservation,
-    TokenUsage,
-    UsageSnapshot,
-    charged_usage,
-    request_attribute,
-    turn_attribute,
-)
+from gateway.metering import charged_usage
 from gateway.rates import (
     MAX_CONCURRENT_TURNS,
     REQUESTS_PER_MINUTE,
     check_rates,
     find_duplicate,
     rate_bucket,
-    stale_rate_attributes,
     turn_key,
     turn_mark,
 )
 from gateway.tiers import TierConfigError
+from gateway.usage import Reservation, TokenUsage, UsageSnapshot, request_attribute, turn_attribute
 
 from tests.functions.support import TIER_DOCUMENT, tier_config
 
@@ -52,7 +45,7 @@ def test_requests_older_than_a_minute_no_longer_count_and_are_pruned():
     bucket = rate_bucket(NOW)
     item = {request_attribute(bucket - 60): 5, request_attribute(bucket): 2}
     assert check_rates(snapshot(**item), FREE, NOW) is None
-    assert stale_rate_attributes(snapshot(**item), NOW) == [request_attribute(bucket - 60)]
+    assert snapshot(**item).stale_attributes(NOW) == [request_attribute(bucket - 60)]
 
 
 def test_live_reservations_are_the_running_turns():
@@ -69,7 +62,7 @@ def test_a_turn_id_seen_in_the_last_fifteen_minutes_is_a_duplicate():
     assert duplicate is not None and duplicate.first_seen == NOW - 899
     assert find_duplicate(snapshot(**marks), "t-2", "mine", NOW) is None
     assert find_duplicate(snapshot(**marks), "t-1", "mine", NOW + 1) is None  # forgotten
-    assert stale_rate_attributes(snapshot(**marks), NOW + 1) == [turn_attribute(turn_key("t-1"))]
+    assert snapshot(**marks).stale_attributes(NOW + 1) == [turn_attribute(turn_key("t-1"))]
 
 
 def test_a_turns_own_mark_is_not_a_duplicate_of_itself():

@@ -18,12 +18,13 @@ import chat
 import pytest
 from gateway.contract import ErrorCode
 from gateway.environment import FunctionEnvironment
-from gateway.metering import Refusal, TokenUsage, estimate_input_tokens, plan_turn
+from gateway.metering import Refusal, estimate_input_tokens, plan_turn
 from gateway.prepared import PreparedResponseTable
 from gateway.providers import LocalModel
 from gateway.publisher import EventsHttpPublisher
 from gateway.runtime import Runtime
 from gateway.telemetry import TurnRecord
+from gateway.usage import TokenUsage
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (
@@ -740,7 +741,7 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
 
     # AND once the function has its index of prepared responses (none here), a conversation's
     # first message reads nothing either
-    runtime.turns().admission.prepared_index.refresh()
+    runtime.core().admission.prepared_index.refresh()
     gateway.calls.reset()
     handler(publish_event(chat_payload(turnId="t-3")), LambdaContext())
     assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from gateway.metering import (
-    Refusal,
+from gateway.metering import Refusal, estimate_input_tokens, plan_turn
+from gateway.usage import (
     Reservation,
     TokenUsage,
     UsageSnapshot,
     bucket_attribute,
-    estimate_input_tokens,
     month_attribute,
-    plan_turn,
     reservation_attribute,
 )
 from gateway.windows import (

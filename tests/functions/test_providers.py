@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 from gateway.contract import ErrorCode
-from gateway.metering import TokenUsage
 from gateway.providers import (
     BedrockProvider,
     Completion,
@@ -23,6 +22,7 @@ from gateway.providers import (
     TextDelta,
 )
 from gateway.tiers import Guardrail
+from gateway.usage import TokenUsage
 
 
 def request(text: str = "Hello there", max_tokens: int = 512, **extra: Any) -> ModelRequest:

@@ -10,10 +10,11 @@ from typing import Any
 
 import chat
 from gateway.contract import ErrorCode
-from gateway.metering import TokenUsage, UsageSnapshot, plan_turn
+from gateway.metering import plan_turn
 from gateway.prepared_index import PreparedIndex
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.speculation import SpeculativeCall, predicts_admission_with_margin
+from gateway.usage import TokenUsage, UsageSnapshot
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (
@@ -223,7 +224,7 @@ def test_a_prompt_the_index_knows_is_looked_up_and_served(gateway):  # noqa: F81
     runtime = gateway.runtime()
     handler = chat.make_handler(runtime)
     handler(publish_event(follow_up("t-1")), LambdaContext())
-    runtime.turns().admission.prepared_index.refresh()
+    runtime.core().admission.prepared_index.refresh()
     gateway.calls.reset()
     gateway.model.requests.clear()
     handler(publish_event(chat_payload("what is the gateway", turnId="t-2")), LambdaContext())

@@ -14,7 +14,6 @@ import boto3
 import chat
 import pytest
 from gateway.environment import FunctionEnvironment
-from gateway.metering import TokenUsage
 from gateway.providers import Completion, ModelRequest, TextDelta
 from gateway.runtime import Runtime
 from gateway.stop import (
@@ -26,6 +25,7 @@ from gateway.stop import (
     stop_key,
 )
 from gateway.telemetry import NoAnalytics
+from gateway.usage import TokenUsage
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (

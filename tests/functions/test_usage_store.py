@@ -11,12 +11,15 @@ from typing import Any
 import boto3
 import pytest
 from gateway.contract import ErrorCode
-from gateway.metering import Refusal, TokenUsage, UsageSnapshot, plan_turn
+from gateway.events_door import EventsDoor, EventsDoorSettings, InboundEvent
+from gateway.metering import Refusal, plan_turn
+from gateway.ports import StoreUnavailable
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.relay import Publisher
 from gateway.telemetry import TurnCounters, TurnRecord
 from gateway.token_bound import input_token_bound
-from gateway.turn import ChatTurns, InboundEvent, StoreUnavailable, TurnDeps, TurnSettings
+from gateway.turn import ChatTurns, TurnDeps
+from gateway.usage import TokenUsage, UsageSnapshot
 from gateway.usage_store import DynamoTurnStore
 from gateway.wire import RequestLimits
 
@@ -182,23 +185,31 @@ class Discard:
     def emit(self, record: TurnRecord, counters: TurnCounters) -> None: ...
 
 
-def concurrent_turns(dynamodb: Any, prompts: list[str], publisher: Publisher) -> None:
+def racing_door(store: DynamoTurnStore, publisher: Publisher) -> EventsDoor:
+    """The chat channel's door over ``store``, on the racing tiers, with the estimating model."""
     import logging
 
-    serialised = SerialisedClient(dynamodb)
-    store = DynamoTurnStore(lambda: serialised, "usage", "prepared")
-    turns = ChatTurns(
+    log = logging.getLogger("test")
+    core = ChatTurns(
         TurnDeps(
             tiers=RACING_TIERS,
             store=store,
             provider=EstimatingModel(),
-            publisher=publisher,
             analytics=Discard(),
             metrics=Discard(),
-            log=logging.getLogger("test"),
-        ),
-        TurnSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01),
+            log=log,
+            prepared_keys=store,
+        )
     )
+    settings = EventsDoorSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01)
+    return EventsDoor(core, publisher, settings, log)
+
+
+def concurrent_turns(dynamodb: Any, prompts: list[str], publisher: Publisher) -> None:
+
+    serialised = SerialisedClient(dynamodb)
+    store = DynamoTurnStore(lambda: serialised, "usage", "prepared")
+    turns = racing_door(store, publisher)
     start = threading.Barrier(len(prompts))
 
     def one(index: int, prompt: str) -> None:
@@ -320,20 +331,8 @@ def test_a_reservation_whose_answer_never_comes_is_taken_back(dynamodb):
 
 def one_turn(store: DynamoTurnStore, publisher: ListPublisher) -> None:
     """Run one turn of ``PROMPT`` by the test user through ``store``."""
-    import logging
 
-    turns = ChatTurns(
-        TurnDeps(
-            tiers=RACING_TIERS,
-            store=store,
-            provider=EstimatingModel(),
-            publisher=publisher,
-            analytics=Discard(),
-            metrics=Discard(),
-            log=logging.getLogger("test"),
-        ),
-        TurnSettings(INBOUND, OUTBOUND, RequestLimits(40, 16000), flush_interval=0.01),
-    )
+    turns = racing_door(store, publisher)
     turns.handle(
         InboundEvent(
             cognito_identity(), f"/{INBOUND}/{SUB}", [INBOUND, SUB], chat_payload(PROMPT), "r"

@@ -27,7 +27,7 @@ if str(REPO / "functions") not in sys.path:
     sys.path.insert(0, str(REPO / "functions"))
 
 from gateway.environment import FunctionEnvironment  # noqa: E402
-from gateway.metering import VERSION, UsageSnapshot, bucket_attribute, month_attribute  # noqa: E402
+from gateway.usage import VERSION, UsageSnapshot, bucket_attribute, month_attribute  # noqa: E402
 from gateway.windows import bucket_start, month_key  # noqa: E402
 
 from bench.harness import Stage  # noqa: E402

@@ -171,7 +171,7 @@ class _SurrogateModel:
     name = "openai"
 
     def stream(self, request: ModelRequest) -> Iterator[TextDelta | Completion]:
-        from gateway.metering import TokenUsage
+        from gateway.usage import TokenUsage
 
         yield TextDelta("broken \ud83d text")
         yield Completion("end_turn", TokenUsage(5, 3))
@@ -191,7 +191,7 @@ def test_an_event_whose_turn_raises_never_costs_the_next_event_its_turn(aws) -> 
     ran("hostile: scripted")
     # GIVEN a runtime whose turn service raises on the first event of an invocation
     gateway = HostileGateway()
-    real = gateway.runtime.turns()
+    real = gateway.runtime.events_door()
     handled: list[Any] = []
 
     class FirstRaises:
@@ -201,7 +201,7 @@ def test_an_event_whose_turn_raises_never_costs_the_next_event_its_turn(aws) -> 
                 raise RuntimeError("a bug in one turn")
             return real.handle(inbound)
 
-    gateway.runtime.turns = lambda log=None: FirstRaises()  # type: ignore[method-assign]
+    gateway.runtime.events_door = lambda log=None: FirstRaises()  # type: ignore[method-assign]
     sub = new_sub()
     # WHEN one invocation carries two events
     events = gateway.publish(sub, _turn(turn_id="t-a"), _turn(turn_id="t-b"))

@@ -20,11 +20,11 @@ from tests.robustness.conftest import LITE, MICRO, OUTBOUND
 
 chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
 
-from gateway.metering import TokenUsage, UsageSnapshot  # noqa: E402
 from gateway.providers import Completion, ModelRequest, TextDelta  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 from gateway.tiers import TierConfig  # noqa: E402
 from gateway.token_bound import input_token_bound  # noqa: E402
+from gateway.usage import TokenUsage, UsageSnapshot  # noqa: E402
 
 from tests.functions.support import LambdaContext  # noqa: E402
 
