@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from gateway.contract import ErrorCode, new_turn_id
+from gateway.contract import ErrorCode
 from gateway.lease import ReservationLease
-from gateway.metering import Admission, Refusal, estimate_input_tokens, limits_view, plan_turn
+from gateway.metering import Admission, Refusal, estimate_input_tokens, plan_turn
 from gateway.ports import StoreUnavailable, TurnLog, TurnState, TurnStore
 from gateway.prepared import PreparedResponse, candidate_keys, pick
 from gateway.prepared_index import PreparedIndex
@@ -37,23 +37,17 @@ from gateway.rates import (
     turn_key,
     turn_mark,
 )
+from gateway.refusals import refusal_for
 from gateway.schema import usage_key
 from gateway.tiers import Tier, TierConfig
 from gateway.token_bound import input_token_bound
 from gateway.turn_io import TurnFailed, TurnRefused, TurnRequest, refused
 from gateway.usage import Reservation, UsageSnapshot, turn_attribute
 from gateway.usage_cache import UsageCache
-from gateway.windows import iso_utc
 
 #: Reservation attempts when other turns of the same user keep winning the race.
 MAX_RESERVE_ATTEMPTS = 24
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/-]{1,128}\Z")
-_WINDOW_NAMES = {
-    "dailyInputTokens": "daily input",
-    "dailyOutputTokens": "daily output",
-    "monthlyInputTokens": "monthly input",
-    "monthlyOutputTokens": "monthly output",
-}
 
 
 @dataclass(frozen=True)
@@ -207,7 +201,7 @@ class TurnAdmission:
             if decision is None:
                 decision = self._decide(plan, snapshot, now, prepared=prepared)
             if not isinstance(decision, Admission):
-                raise self._refusal(decision, plan, snapshot, now)
+                raise refusal_for(decision, plan.tier, snapshot, now)
             try:
                 current = self.store.reserve(plan.user_key, decision, snapshot, now)
             except StoreUnavailable as err:
@@ -269,44 +263,6 @@ class TurnAdmission:
             request_bucket=rate_bucket(now),
             turn_key=key,
             turn_mark=turn_mark(now, plan.reservation_id),
-        )
-
-    def _refusal(
-        self,
-        decision: Refusal | RateRefusal | Duplicate,
-        plan: TurnPlan,
-        snapshot: UsageSnapshot,
-        now: int,
-    ) -> TurnRefused:
-        if isinstance(decision, Duplicate):
-            return TurnRefused(
-                TurnFailed(
-                    ErrorCode.DUPLICATE_TURN,
-                    f"Turn '{decision.turn_id}' was already received at "
-                    f"{iso_utc(decision.first_seen)}; its answer is on your channel under that "
-                    "turnId. Send a new turnId to ask again.",
-                    fields={"duplicateOf": decision.turn_id},
-                    answer_turn_id=new_turn_id(),
-                )
-            )
-        if isinstance(decision, RateRefusal):
-            what = (
-                f"{decision.allowed} requests per minute"
-                if decision.limit == "requestsPerMinute"
-                else f"{decision.allowed} turns at a time"
-            )
-            return refused(
-                ErrorCode.RATE_LIMITED,
-                f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
-                fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
-            )
-        return refused(
-            ErrorCode.LIMIT_EXCEEDED,
-            f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "
-            f"({decision.allowed}); you can continue after {iso_utc(decision.resets_at)}.",
-            window=decision.window,
-            resets_at=iso_utc(decision.resets_at),
-            limits=limits_view(plan.tier, snapshot.committed(now)),
         )
 
     # -- requests refused before admission -----------------------------------------------------

@@ -40,7 +40,12 @@ class PreparedIndex:
 
     def keys(self) -> frozenset[str] | None:
         """The known keys, or None when the index cannot be trusted (not loaded yet, or older
-        than ``max_age``); starts a background refresh when it is due."""
+        than ``max_age``).
+
+        When a refresh is due, this starts one on a daemon thread the index owns (at most one
+        at a time, named ``prepared-index``): the turn asking never waits for the scan. The
+        thread ends when the scan returns or fails, bounded by the store client's timeouts and
+        retries; nothing else holds it."""
         now = self._clock()
         with self._lock:
             keys, age = self._keys, now - self._loaded_at

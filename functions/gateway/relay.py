@@ -35,6 +35,11 @@ from gateway.wire import SURROGATES
 MAX_BUFFER_BYTES = 4096
 #: Split a delta larger than this into several events (AppSync caps an event at 240 KB).
 MAX_DELTA_CHARS = 32_000
+#: The longest ``finish`` waits for the sender thread to publish what is left and the terminal.
+#: Each publish is bounded by its publisher (gateway.publisher: 4 attempts of at most 2 s connect
+#: and 5 s read, with backoff, about 30 s); what is left at the end is a few publishes at most.
+#: A sender still busy after this is abandoned (a daemon thread) and the terminal reported lost.
+FINISH_TIMEOUT_SECONDS = 120.0
 
 
 #: What the client reads in place of ``done`` when part of the answer never reached it.
@@ -152,7 +157,9 @@ class StreamRelay:
             sender = self._sender
             self._cond.notify()
         if sender is not None:
-            sender.join()
+            sender.join(FINISH_TIMEOUT_SECONDS)
+            if sender.is_alive() and self._on_error is not None:
+                self._on_error(TimeoutError("the relay's sender did not finish in time"))
         else:
             self._flush(self._take_bodies(final=True))
         self._finished = True

@@ -217,17 +217,8 @@ def parse_tier_config(tiers: Any, default_tier: Any, *, prefix: str = "ai-gatewa
     return TierConfig(default_tier=default_tier, tiers=parsed)
 
 
-def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Tier:
-    if not isinstance(name, str) or not _TIER_NAME.fullmatch(name):
-        raise TierConfigError(
-            f"{key}: tier names are Cognito group names (letters, digits, '-', '_', ≤ 128)"
-        )
-    if not isinstance(raw, Mapping):
-        raise TierConfigError(f"{key}: must be a mapping of tier settings")
-    unknown = sorted(set(raw) - _KNOWN_TIER_KEYS)
-    if unknown:
-        raise TierConfigError(f"{key}.{unknown[0]}: unknown tier setting")
-
+def _parse_models(raw: Mapping[str, Any], key: str) -> tuple[list[str], str]:
+    """A tier's model allowlist and its default model."""
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise TierConfigError(f"{key}.models: must be a non-empty list of Bedrock model ids")
@@ -236,11 +227,14 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
             raise TierConfigError(f"{key}.models[{i}]: '{model}' is not a Bedrock model id")
     if len(set(models)) != len(models):
         raise TierConfigError(f"{key}.models: lists a model more than once")
-
     default_model = raw.get("defaultModel", models[0])
     if default_model not in models:
         raise TierConfigError(f"{key}.defaultModel: '{default_model}' is not in this tier's models")
+    return models, default_model
 
+
+def _parse_limits(raw: Mapping[str, Any], key: str) -> dict[str, int]:
+    """A tier's token limits, each window consistent with the others."""
     limits = {k: _positive_int(raw.get(k), f"{key}.{k}") for k in _LIMIT_KEYS}
     if limits["maxOutputTokensPerTurn"] > limits["dailyOutputTokens"]:
         raise TierConfigError(
@@ -255,6 +249,22 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
             raise TierConfigError(
                 f"{key}.{daily}: {limits[daily]} exceeds {monthly} ({limits[monthly]})"
             )
+    return limits
+
+
+def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Tier:
+    if not isinstance(name, str) or not _TIER_NAME.fullmatch(name):
+        raise TierConfigError(
+            f"{key}: tier names are Cognito group names (letters, digits, '-', '_', ≤ 128)"
+        )
+    if not isinstance(raw, Mapping):
+        raise TierConfigError(f"{key}: must be a mapping of tier settings")
+    unknown = sorted(set(raw) - _KNOWN_TIER_KEYS)
+    if unknown:
+        raise TierConfigError(f"{key}.{unknown[0]}: unknown tier setting")
+
+    models, default_model = _parse_models(raw, key)
+    limits = _parse_limits(raw, key)
 
     cache = raw.get("cache", False)
     if not isinstance(cache, bool):

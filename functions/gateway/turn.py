@@ -334,9 +334,11 @@ class ChatTurns:
     def _finish(self, trace: TurnTrace, outcome: TurnOutcome, output: TurnOutput) -> TurnRecord:
         if isinstance(outcome, TurnFailed) and outcome.answer_turn_id is not None:
             trace.turn_id = outcome.answer_turn_id
-        report = output.finish(outcome)
         if isinstance(outcome, TurnFailed) and outcome.code in COUNTED_REFUSALS:
+            # Counted before the client hears of it: a client that sees the refusal and sends
+            # again is judged on a rate that already holds it.
             self.admission.count_refused(trace.caller.sub)
+        report = output.finish(outcome)
         return self.recorder.finish(trace, outcome, report)
 
 

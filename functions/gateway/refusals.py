@@ -1,0 +1,59 @@
+"""What a refused turn tells its user: which rule refused it, and when it could be admitted.
+
+Every message is for humans and states facts the gateway knows (the window, the limit, the
+time it resets); the fields beside it are what a client acts on.
+"""
+
+from __future__ import annotations
+
+from gateway.contract import ErrorCode, new_turn_id
+from gateway.metering import Refusal, limits_view
+from gateway.rates import REQUESTS_PER_MINUTE, Duplicate, RateRefusal
+from gateway.tiers import Tier
+from gateway.turn_io import TurnFailed, TurnRefused, refused
+from gateway.usage import UsageSnapshot
+from gateway.windows import iso_utc
+
+_WINDOW_NAMES = {
+    "dailyInputTokens": "daily input",
+    "dailyOutputTokens": "daily output",
+    "monthlyInputTokens": "monthly input",
+    "monthlyOutputTokens": "monthly output",
+}
+
+
+def refusal_for(
+    decision: Refusal | RateRefusal | Duplicate, tier: Tier, snapshot: UsageSnapshot, now: int
+) -> TurnRefused:
+    """The refusal a user is told, for a turn that is a duplicate, over a request rate, or does
+    not fit a token window."""
+    if isinstance(decision, Duplicate):
+        return TurnRefused(
+            TurnFailed(
+                ErrorCode.DUPLICATE_TURN,
+                f"Turn '{decision.turn_id}' was already received at "
+                f"{iso_utc(decision.first_seen)}; its answer is on your channel under that "
+                "turnId. Send a new turnId to ask again.",
+                fields={"duplicateOf": decision.turn_id},
+                answer_turn_id=new_turn_id(),
+            )
+        )
+    if isinstance(decision, RateRefusal):
+        what = (
+            f"{decision.allowed} requests per minute"
+            if decision.limit == REQUESTS_PER_MINUTE
+            else f"{decision.allowed} turns at a time"
+        )
+        return refused(
+            ErrorCode.RATE_LIMITED,
+            f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
+            fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
+        )
+    return refused(
+        ErrorCode.LIMIT_EXCEEDED,
+        f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "
+        f"({decision.allowed}); you can continue after {iso_utc(decision.resets_at)}.",
+        window=decision.window,
+        resets_at=iso_utc(decision.resets_at),
+        limits=limits_view(tier, snapshot.committed(now)),
+    )
