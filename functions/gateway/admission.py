@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from gateway.contract import ErrorCode
+from gateway.counted import continuation_bound, history_key
 from gateway.lease import ReservationLease
 from gateway.metering import Admission, Refusal, estimate_input_tokens, plan_turn
 from gateway.ports import StoreUnavailable, TurnLog, TurnState, TurnStore
@@ -65,8 +66,19 @@ class TurnPlan:
     turn_id: str | None
     known: UsageSnapshot | None
     predicted: Admission | None
-    #: An estimate of the request's real input (charged when a model fails without a count).
     texts: tuple[str, ...] = ()
+    #: The key of the conversation before the new message (None: a first message), and that
+    #: message's text: a counted history reserves its count plus the new text's bound.
+    history_key: str | None = None
+    new_text: str = ""
+
+    def input_bound_on(self, snapshot: UsageSnapshot, now: int) -> int:
+        """The input this turn reserves against ``snapshot``: the counted history plus the
+        new message's bound where the item holds a count, else the bound of everything."""
+        known = snapshot.counted(self.history_key, now)
+        if known is None:
+            return self.input_bound
+        return min(self.input_bound, continuation_bound(known, self.new_text))
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,8 @@ class TurnAdmission:
             known=known,
             predicted=None,
             texts=texts,
+            history_key=history_key(model_id, request),
+            new_text=request.prompt,
         )
         if known is not None:
             predicted = self._decide(plan, known, int(self.clock()))
@@ -246,7 +260,7 @@ class TurnAdmission:
                 snapshot,
                 plan.tier,
                 now,
-                plan.input_bound,
+                plan.input_bound_on(snapshot, now),
                 plan.reservation_id,
                 self.reservation_seconds,
             )

@@ -28,6 +28,8 @@ class EventType(StrEnum):
     DELTA = "delta"
     DONE = "done"
     ERROR = "error"
+    #: The answer to a usage request: the caller's tier, models and limits (no turn ran).
+    USAGE = "usage"
 
 
 class ErrorCode(StrEnum):
@@ -37,6 +39,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     LIMIT_EXCEEDED = "limit_exceeded"
+    TURN_TOO_LARGE = "turn_too_large"
     RATE_LIMITED = "rate_limited"
     DUPLICATE_TURN = "duplicate_turn"
     USAGE_UNAVAILABLE = "usage_unavailable"
@@ -74,6 +77,7 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_REQUEST: "The request is not valid.",
     ErrorCode.MODEL_NOT_ALLOWED: "That model is not available on your tier.",
     ErrorCode.LIMIT_EXCEEDED: "You have reached a token limit of your tier.",
+    ErrorCode.TURN_TOO_LARGE: "This turn is larger than what is left of your allowance.",
     ErrorCode.RATE_LIMITED: "Your tier's request rate is used up; please retry shortly.",
     ErrorCode.DUPLICATE_TURN: "This turn was already received.",
     ErrorCode.USAGE_UNAVAILABLE: "Your usage could not be checked right now; please retry soon.",

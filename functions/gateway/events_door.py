@@ -16,7 +16,7 @@ from typing import Any
 from gateway.access import Caller, caller_from_identity, owns_channel
 from gateway.contract import ErrorCode, channel, new_turn_id
 from gateway.environment import DEFAULT_STREAM_FLUSH_MS
-from gateway.outbound import terminal_body
+from gateway.outbound import ErrorBody, UsageBody, failure_body, terminal_body, usage_body
 from gateway.ports import OutputReport, TurnLog
 from gateway.relay import Publisher, StreamRelay
 from gateway.telemetry import TurnRecord
@@ -33,6 +33,7 @@ from gateway.wire import (
     InvalidRequest,
     RequestLimits,
     StopRequest,
+    UsageRequest,
     parse_inbound,
     printable,
     salvage_ids,
@@ -94,6 +95,10 @@ class RelayOutput:
 
     def cancelled(self) -> bool:
         return False  # AppSync tells a function nothing of its subscribers; a user stops a turn
+
+    def publish_only(self, body: UsageBody | ErrorBody) -> None:
+        """Publish one event that is no turn's answer (a usage report)."""
+        self._relay.finish(body)
 
     def finish(self, outcome: TurnOutcome) -> OutputReport:
         relay = self._relay
@@ -163,6 +168,9 @@ class EventsDoor:
             if isinstance(parsed, StopRequest):
                 self.core.request_stop(caller, parsed.turnId)
                 return None
+            if isinstance(parsed, UsageRequest):
+                self._answer_usage(caller, parsed.turnId or turn_id, request_id)
+                return None
             request = _turn_request(caller, parsed, request_id, turn_id)
         except Exception:
             self._log.exception("turn failed", extra={"turn": turn_id})
@@ -171,6 +179,16 @@ class EventsDoor:
         return self.core.run(
             request, self._output(caller, request.conversation_id, turn_id, request_id)
         )
+
+    def _answer_usage(self, caller: Caller, turn_id: str, request_id: str) -> None:
+        """Publish the caller's usage as one ``usage`` event (or an ``error``)."""
+        report = self.core.usage(caller)
+        body: UsageBody | ErrorBody
+        if isinstance(report, TurnFailed):
+            body = failure_body(report, request_id)
+        else:
+            body = usage_body(report)
+        self._output(caller, None, turn_id, request_id).publish_only(body)
 
     def _refuse(
         self,

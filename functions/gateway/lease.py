@@ -13,7 +13,7 @@ from types import TracebackType
 
 from gateway.metering import charged_usage
 from gateway.ports import StoreUnavailable, TurnLog, TurnStore
-from gateway.usage import Reservation, TokenUsage, UsageSnapshot
+from gateway.usage import CountedConversation, Reservation, TokenUsage, UsageSnapshot
 from gateway.usage_cache import UsageCache
 
 
@@ -66,9 +66,15 @@ class ReservationLease:
     def max_output_tokens(self) -> int | None:
         return self.reservation.output_tokens if self.reservation is not None else None
 
-    def settle(self, reported: TokenUsage, before: UsageSnapshot | None, now: int) -> Settlement:
+    def settle(
+        self,
+        reported: TokenUsage,
+        before: UsageSnapshot | None,
+        now: int,
+        counted: CountedConversation | None = None,
+    ) -> Settlement:
         """Store ``reported`` usage, capped at the reservation (a turn metered fail-open has
-        none and stores what was reported)."""
+        none and stores what was reported), and the conversation the model ``counted``."""
         charge = charged_usage(self.reservation, reported)
         if charge.overrun_input_tokens or charge.overrun_output_tokens:
             # The model counted more than the turn's upper bound: stored usage stays within the
@@ -83,7 +89,7 @@ class ReservationLease:
             )
         self._closed = True
         try:
-            after = self._store.settle(self.user_key, self.reservation, charge.usage, now)
+            after = self._store.settle(self.user_key, self.reservation, charge.usage, now, counted)
         except StoreUnavailable as err:
             self._forget()
             self._log.error(

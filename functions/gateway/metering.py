@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.tiers import WINDOWS, Tier
+from gateway.token_bound import MESSAGE_FRAMING_TOKENS, REQUEST_FRAMING_TOKENS
 from gateway.turn_io import LimitsView
 from gateway.usage import Reservation, TokenUsage, UsageSnapshot
 from gateway.windows import (
@@ -26,6 +27,9 @@ from gateway.windows import (
 
 #: How long a crashed invocation's reservation keeps counting (Lambda's longest run).
 DEFAULT_RESERVATION_SECONDS = 900
+#: The input of the smallest turn worth sending (a few words, with its framing): a window with
+#: this much room left is not "used up", whatever one larger turn needs.
+MINIMAL_TURN_INPUT_TOKENS = REQUEST_FRAMING_TOKENS + MESSAGE_FRAMING_TOKENS + 16
 
 _INPUT_WINDOWS = ("dailyInputTokens", "monthlyInputTokens")
 _OUTPUT_WINDOWS = ("dailyOutputTokens", "monthlyOutputTokens")
@@ -48,12 +52,22 @@ class Admission:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A turn that does not fit: the window that refuses it and when it could fit again."""
+    """A turn that does not fit: the window that refuses it and when it could fit again.
+
+    ``used_up`` is True when even a minimal turn would not fit that window (only waiting
+    helps); otherwise the window has room, but not for this turn (``needed`` is what it asks):
+    a shorter message, or a new chat, fits now."""
 
     window: str
     resets_at: int
     used: int
     allowed: int
+    used_up: bool = True
+    needed: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowed - self.used)
 
 
 def estimate_input_tokens(texts: Iterable[str]) -> int:
@@ -120,15 +134,17 @@ def plan_turn(
     refusals: list[Refusal] = []
     for window in _INPUT_WINDOWS:
         if used[window] + input_bound > tier.limit(window):
-            refusals.append(_refusal(snapshot, tier, now, window, used[window], input_bound))
+            refusal = _refusal(snapshot, tier, now, window, used[window], input_bound)
+            if used[window] + MINIMAL_TURN_INPUT_TOKENS <= tier.limit(window):
+                refusal = replace(refusal, used_up=False, needed=input_bound)
+            refusals.append(refusal)
     headroom = min(tier.limit(w) - used[w] for w in _OUTPUT_WINDOWS)
     if headroom < 1:
         for window in _OUTPUT_WINDOWS:
             if tier.limit(window) - used[window] < 1:
                 refusals.append(_refusal(snapshot, tier, now, window, used[window], 1))
     if refusals:
-        # The latest reset is the earliest moment the turn could fit in every window.
-        return max(refusals, key=lambda r: r.resets_at)
+        return _deciding(refusals)
     max_output = min(tier.max_output_tokens_per_turn, headroom)
     reservation = Reservation(
         id=reservation_id,
@@ -143,6 +159,15 @@ def plan_turn(
         max_output_tokens=max_output,
         prune=tuple(snapshot.stale_attributes(now)),
     )
+
+
+def _deciding(refusals: list[Refusal]) -> Refusal:
+    """What to tell the user: a window used up wins (with the latest reset, the earliest moment
+    the turn could fit everywhere); else the window with the least room."""
+    used_up = [r for r in refusals if r.used_up]
+    if used_up:
+        return max(used_up, key=lambda r: r.resets_at)
+    return min(refusals, key=lambda r: r.remaining)
 
 
 def _refusal(

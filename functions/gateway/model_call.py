@@ -28,6 +28,8 @@ class ModelRun:
     produced_chars: int = 0
     first_token_at: float | None = None
     throttled_models: list[str] = field(default_factory=list)
+    #: The text sent to the client, exactly as produced.
+    answer: list[str] = field(default_factory=list)
 
 
 class ModelCall:
@@ -106,4 +108,5 @@ class ModelCall:
         if run.first_token_at is None:
             run.first_token_at = self._clock.monotonic()
         run.produced_chars += len(text)
+        run.answer.append(text)
         self._output.delta(text)

@@ -12,6 +12,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from gateway.contract import RETRYABLE, ErrorCode, EventType, default_message
 from gateway.turn_io import LimitsView, TurnDone, TurnFailed, TurnOutcome
+from gateway.usage_report import UsageReport
 
 
 class UsageView(TypedDict):
@@ -45,10 +46,20 @@ class ErrorBody(TypedDict):
     limits: NotRequired[LimitsView]
     limit: NotRequired[str]
     duplicateOf: NotRequired[str]
+    needed: NotRequired[int]
+    remaining: NotRequired[int]
+
+
+class UsageBody(TypedDict):
+    type: str
+    tier: str
+    models: list[str]
+    defaultModel: str
+    limits: LimitsView
 
 
 #: The body of one outbound event (before its header).
-OutboundBody = DeltaBody | DoneBody | ErrorBody
+OutboundBody = DeltaBody | DoneBody | ErrorBody | UsageBody
 
 
 def delta_body(text: str) -> DeltaBody:
@@ -96,7 +107,8 @@ def error_body(
     }
     if window is not None:
         body["window"] = window
-        body["resetsAt"] = resets_at
+        if resets_at is not None or code is ErrorCode.LIMIT_EXCEEDED:
+            body["resetsAt"] = resets_at
     if limits is not None:
         body["limits"] = _copy(limits)
     return body
@@ -129,6 +141,17 @@ def failure_body(failure: TurnFailed, request_id: str) -> ErrorBody:
     extra: dict[str, Any] = dict(body)
     extra.update(failure.fields)  # ErrorBody's optional keys (limit, resetsAt, duplicateOf)
     return cast(ErrorBody, extra)
+
+
+def usage_body(report: UsageReport) -> UsageBody:
+    """The ``usage`` event answering a usage request."""
+    return {
+        "type": EventType.USAGE.value,
+        "tier": report.tier,
+        "models": list(report.models),
+        "defaultModel": report.default_model,
+        "limits": _copy(report.limits),
+    }
 
 
 def with_header(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gateway.model import Completion, ModelRequest, TextDelta
 from gateway.prepared import PreparedResponse
 from gateway.tiers import TierConfig
-from gateway.usage import Reservation, TokenUsage, UsageSnapshot
+from gateway.usage import CountedConversation, Reservation, TokenUsage, UsageSnapshot
 
 if TYPE_CHECKING:
     from gateway.metering import Admission
@@ -98,8 +98,15 @@ class TurnStore(Protocol):
         ...
 
     def settle(
-        self, user_key: str, reservation: Reservation | None, usage: TokenUsage, now: int
-    ) -> UsageSnapshot: ...
+        self,
+        user_key: str,
+        reservation: Reservation | None,
+        usage: TokenUsage,
+        now: int,
+        counted: CountedConversation | None = None,
+    ) -> UsageSnapshot:
+        """Charge ``usage`` and remove the reservation, recording ``counted`` with it."""
+        ...
 
     def release(self, user_key: str, reservation_id: str) -> None: ...
 

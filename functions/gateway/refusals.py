@@ -49,6 +49,16 @@ def refusal_for(
             f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
             fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
         )
+    if not decision.used_up:
+        return refused(
+            ErrorCode.TURN_TOO_LARGE,
+            f"This turn needs up to {decision.needed} {_WINDOW_NAMES[decision.window]} tokens, "
+            f"but {decision.remaining} are left in that allowance. A shorter message, or a new "
+            "chat without the earlier messages, will fit now.",
+            window=decision.window,
+            limits=limits_view(tier, snapshot.committed(now)),
+            fields={"needed": decision.needed, "remaining": decision.remaining},
+        )
     return refused(
         ErrorCode.LIMIT_EXCEEDED,
         f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "

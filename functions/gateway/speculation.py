@@ -69,7 +69,7 @@ def speculate(
     if plan.known is None or plan.predicted is None:
         return None
     if not predicts_admission_with_margin(
-        plan.tier, plan.known, plan.predicted, plan.input_bound, now
+        plan.tier, plan.known, plan.predicted, plan.input_bound_on(plan.known, now), now
     ):
         return None
     opened = replace(request, max_tokens=plan.predicted.max_output_tokens)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from gateway.access import Caller
 from gateway.admission import Admitted, TurnAdmission, TurnPlan
 from gateway.contract import ErrorCode
+from gateway.counted import COUNT_SECONDS, answered_key
 from gateway.environment import DEFAULT_TIER_CONFIG_CACHE_SECONDS
 from gateway.lease import ReservationLease
 from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view
@@ -50,14 +51,15 @@ from gateway.ports import (
 from gateway.prepared import PreparedResponse
 from gateway.prepared_index import PreparedIndex
 from gateway.speculation import SpeculativeCall, speculate
-from gateway.stop import NoStopSignals, stop_watch
+from gateway.stop import STOP_REASON_STOPPED, NoStopSignals, stop_watch
 from gateway.telemetry import TurnRecord
 from gateway.tiers import Tier
 from gateway.token_bound import estimate_tokens
 from gateway.turn_io import TurnDone, TurnFailed, TurnOutcome, TurnRefused, TurnRequest
 from gateway.turn_record import TurnRecorder, TurnTrace
-from gateway.usage import TokenUsage, UsageSnapshot
+from gateway.usage import CountedConversation, TokenUsage, UsageSnapshot
 from gateway.usage_cache import UsageCache
+from gateway.usage_report import UsageReport, usage_report
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 #: Refusals decided before admission, each counted against the caller's request rate.
@@ -176,6 +178,11 @@ class ChatTurns:
             return
         deps.log.info("stop requested", extra=fields)
 
+    def usage(self, caller: Caller) -> UsageReport | TurnFailed:
+        """The caller's tier, models and usage (one read at most; no model call)."""
+        deps = self.deps
+        return usage_report(caller, deps.tiers, deps.store, deps.usage_cache, int(deps.clock.now()))
+
     def dropped(self, code: ErrorCode) -> None:
         """Count an event that had no user to answer."""
         self.recorder.dropped(code)
@@ -214,12 +221,13 @@ class ChatTurns:
         lease = admitted.lease
         try:
             with lease:
-                return self._admitted(plan, admitted, model_request, call, output, trace)
+                return self._admitted(request, plan, admitted, model_request, call, output, trace)
         finally:
             trace.store_failures += lease.store_failures
 
     def _admitted(
         self,
+        request: TurnRequest,
         plan: TurnPlan,
         admitted: Admitted,
         model_request: ModelRequest,
@@ -244,10 +252,26 @@ class ChatTurns:
         trace.model_id = run.model_id
         trace.first_token_at = run.first_token_at
         trace.throttled_models = tuple(run.throttled_models)
-        return self._settle(plan, admitted, run, trace)
+        return self._settle(plan, admitted, run, trace, self._counted(request, run))
+
+    def _counted(self, request: TurnRequest, run: ModelRun) -> CountedConversation | None:
+        """The conversation this turn leaves, counted by the model (a whole answer only)."""
+        done = run.completion
+        if done is None or run.failure is not None or done.stop_reason == STOP_REASON_STOPPED:
+            return None
+        return CountedConversation(
+            answered_key(run.model_id, request, "".join(run.answer)),
+            done.usage.input_tokens + done.usage.output_tokens,
+            int(self.deps.clock.now()) + COUNT_SECONDS,
+        )
 
     def _settle(
-        self, plan: TurnPlan, admitted: Admitted, run: ModelRun, trace: TurnTrace
+        self,
+        plan: TurnPlan,
+        admitted: Admitted,
+        run: ModelRun,
+        trace: TurnTrace,
+        counted: CountedConversation | None,
     ) -> TurnOutcome:
         """Settle what the model used and say how the turn ended."""
         lease: ReservationLease = admitted.lease
@@ -263,7 +287,7 @@ class ChatTurns:
         snapshot = admitted.snapshot
         now = int(self.deps.clock.now())
         if usage is not None:
-            settlement = lease.settle(usage, snapshot, now)
+            settlement = lease.settle(usage, snapshot, now, counted)
             trace.usage = settlement.usage
             trace.overrun_input_tokens = settlement.overrun_input_tokens
             trace.overrun_output_tokens = settlement.overrun_output_tokens

@@ -8,6 +8,9 @@ The item (see :mod:`gateway.usage_store` for how it is written) holds:
 * ``r#<reservationId>`` — a live reservation ``{i, o, exp, b, m}``;
 * ``q#<bucketStart>`` — requests started in a 10-second bucket (see :mod:`gateway.rates`);
 * ``t#<turnKey>`` — a recent client turn id, ``"<firstSeen>/<reservationId>"``;
+* ``k#<conversationKey>`` — a conversation the model counted, ``"<expiresAt>/<tokens>"``: the
+  input plus output tokens of the turn that ended with exactly these messages
+  (:mod:`gateway.counted`), so the next turn of that conversation reserves only its new text;
 * ``version`` — bumped by every write (reserve, settle, release), the optimistic-concurrency
   token: an item with a given version has exactly one content.
 
@@ -38,6 +41,7 @@ CACHE_PREFIX = "c#"
 RESERVATION_PREFIX = "r#"
 REQUEST_PREFIX = "q#"
 TURN_PREFIX = "t#"
+CONVERSATION_PREFIX = "k#"
 VERSION = "version"
 
 #: Stale attributes pruned per reservation write, to keep the update expression small.
@@ -68,6 +72,14 @@ def turn_attribute(turn_key: str) -> str:
     return f"{TURN_PREFIX}{turn_key}"
 
 
+def conversation_attribute(key: str) -> str:
+    return f"{CONVERSATION_PREFIX}{key}"
+
+
+#: Counted conversations kept per user (the newest; each is a few dozen bytes).
+MAX_COUNTED_CONVERSATIONS = 32
+
+
 @dataclass(frozen=True)
 class TokenUsage:
     """Tokens one model call consumed, as the model reported them (or as estimated)."""
@@ -76,6 +88,18 @@ class TokenUsage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CountedConversation:
+    """A conversation whose tokens the model counted, to record with a settlement."""
+
+    key: str
+    tokens: int
+    expires_at: int
+
+    def to_attribute(self) -> str:
+        return f"{self.expires_at}/{self.tokens}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,8 @@ class UsageSnapshot:
     requests: Mapping[int, int] = field(default_factory=dict)
     #: Recent client turn ids (turn key -> ``"<firstSeen>/<reservationId>"``).
     turns: Mapping[str, str] = field(default_factory=dict)
+    #: Counted conversations (conversation key -> (tokens, expiresAt)).
+    conversations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> UsageSnapshot:
@@ -139,6 +165,7 @@ class UsageSnapshot:
         reservations: dict[str, Reservation] = {}
         requests: dict[int, int] = {}
         turns: dict[str, str] = {}
+        conversations: dict[str, tuple[int, int]] = {}
         for name, value in item.items():
             if name.startswith(BUCKET_PREFIX):
                 start, _, direction = name[len(BUCKET_PREFIX) :].partition("#")
@@ -161,6 +188,10 @@ class UsageSnapshot:
                     requests[int(start)] = int(value)
             elif name.startswith(TURN_PREFIX):
                 turns[name[len(TURN_PREFIX) :]] = str(value)
+            elif name.startswith(CONVERSATION_PREFIX):
+                counted = _counted(str(value))
+                if counted is not None:
+                    conversations[name[len(CONVERSATION_PREFIX) :]] = counted
         return cls(
             exists=True,
             version=int(item.get(VERSION, 0)),
@@ -170,7 +201,16 @@ class UsageSnapshot:
             reservations=reservations,
             requests=requests,
             turns=turns,
+            conversations=conversations,
         )
+
+    def counted(self, key: str | None, now: int) -> int | None:
+        """The tokens the model counted for a conversation ending with exactly the messages
+        ``key`` names, while that count is kept."""
+        if key is None:
+            return None
+        found = self.conversations.get(key)
+        return found[0] if found is not None and found[1] > now else None
 
     def settled(self, now: int) -> dict[str, int]:
         """Tokens settled in each window at ``now`` (reservations not included)."""
@@ -221,7 +261,17 @@ class UsageSnapshot:
             if month < oldest_kept_month:
                 stale += [cache_attribute(month, "r"), cache_attribute(month, "w")]
         stale += self._stale_rate_attributes(now)
+        stale += self._stale_conversations(now)
         return stale[:MAX_PRUNED_PER_WRITE]
+
+    def _stale_conversations(self, now: int) -> list[str]:
+        """Expired counts, and the oldest beyond :data:`MAX_COUNTED_CONVERSATIONS`."""
+        newest = sorted(self.conversations.items(), key=lambda kv: kv[1][1], reverse=True)
+        return [
+            conversation_attribute(key)
+            for i, (key, (_, expires)) in enumerate(newest)
+            if expires <= now or i >= MAX_COUNTED_CONVERSATIONS
+        ]
 
     def _stale_rate_attributes(self, now: int) -> list[str]:
         """Request buckets out of the rate window and turn ids older than 15 minutes."""
@@ -256,4 +306,12 @@ class UsageSnapshot:
             reservations=reservations,
             requests=self.requests,
             turns=self.turns,
+            conversations=self.conversations,
         )
+
+
+def _counted(value: str) -> tuple[int, int] | None:
+    expires, _, tokens = value.partition("/")
+    if not (expires.isdigit() and tokens.isdigit()):
+        return None
+    return int(tokens), int(expires)

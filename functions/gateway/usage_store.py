@@ -25,11 +25,13 @@ from gateway.prepared import PreparedResponse
 from gateway.schema import USAGE_TABLE
 from gateway.usage import (
     VERSION,
+    CountedConversation,
     Reservation,
     TokenUsage,
     UsageSnapshot,
     bucket_attribute,
     cache_attribute,
+    conversation_attribute,
     month_attribute,
     request_attribute,
     reservation_attribute,
@@ -195,7 +197,12 @@ class DynamoTurnStore:
         return UsageSnapshot.from_item(_plain(response.get("Attributes") or {}))
 
     def settle(
-        self, user_key: str, reservation: Reservation | None, usage: TokenUsage, now: int
+        self,
+        user_key: str,
+        reservation: Reservation | None,
+        usage: TokenUsage,
+        now: int,
+        counted: CountedConversation | None = None,
     ) -> UsageSnapshot:
         bucket = reservation.bucket if reservation else bucket_start(now)
         month = reservation.month if reservation else month_key(now)
@@ -221,7 +228,12 @@ class DynamoTurnStore:
             values[":cr"] = {"N": str(usage.cache_read_tokens)}
             values[":cw"] = {"N": str(usage.cache_write_tokens)}
             additions += ["#cr :cr", "#cw :cw"]
-        expression = "SET #t = :t ADD " + ", ".join(additions)
+        assignments = ["#t = :t"]
+        if counted is not None:
+            names["#k"] = conversation_attribute(counted.key)
+            values[":k"] = {"S": counted.to_attribute()}
+            assignments.append("#k = :k")
+        expression = "SET " + ", ".join(assignments) + " ADD " + ", ".join(additions)
         condition: dict[str, str] = {}
         if reservation:
             names["#r"] = reservation_attribute(reservation.id)

@@ -136,20 +136,43 @@ class StopRequest(BaseModel):
         return value
 
 
+class UsageRequest(BaseModel):
+    """A client's request for its tier, models and usage: ``{"action": "usage"}`` (an optional
+    ``turnId`` names the answer). No model is called."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    action: Literal["usage"]
+    turnId: str | None = Field(default=None, min_length=1, max_length=MAX_TURN_ID_CHARS)
+
+    @field_validator("turnId")
+    @classmethod
+    def _id_characters(cls, value: str | None) -> str | None:
+        if value is not None and not _ID.fullmatch(value):
+            raise ValueError("may hold only letters, digits and . _ : -")
+        return value
+
+
 #: The inbound key that makes an event a command other than a chat turn.
 ACTION = "action"
+_ACTIONS: dict[str, type[StopRequest] | type[UsageRequest]] = {
+    "stop": StopRequest,
+    "usage": UsageRequest,
+}
 
 
-def parse_inbound(payload: Any, limits: RequestLimits) -> ChatRequest | StopRequest:
-    """Validate one inbound payload: a stop request when it names an ``action``, otherwise a
-    chat turn."""
+def parse_inbound(payload: Any, limits: RequestLimits) -> ChatRequest | StopRequest | UsageRequest:
+    """Validate one inbound payload: a stop or usage request when it names an ``action``,
+    otherwise a chat turn."""
     document = _document(payload)
     if ACTION not in document:
         return parse_chat_request(document, limits)
-    if document.get(ACTION) != "stop":
-        raise InvalidRequest('action: must be "stop" (or absent for a chat turn).')
+    action = document.get(ACTION)
+    model = _ACTIONS.get(action) if isinstance(action, str) else None
+    if model is None:
+        raise InvalidRequest('action: must be "stop" or "usage" (or absent for a chat turn).')
     try:
-        return StopRequest.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as err:
         raise InvalidRequest(_describe(err)) from None
 

@@ -243,13 +243,16 @@ def test_concurrent_turns_at_the_limit_edge_never_admit_more_than_the_limit(dyna
     publisher = ListPublisher()
     concurrent_turns(dynamodb, [PROMPT] * 24, publisher)
 
-    # THEN exactly six were admitted and the rest refused, whatever the interleaving
+    # THEN exactly six were admitted and the rest refused, whatever the interleaving: each
+    # refused as too large for what is left (a smaller turn still fits), none told to wait
     terminals = [e for e in publisher.events if e["type"] in ("done", "error")]
     assert len(terminals) == 24
     assert len({e["turnId"] for e in terminals}) == 24
     done = [e for e in terminals if e["type"] == "done"]
-    refused = [e for e in terminals if e.get("code") == "limit_exceeded"]
+    refused = [e for e in terminals if e.get("code") == "turn_too_large"]
     assert (len(done), len(refused)) == (6, 18)
+    assert all(e["needed"] == 300 and e["remaining"] < 300 for e in refused)
+    assert not [e for e in refused if "resetsAt" in e]
     # AND every admitted reservation was settled, none is left behind
     item = raw_item(dynamodb)
     assert not [name for name in item if name.startswith("r#")]
