@@ -106,7 +106,7 @@ class Settings:
     self_sign_up: bool = False
     chat_memory_mb: int = 256
     #: The chat function's reserved concurrency; ``None`` reserves nothing (config value 0).
-    chat_reserved_concurrency: int | None = 100
+    chat_reserved_concurrency: int | None = None
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).
     warnings: tuple[str, ...] = ()
     web: WebSettings = field(default_factory=WebSettings)
@@ -126,6 +126,16 @@ class Settings:
             message_preview_chars=self.message_preview_chars,
             **resources,
         )
+
+    @property
+    def resource_prefix(self) -> str:
+        """What every resource name of the stack starts with (``ai-gateway-<stack>``)."""
+        return f"{PROJECT}-{self.stack}"
+
+    @property
+    def chat_function_name(self) -> str:
+        """The chat function's name, which ``make preflight`` asks Lambda about too."""
+        return f"{self.resource_prefix}-chat"
 
     @property
     def tags(self) -> dict[str, str]:

@@ -47,7 +47,7 @@ class GatewayFunctionsArgs:
     #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
     #: no other function in the account can take. ``None`` reserves nothing (Lambda's -1).
     #: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
-    chat_reserved_concurrency: int | None = 100
+    chat_reserved_concurrency: int | None = None
     chat_timeout_seconds: int = 300
 
     def __post_init__(self) -> None:
