@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.waf import chat_body_limit, create_web_acl
+from components.waf import chat_body_limit, create_origin_secret, create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
@@ -28,6 +28,8 @@ class EventsEndpoint:
     realtime_endpoint: pulumi.Output[str]
     #: The outbound namespace's ARN, the only thing the chat function may publish to.
     outbound_namespace_arn: pulumi.Output[str]
+    #: With a WAF: the secret the functions send so its user rules skip them (``components.waf``).
+    origin_secret: pulumi.Output[str] | None = None
 
 
 class ChannelHandlers(Protocol):
@@ -53,7 +55,7 @@ class EventsApiArgs:
     log_level: str = "ERROR"
     waf: bool = True
     #: User requests per client IP per 5 minutes before the WAF blocks it (the gateway's own
-    #: SigV4-signed publishes are not counted).
+    #: publishes, marked with the stack's origin secret, are not counted).
     waf_rate_limit: int = 2000
     #: Largest user request body the WAF lets through; default sized to a 16,000-character turn.
     waf_max_body_bytes: int = chat_body_limit(16_000)
@@ -79,6 +81,7 @@ class EventsApiComponent(pulumi.ComponentResource):
     inbound: aws.appsync.ChannelNamespace
     outbound: aws.appsync.ChannelNamespace
     web_acl: aws.wafv2.WebAcl | None
+    origin_secret: aws.ssm.Parameter | None
 
     def __init__(
         self, name: str, args: EventsApiArgs, opts: pulumi.ResourceOptions | None = None
@@ -88,10 +91,14 @@ class EventsApiComponent(pulumi.ComponentResource):
         self.api = self._create_api(args)
         self.endpoint = self._endpoint(args)
         self.web_acl = None
+        self.origin_secret = None
         if args.waf:
+            self.origin_secret = create_origin_secret(name, parent=self)
+            self.endpoint = replace(self.endpoint, origin_secret=self.origin_secret.value)
             self.web_acl = create_web_acl(
                 name,
                 protected_arn=self.api.api_arn,
+                origin_secret=self.origin_secret.value,
                 rate_limit=args.waf_rate_limit,
                 max_body_bytes=args.waf_max_body_bytes,
                 parent=self,

@@ -212,6 +212,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             parameter=args.tier_config_parameter.name,
             endpoint=args.events.http_endpoint,
             stream=args.analytics_stream.name,
+            origin=args.events.origin_secret or "",
         ).apply(
             lambda v: environment_variables(
                 replace(
@@ -221,6 +222,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
                     tier_config_parameter=v["parameter"],
                     events_http_endpoint=v["endpoint"],
                     analytics_stream=v["stream"],
+                    events_origin_secret=v["origin"],
                 ),
                 CHAT_ENVIRONMENT,
                 "chat",
