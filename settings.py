@@ -46,6 +46,12 @@ _LAMBDA_MEMORY_MB = (128, 10_240)
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a larger
 # reservation needs a raised quota, which `make preflight` checks against the account.
 _MAX_RESERVED_CONCURRENCY = 10_000
+#: The longest stack name whose resources all get names within AWS's limits. The tightest is the
+#: subscribe function's IAM role, auto-named ``ai-gateway-<stack>-subscribe-role`` plus Pulumi's
+#: 8-character random suffix, within IAM's 64 characters for a role name (botocore's IAM model,
+#: ``roleNameType``; https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+#: tests/infra/test_name_limits.py checks every name of a stack with a name this long.
+MAX_STACK_NAME_LENGTH = 30
 # --- web hosting ---
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # CloudFront takes viewer certificates only from ACM in us-east-1:
@@ -199,6 +205,13 @@ def load_settings(
     """
     defaults = project_defaults() if defaults is None else defaults
     today = datetime.now(UTC).date() if today is None else today
+    if len(stack) > MAX_STACK_NAME_LENGTH:
+        raise SettingsError(
+            f"stack name '{stack}' is {len(stack)} characters; at most {MAX_STACK_NAME_LENGTH} "
+            "fit AWS's name limits (the tightest: an IAM role name, 64 characters, holds "
+            f"'{PROJECT}-<stack>-subscribe-role' and Pulumi's 8-character random suffix). "
+            "Choose a shorter stack name"
+        )
     if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise SettingsError(f"aws:region: {region!r} is not an AWS region (e.g. us-east-1)")
 

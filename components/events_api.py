@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.naming import renamed, stack_prefix
 from components.waf import chat_body_limit, create_origin_secret, create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
@@ -140,7 +141,7 @@ class EventsApiComponent(pulumi.ComponentResource):
         # account's AppSync APIs in the region. AppSync's confused-deputy guidance:
         # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         logs_role = aws.iam.Role(
-            f"{self._name}-logs-role",
+            f"{stack_prefix(self._name)}-api-logs-role",
             description="AppSync: write the Event API's logs",
             assume_role_policy=identity.account_id.apply(
                 lambda account: iam.trust(
@@ -149,7 +150,7 @@ class EventsApiComponent(pulumi.ComponentResource):
                     source_account=account,
                 )
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-logs-role", parent=self),
         )
         api = aws.appsync.Api(
             f"{self._name}-api",
@@ -218,7 +219,7 @@ class EventsApiComponent(pulumi.ComponentResource):
         # form AppSync reports for the API's own sub-resources), in this account.
         # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         role = aws.iam.Role(
-            f"{self._name}-handlers-role",
+            f"{stack_prefix(self._name)}-handlers-role",
             description="AppSync: invoke the gateway's channel handlers",
             assume_role_policy=self.api.api_arn.apply(
                 lambda arn: iam.trust(
@@ -227,7 +228,7 @@ class EventsApiComponent(pulumi.ComponentResource):
                     source_account=arn.split(":")[4],
                 )
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-handlers-role", parent=self),
         )
         policy = aws.iam.RolePolicy(
             f"{self._name}-handlers-policy",

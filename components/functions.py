@@ -19,6 +19,7 @@ from components.function_code import (
     environment_variables,
     powertools_layer_parameter,
 )
+from components.naming import renamed, stack_prefix
 
 
 @dataclass
@@ -116,7 +117,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
 
     def _create_role(self, function: str) -> aws.iam.Role:
         return aws.iam.Role(
-            f"{self._name}-{function}-role",
+            f"{stack_prefix(self._name)}-{function}-role",
             description=f"The gateway's {function} function",
             # Lambda assumes an execution role for the account's own functions; aws:SourceAccount
             # is the global key AWS sets on such service-principal requests, as in AWS's own
@@ -125,7 +126,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             assume_role_policy=self._account.apply(
                 lambda account: iam.trust("lambda.amazonaws.com", source_account=account)
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-{function}-role", parent=self),
         )
 
     def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
