@@ -44,8 +44,8 @@ settings = load_settings(
 for warning in settings.warnings:
     pulumi.log.warn(warning)
 tiers = settings.tier_config
-name = f"{PROJECT}-{settings.stack}"
-chat_function_name = f"{name}-chat"
+name = settings.resource_prefix
+chat_function_name = settings.chat_function_name
 subscribe_function_name = f"{name}-subscribe"
 
 # 2. One provider for every resource: the region and the default tags.

@@ -46,6 +46,12 @@ _LAMBDA_MEMORY_MB = (128, 10_240)
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a larger
 # reservation needs a raised quota, which `make preflight` checks against the account.
 _MAX_RESERVED_CONCURRENCY = 10_000
+#: The longest stack name whose resources all get names within AWS's limits. The tightest is the
+#: subscribe function's IAM role, auto-named ``ai-gateway-<stack>-subscribe-role`` plus Pulumi's
+#: 8-character random suffix, within IAM's 64 characters for a role name (botocore's IAM model,
+#: ``roleNameType``; https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+#: tests/infra/test_name_limits.py checks every name of a stack with a name this long.
+MAX_STACK_NAME_LENGTH = 30
 # --- web hosting ---
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # CloudFront takes viewer certificates only from ACM in us-east-1:
@@ -106,7 +112,7 @@ class Settings:
     self_sign_up: bool = False
     chat_memory_mb: int = 256
     #: The chat function's reserved concurrency; ``None`` reserves nothing (config value 0).
-    chat_reserved_concurrency: int | None = 100
+    chat_reserved_concurrency: int | None = None
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).
     warnings: tuple[str, ...] = ()
     web: WebSettings = field(default_factory=WebSettings)
@@ -126,6 +132,16 @@ class Settings:
             message_preview_chars=self.message_preview_chars,
             **resources,
         )
+
+    @property
+    def resource_prefix(self) -> str:
+        """What every resource name of the stack starts with (``ai-gateway-<stack>``)."""
+        return f"{PROJECT}-{self.stack}"
+
+    @property
+    def chat_function_name(self) -> str:
+        """The chat function's name, which ``make preflight`` asks Lambda about too."""
+        return f"{self.resource_prefix}-chat"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -189,6 +205,13 @@ def load_settings(
     """
     defaults = project_defaults() if defaults is None else defaults
     today = datetime.now(UTC).date() if today is None else today
+    if len(stack) > MAX_STACK_NAME_LENGTH:
+        raise SettingsError(
+            f"stack name '{stack}' is {len(stack)} characters; at most {MAX_STACK_NAME_LENGTH} "
+            "fit AWS's name limits (the tightest: an IAM role name, 64 characters, holds "
+            f"'{PROJECT}-<stack>-subscribe-role' and Pulumi's 8-character random suffix). "
+            "Choose a shorter stack name"
+        )
     if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise SettingsError(f"aws:region: {region!r} is not an AWS region (e.g. us-east-1)")
 

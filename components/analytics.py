@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components import analytics_schema as schema
 from components import iam
+from components.naming import renamed, stack_prefix
 from components.private_bucket import create_private_bucket
 
 _GLUE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -54,6 +55,7 @@ class AnalyticsComponent(pulumi.ComponentResource):
         self._name = name
         self.bucket = create_private_bucket(
             name,
+            bucket_name=f"{stack_prefix(name)}-analytics",
             expire_days_by_prefix={
                 schema.RECORDS_PREFIX: args.retention_days,
                 schema.ERRORS_PREFIX: args.retention_days,
@@ -143,7 +145,7 @@ class AnalyticsComponent(pulumi.ComponentResource):
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         role = aws.iam.Role(
-            f"{self._name}-delivery-role",
+            f"{stack_prefix(self._name)}-firehose-role",
             description="Firehose: write analytics Parquet to S3, read the Glue schema",
             # Firehose documents its delivery-role trust with the account id as sts:ExternalId
             # (https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3,
@@ -151,7 +153,7 @@ class AnalyticsComponent(pulumi.ComponentResource):
             assume_role_policy=identity.account_id.apply(
                 lambda account: iam.trust("firehose.amazonaws.com", external_id=account)
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-delivery-role", parent=self),
         )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
         policy = aws.iam.RolePolicy(
@@ -168,7 +170,7 @@ class AnalyticsComponent(pulumi.ComponentResource):
             opts=self._child(),
         )
         return aws.kinesis.FirehoseDeliveryStream(
-            f"{self._name}-turns-stream",
+            f"{stack_prefix(self._name)}-turns-stream",
             destination="extended_s3",
             server_side_encryption={"enabled": True, "key_type": "AWS_OWNED_CMK"},
             extended_s3_configuration={
@@ -204,7 +206,7 @@ class AnalyticsComponent(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=self._child(depends_on=[policy]),
+            opts=renamed(f"{self._name}-turns-stream", parent=self, depends_on=[policy]),
         )
 
     def _create_workgroup(self, args: AnalyticsArgs) -> aws.athena.Workgroup:

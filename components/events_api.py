@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.waf import chat_body_limit, create_web_acl
+from components.naming import renamed, stack_prefix
+from components.waf import chat_body_limit, create_origin_secret, create_web_acl
 
 COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
@@ -28,6 +29,8 @@ class EventsEndpoint:
     realtime_endpoint: pulumi.Output[str]
     #: The outbound namespace's ARN, the only thing the chat function may publish to.
     outbound_namespace_arn: pulumi.Output[str]
+    #: With a WAF: the secret the functions send so its user rules skip them (``components.waf``).
+    origin_secret: pulumi.Output[str] | None = None
 
 
 class ChannelHandlers(Protocol):
@@ -53,7 +56,7 @@ class EventsApiArgs:
     log_level: str = "ERROR"
     waf: bool = True
     #: User requests per client IP per 5 minutes before the WAF blocks it (the gateway's own
-    #: SigV4-signed publishes are not counted).
+    #: publishes, marked with the stack's origin secret, are not counted).
     waf_rate_limit: int = 2000
     #: Largest user request body the WAF lets through; default sized to a 16,000-character turn.
     waf_max_body_bytes: int = chat_body_limit(16_000)
@@ -79,6 +82,7 @@ class EventsApiComponent(pulumi.ComponentResource):
     inbound: aws.appsync.ChannelNamespace
     outbound: aws.appsync.ChannelNamespace
     web_acl: aws.wafv2.WebAcl | None
+    origin_secret: aws.ssm.Parameter | None
 
     def __init__(
         self, name: str, args: EventsApiArgs, opts: pulumi.ResourceOptions | None = None
@@ -88,10 +92,14 @@ class EventsApiComponent(pulumi.ComponentResource):
         self.api = self._create_api(args)
         self.endpoint = self._endpoint(args)
         self.web_acl = None
+        self.origin_secret = None
         if args.waf:
+            self.origin_secret = create_origin_secret(name, parent=self)
+            self.endpoint = replace(self.endpoint, origin_secret=self.origin_secret.value)
             self.web_acl = create_web_acl(
                 name,
                 protected_arn=self.api.api_arn,
+                origin_secret=self.origin_secret.value,
                 rate_limit=args.waf_rate_limit,
                 max_body_bytes=args.waf_max_body_bytes,
                 parent=self,
@@ -133,7 +141,7 @@ class EventsApiComponent(pulumi.ComponentResource):
         # account's AppSync APIs in the region. AppSync's confused-deputy guidance:
         # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         logs_role = aws.iam.Role(
-            f"{self._name}-logs-role",
+            f"{stack_prefix(self._name)}-api-logs-role",
             description="AppSync: write the Event API's logs",
             assume_role_policy=identity.account_id.apply(
                 lambda account: iam.trust(
@@ -142,7 +150,7 @@ class EventsApiComponent(pulumi.ComponentResource):
                     source_account=account,
                 )
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-logs-role", parent=self),
         )
         api = aws.appsync.Api(
             f"{self._name}-api",
@@ -211,7 +219,7 @@ class EventsApiComponent(pulumi.ComponentResource):
         # form AppSync reports for the API's own sub-resources), in this account.
         # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
         role = aws.iam.Role(
-            f"{self._name}-handlers-role",
+            f"{stack_prefix(self._name)}-handlers-role",
             description="AppSync: invoke the gateway's channel handlers",
             assume_role_policy=self.api.api_arn.apply(
                 lambda arn: iam.trust(
@@ -220,7 +228,7 @@ class EventsApiComponent(pulumi.ComponentResource):
                     source_account=arn.split(":")[4],
                 )
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-handlers-role", parent=self),
         )
         policy = aws.iam.RolePolicy(
             f"{self._name}-handlers-policy",

@@ -37,6 +37,7 @@ CHAT_ENVIRONMENT = (
     "tier_config_parameter",
     "tier_config_cache_seconds",
     "events_http_endpoint",
+    "events_origin_secret",
     "inbound_namespace",
     "outbound_namespace",
     "analytics_stream",

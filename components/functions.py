@@ -19,6 +19,7 @@ from components.function_code import (
     environment_variables,
     powertools_layer_parameter,
 )
+from components.naming import renamed, stack_prefix
 
 
 @dataclass
@@ -47,7 +48,7 @@ class GatewayFunctionsArgs:
     #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
     #: no other function in the account can take. ``None`` reserves nothing (Lambda's -1).
     #: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
-    chat_reserved_concurrency: int | None = 100
+    chat_reserved_concurrency: int | None = None
     chat_timeout_seconds: int = 300
 
     def __post_init__(self) -> None:
@@ -116,7 +117,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
 
     def _create_role(self, function: str) -> aws.iam.Role:
         return aws.iam.Role(
-            f"{self._name}-{function}-role",
+            f"{stack_prefix(self._name)}-{function}-role",
             description=f"The gateway's {function} function",
             # Lambda assumes an execution role for the account's own functions; aws:SourceAccount
             # is the global key AWS sets on such service-principal requests, as in AWS's own
@@ -125,7 +126,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             assume_role_policy=self._account.apply(
                 lambda account: iam.trust("lambda.amazonaws.com", source_account=account)
             ),
-            opts=self._child(),
+            opts=renamed(f"{self._name}-{function}-role", parent=self),
         )
 
     def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
@@ -212,6 +213,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             parameter=args.tier_config_parameter.name,
             endpoint=args.events.http_endpoint,
             stream=args.analytics_stream.name,
+            origin=args.events.origin_secret or "",
         ).apply(
             lambda v: environment_variables(
                 replace(
@@ -221,6 +223,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
                     tier_config_parameter=v["parameter"],
                     events_http_endpoint=v["endpoint"],
                     analytics_stream=v["stream"],
+                    events_origin_secret=v["origin"],
                 ),
                 CHAT_ENVIRONMENT,
                 "chat",

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.naming import renamed
 
 
 def create_private_bucket(
@@ -18,6 +19,7 @@ def create_private_bucket(
     retain: bool,
     parent: pulumi.Resource,
     declare_policy: bool = True,
+    bucket_name: str | None = None,
 ) -> aws.s3.Bucket:
     """A bucket nobody outside the account can reach, with SSE-S3 by default, a policy refusing
     plain HTTP, and objects under each prefix expiring after the given days.
@@ -28,10 +30,14 @@ def create_private_bucket(
     bucket).
     """
     child = pulumi.ResourceOptions(parent=parent)
+    # ``bucket_name``: a shorter logical name for the bucket itself, whose physical name (63
+    # characters at most) derives from it; the old one stays an alias (components/naming.py).
     bucket = aws.s3.Bucket(
-        f"{name}-bucket",
+        bucket_name or f"{name}-bucket",
         force_destroy=not retain,
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=retain),
+        opts=renamed(f"{name}-bucket", parent=parent, retain_on_delete=retain)
+        if bucket_name
+        else pulumi.ResourceOptions(parent=parent, retain_on_delete=retain),
     )
     aws.s3.BucketPublicAccessBlock(
         f"{name}-bucket-public-access",

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import web_content
+from components.naming import renamed, stack_prefix
 from components.private_bucket import create_private_bucket, declare_tls_only_policy
 from components.web_logging import AccessLogs
 
@@ -82,6 +83,7 @@ class WebComponent(pulumi.ComponentResource):
         self._name = name
         self.bucket = create_private_bucket(
             f"{name}-site",
+            bucket_name=f"{stack_prefix(name)}-site",
             expire_days_by_prefix={},
             retain=args.retain,
             parent=self,
@@ -99,6 +101,7 @@ class WebComponent(pulumi.ComponentResource):
                 retention_days=args.log_retention_days,
                 retain=args.retain,
                 parent=self,
+                prefix=stack_prefix(name),
             )
             if args.access_logging
             else None
@@ -142,12 +145,12 @@ class WebComponent(pulumi.ComponentResource):
         # OAC signs every origin request with SigV4; "always" also replaces any Authorization
         # header a viewer sends (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-restricting-access-to-s3.html).
         access = aws.cloudfront.OriginAccessControl(
-            f"{self._name}-origin-access",
+            f"{stack_prefix(self._name)}-oac",
             description="CloudFront reads the chat app's bucket",
             origin_access_control_origin_type="s3",
             signing_behavior="always",
             signing_protocol="sigv4",
-            opts=self._child(),
+            opts=renamed(f"{self._name}-origin-access", parent=self),
         )
         routing = aws.cloudfront.Function(
             f"{self._name}-routing",

@@ -56,6 +56,14 @@ def delivery_grants(bucket_arn: str, account: str) -> list[dict[str, Any]]:
     ]
 
 
+def delivery_name(stack_prefix: str) -> str:
+    """The name of the distribution's log delivery source and destination (one of each kind per
+    stack; the two kinds have separate namespaces): ``ai-gateway-<stack>-web-logs``, within the
+    60 characters PutDeliverySource and PutDeliveryDestination allow for any accepted stack name
+    (botocore's CloudWatch Logs model: ``DeliverySourceName``, ``DeliveryDestinationName``)."""
+    return f"{stack_prefix}-web-logs"
+
+
 class AccessLogs:
     """The log bucket, its policy, and the delivery source, destination and delivery."""
 
@@ -72,10 +80,13 @@ class AccessLogs:
         retention_days: int,
         retain: bool,
         parent: pulumi.Resource,
+        prefix: str,
     ) -> None:
+        """``prefix``: the stack's ``ai-gateway-<stack>``, which short names start with."""
         child = pulumi.ResourceOptions(parent=parent)
         self.bucket = create_private_bucket(
             name,
+            bucket_name=f"{prefix}-access-logs",
             expire_days_by_prefix={LOG_PREFIX: retention_days},
             retain=retain,
             parent=parent,
@@ -86,8 +97,11 @@ class AccessLogs:
             lambda arns: delivery_grants(arns[0], arns[1].split(":")[4])
         )
         policy = declare_tls_only_policy(name, self.bucket, parent=parent, grants=grants)
+        # Explicit names: AWS allows at most 60 characters for both, and pulumi-aws would
+        # auto-name them from the (longer) logical names without shortening (components/naming.py).
         self.source = aws.cloudwatch.LogDeliverySource(
             f"{name}-source",
+            name=delivery_name(prefix),
             log_type="ACCESS_LOGS",
             resource_arn=distribution.arn,
             region=DELIVERY_REGION,
@@ -95,6 +109,7 @@ class AccessLogs:
         )
         self.destination = aws.cloudwatch.LogDeliveryDestination(
             f"{name}-destination",
+            name=delivery_name(prefix),
             output_format="json",
             delivery_destination_configuration={"destination_resource_arn": self.bucket.arn},
             region=DELIVERY_REGION,

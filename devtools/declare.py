@@ -500,14 +500,20 @@ def _in_fresh_thread(stack: str, config: dict[str, Any]) -> DeclaredStack:
 
 
 @functools.lru_cache(maxsize=64)
-def _declare_cached(stack: str, overrides_json: str) -> DeclaredStack:
-    config = apply_overrides(load_stack_config(stack), json.loads(overrides_json))
+def _declare_cached(stack: str, overrides_json: str, stack_file: str) -> DeclaredStack:
+    config = apply_overrides(load_stack_config(stack_file), json.loads(overrides_json))
     return _in_fresh_thread(stack, config)
 
 
-def declare_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> DeclaredStack:
-    """Run ``__main__.py`` for ``stack`` (with ``overrides``) under mocks; see the module doc."""
-    return _declare_cached(stack, json.dumps(dict(overrides or {}), sort_keys=True))
+def declare_stack(
+    stack: str, overrides: Mapping[str, Any] | None = None, *, config_of: str | None = None
+) -> DeclaredStack:
+    """Run ``__main__.py`` for ``stack`` (with ``overrides``) under mocks; see the module doc.
+
+    ``config_of`` names another stack whose file to use, to declare a stack that has none
+    (``declare_stack("customer-facing-prod-eu-west-1", config_of="prod")``)."""
+    overrides_json = json.dumps(dict(overrides or {}), sort_keys=True)
+    return _declare_cached(stack, overrides_json, config_of or stack)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,26 +222,53 @@ def cognito_email(ctx: Context) -> Iterator[Result]:
 
 
 def lambda_concurrency(ctx: Context) -> Iterator[Result]:
+    """A configured reservation fits the account, on a first deploy and on every re-run.
+
+    Lambda grants a reservation only while at least 100 of the account's concurrency stay
+    unreserved: "You can reserve up to the Unreserved account concurrency value that is shown,
+    minus 100" (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+    ``UnreservedConcurrentExecutions`` (GetAccountSettings) already leaves out what the chat
+    function reserves now (GetFunctionConcurrency; none before the first deploy), so that is
+    added back: the function may hold up to unreserved + its own reservation - 100.
+    """
     reserved = ctx.settings.chat_reserved_concurrency
     if not reserved:
         yield Result(PASS, "chat concurrency", "no reservation (shares the unreserved pool)")
         return
+    lambda_ = ctx.client("lambda")
     try:
-        limits = ctx.client("lambda").get_account_settings()["AccountLimit"]
+        unreserved = lambda_.get_account_settings()["AccountLimit"][
+            "UnreservedConcurrentExecutions"
+        ]
+        current = _current_reservation(lambda_, ctx.settings.chat_function_name)
     except ClientError as err:
         yield Result(FAIL, "chat concurrency", f"cannot read ({err.response['Error']['Code']})", "")
         return
-    room = limits["UnreservedConcurrentExecutions"] - LAMBDA_UNRESERVED_MINIMUM
+    room = unreserved + current - LAMBDA_UNRESERVED_MINIMUM
     if reserved > room:
         yield Result(
             FAIL,
             "chat concurrency",
-            f"chatReservedConcurrency {reserved} > {room} reservable in this account",
-            "lower chatReservedConcurrency or request a higher Lambda concurrency quota "
+            f"chatReservedConcurrency {reserved} > {max(room, 0)} reservable in this account "
+            f"({unreserved} unreserved + {current} held by the chat function now - the "
+            f"{LAMBDA_UNRESERVED_MINIMUM} Lambda keeps unreserved)",
+            f"set chatReservedConcurrency to at most {max(room, 0)}, or to 0 (no reservation: "
+            "the function shares the unreserved pool), or request a higher Lambda quota "
             "(Service Quotas: 'Concurrent executions')",
         )
         return
     yield Result(PASS, "chat concurrency", f"{reserved} reserved of {room} reservable")
+
+
+def _current_reservation(lambda_: Any, function_name: str) -> int:
+    """What the chat function reserves now: 0 before the first deploy or without a reservation."""
+    try:
+        answer = lambda_.get_function_concurrency(FunctionName=function_name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ResourceNotFoundException":
+            return 0
+        raise
+    return int(answer.get("ReservedConcurrentExecutions") or 0)
 
 
 CHECKS: tuple[Callable[[Context], Iterator[Result]], ...] = (

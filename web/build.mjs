@@ -37,7 +37,9 @@ const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
 const pick = (prefix, ext) => {
   const name = outputs.find((n) => n.startsWith(prefix) && n.endsWith(ext));
   if (!name) throw new Error(`esbuild wrote no ${prefix}*${ext}`);
-  return `assets/${name}`;
+  // Root-relative: the hosting serves index.html on every path of the app (/a/b too), so a
+  // relative assets/ link would resolve under that path.
+  return `/assets/${name}`;
 };
 const script = pick("main-", ".js");
 const style = pick("style-", ".css");
@@ -45,6 +47,16 @@ const style = pick("style-", ".css");
 // Subresource integrity on top of the hashed names: a swapped file is refused by the browser.
 const integrity = async (path) =>
   `sha384-${createHash("sha384").update(await readFile(join(out, path))).digest("base64")}`;
+
+// The favicon is a file of the site, as the hosting's CSP (img-src 'self') allows; its name
+// carries a hash of its content like the bundles', so it can be cached as long.
+async function copyFavicon() {
+  const svg = await readFile(join(root, "src", "favicon.svg"));
+  const hash = createHash("sha256").update(svg).digest("hex").slice(0, 8).toUpperCase();
+  await writeFile(join(out, "assets", `favicon-${hash}.svg`), svg);
+  return `/assets/favicon-${hash}.svg`;
+}
+const favicon = await copyFavicon();
 
 // The licence of every npm package that ends up in the bundle (Amplify is Apache-2.0, which asks
 // that its licence travel with it), in one file next to the assets.
@@ -77,7 +89,8 @@ const html = template
   .replace("%STYLE%", style)
   .replace("%STYLE_SRI%", await integrity(style))
   .replace("%SCRIPT%", script)
-  .replace("%SCRIPT_SRI%", await integrity(script));
+  .replace("%SCRIPT_SRI%", await integrity(script))
+  .replace("%FAVICON%", favicon);
 await mkdir(out, { recursive: true });
 await writeFile(join(out, "index.html"), html);
 console.log(`built ${out}: index.html, ${script}, ${style}`);

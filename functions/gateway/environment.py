@@ -22,6 +22,10 @@ from gateway.contract import (
 DEFAULT_STREAM_FLUSH_MS = 500
 #: How long a warm function trusts its tier config and prepared-response index (seconds).
 DEFAULT_TIER_CONFIG_CACHE_SECONDS = 30
+#: The WAF origin secret the publisher sends in ``ORIGIN_HEADER`` (``components/waf.py``), so the
+#: WAF's user rules skip the gateway's own publishes; unset in stacks without a WAF.
+ORIGIN_SECRET_VARIABLE = "EVENTS_ORIGIN_SECRET"
+ORIGIN_HEADER = "x-gateway-origin"
 
 _ENV_NAMES = {
     "usage_table": "USAGE_TABLE",
@@ -29,6 +33,7 @@ _ENV_NAMES = {
     "tier_config_parameter": "TIER_CONFIG_PARAMETER",
     "tier_config_cache_seconds": "TIER_CONFIG_CACHE_SECONDS",
     "events_http_endpoint": "EVENTS_HTTP_ENDPOINT",
+    "events_origin_secret": ORIGIN_SECRET_VARIABLE,
     "inbound_namespace": "INBOUND_NAMESPACE",
     "outbound_namespace": "OUTBOUND_NAMESPACE",
     "analytics_stream": "ANALYTICS_STREAM",
@@ -58,6 +63,7 @@ class FunctionEnvironment:
     tier_config_parameter: str = ""
     tier_config_cache_seconds: int = DEFAULT_TIER_CONFIG_CACHE_SECONDS
     events_http_endpoint: str = ""
+    events_origin_secret: str = ""
     inbound_namespace: str = DEFAULT_INBOUND_NAMESPACE
     outbound_namespace: str = DEFAULT_OUTBOUND_NAMESPACE
     analytics_stream: str = ""

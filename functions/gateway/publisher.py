@@ -8,6 +8,7 @@ more). Counters are exposed for benchmarks through :func:`publish_stats`.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from gateway.environment import ORIGIN_HEADER, ORIGIN_SECRET_VARIABLE
 from gateway.relay import PublishError
 
 #: Events signed for this service name (AppSync Events, IAM authorisation).
@@ -160,6 +162,8 @@ class EventsHttpPublisher:
 
     def _headers(self, body: bytes) -> dict[str, str]:
         headers = {"content-type": "application/json"}
+        if os.environ.get(ORIGIN_SECRET_VARIABLE):
+            headers[ORIGIN_HEADER] = os.environ[ORIGIN_SECRET_VARIABLE]
         credentials = self._credentials()
         if credentials is None:
             if self._endpoint.startswith("https://"):

@@ -45,13 +45,17 @@ def test_the_ui_modules_pass_their_node_tests():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_index_names_the_hashed_assets_and_nothing_inline_or_remote():
+def test_index_names_the_hashed_assets_from_the_site_root_and_nothing_inline_or_remote():
     html = (DIST / "index.html").read_text()
-    assets = re.findall(r'(?:src|href)="(assets/[^"]+)"', html)
-    assert len(assets) == 2, assets
-    for asset in assets:
-        assert re.fullmatch(r"assets/(main|style)-[A-Z0-9]{8}\.(js|css)", asset), asset
-        assert (DIST / asset).is_file(), asset
+    links = re.findall(r'(?:src|href)="([^"#]+)"', html)
+    # Root-relative, so the page the hosting serves on any path (/a/b) still finds them.
+    assert all(link.startswith("/assets/") for link in links), links
+    assert len(links) == 3, links
+    for asset in links:
+        assert re.fullmatch(r"/assets/(main|style|favicon)-[A-Z0-9]{8}\.(js|css|svg)", asset)
+        assert (DIST / asset.lstrip("/")).is_file(), asset
+    # A data: favicon is refused by the hosting's CSP (img-src 'self').
+    assert "data:" not in html
     # A strict CSP (script-src/style-src 'self') refuses inline code and third-party hosts.
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script>"
     assert "<style" not in html and " style=" not in html, "inline style"

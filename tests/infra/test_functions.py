@@ -101,7 +101,9 @@ def test_code_files_are_sorted_and_skip_caches_and_tests(tmp_path):
 
 def test_chat_environment_carries_only_what_the_chat_code_reads(stack):
     variables = function(stack, "chat.handler").inputs["environment"]["variables"]
-    assert set(variables) == CHAT_VARIABLES
+    # The WAF's origin secret only where there is a WAF (tests/infra/test_waf_rules.py).
+    waf = stack.config["ai-gateway:waf"] is True
+    assert set(variables) == CHAT_VARIABLES | ({"EVENTS_ORIGIN_SECRET"} if waf else set())
 
 
 def test_chat_environment_names_the_stack_resources(stack):
@@ -184,7 +186,15 @@ def test_an_unpinned_powertools_is_refused(tmp_path):
 def test_chat_memory_and_reserved_concurrency_default_from_the_project(dev):
     declared = function(dev, "chat.handler").inputs
     assert declared["memorySize"] == project_defaults()["chatMemoryMb"] == 256
-    assert declared["reservedConcurrentExecutions"] == 100
+    # No reservation by default: PutFunctionConcurrency fails on accounts with small quotas.
+    assert project_defaults()["chatReservedConcurrency"] == 0
+    assert declared["reservedConcurrentExecutions"] == -1
+
+
+def test_no_shipped_stack_reserves_concurrency(stack):
+    # Lambda grants a reservation only while 100 stay unreserved
+    # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+    assert function(stack, "chat.handler").inputs["reservedConcurrentExecutions"] == -1
 
 
 def test_chat_memory_and_reserved_concurrency_follow_the_stack_config():

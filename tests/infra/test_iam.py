@@ -117,7 +117,9 @@ def test_chat_touches_only_its_tables_parameter_and_stream(stack):
     assert allowed["dynamodb:BatchGetItem"] == {usage, prepared}
     # the prepared-key index: a keys-only Scan of the prepared-responses table, never of usage
     assert allowed["dynamodb:Scan"] == {prepared}
-    assert allowed["ssm:GetParameter"] == {stack.one("aws:ssm/parameter:Parameter").outputs["arn"]}
+    assert allowed["ssm:GetParameter"] == {
+        stack.named(f"ai-gateway-{stack.stack}-metering-tier-config").outputs["arn"]
+    }
     stream = stack.one("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream")
     assert allowed["firehose:PutRecord"] == {stream.outputs["arn"]}
     assert {a for a in allowed if a.startswith("dynamodb:")} == {

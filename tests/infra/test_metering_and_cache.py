@@ -57,7 +57,7 @@ def test_dev_tables_are_disposable(dev, noun):
 
 
 def test_tier_config_parameter_holds_the_stack_tiers_as_written(stack):
-    parameter = stack.one(PARAMETER).inputs
+    parameter = stack.named(f"ai-gateway-{stack.stack}-metering-tier-config").inputs
     assert parameter["name"] == f"/ai-gateway/{stack.stack}/tier-config"
     assert parameter["type"] == "String"
     document = json.loads(parameter["value"])

@@ -33,7 +33,7 @@ CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b
 
 
 def _site_bucket(stack):
-    return stack.named(f"ai-gateway-{stack.stack}-web-site-bucket")
+    return stack.named(f"ai-gateway-{stack.stack}-site")
 
 
 def _objects(stack) -> dict[str, dict]:
@@ -273,7 +273,7 @@ def test_prod_delivers_access_logs_to_a_private_bucket_of_the_stack(prod):
         "ACCESS_LOGS",
         distribution.outputs["arn"],
     )
-    logs_bucket = prod.named("ai-gateway-prod-web-access-logs-bucket")
+    logs_bucket = prod.named("ai-gateway-prod-access-logs")
     destination = prod.one(LOG_DESTINATION)
     config = destination.inputs["deliveryDestinationConfiguration"]
     assert config["destinationResourceArn"] == logs_bucket.outputs["arn"]
@@ -286,7 +286,7 @@ def test_prod_delivers_access_logs_to_a_private_bucket_of_the_stack(prod):
 
 
 def test_log_delivery_may_write_only_this_accounts_logs(prod):
-    bucket = prod.named("ai-gateway-prod-web-access-logs-bucket")
+    bucket = prod.named("ai-gateway-prod-access-logs")
     (policy,) = [p for p in prod.of_type(BUCKET_POLICY) if p.inputs["bucket"] == bucket.id]
     writes = [s for s in statements(policy) if "s3:PutObject" in as_list(s["Action"])]
     (write,) = writes

@@ -15,12 +15,15 @@ Semantics follow the AWS WAF Developer Guide:
 - AppSync forwards only the first 8,192 body bytes to WAF
   (https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-setting-body-inspection-limit.html).
 
-``AWSManagedRulesCommonRuleSet`` is AWS's code, not ours: it is modelled here by the four body
-rules whose documented behaviour matters to a chat gateway
+``AWSManagedRulesCommonRuleSet`` is AWS's code, not ours: it is modelled here by its five body
+rules, whose documented behaviour matters to a chat gateway
 (https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html):
-``SizeRestrictions_BODY`` (body over 8 KB), ``CrossSiteScripting_BODY`` (script tags),
-``GenericLFI_BODY`` (``../`` traversal) and ``EC2MetaDataSSRF_BODY`` (the instance-metadata
-address), each honouring the group's ``ruleActionOverrides`` and scope-down statement.
+``SizeRestrictions_BODY`` (body over 8 KB), ``CrossSiteScripting_BODY`` (script tags and event
+handler attributes), ``GenericLFI_BODY`` (``../`` traversal and system paths),
+``GenericRFI_BODY`` (a URL naming an IPv4 address) and ``EC2MetaDataSSRF_BODY`` (the
+instance-metadata address), each honouring the group's ``ruleActionOverrides`` and scope-down
+statement. The real patterns are broader and unpublished; the models only need to fire on the
+sample bodies, so a test can show that a counted rule saw them and did not block.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ BODY_INSPECTION_LIMIT = 8 * 1024
 
 _COMMON_RULE_SET: dict[str, Callable[[bytes, int], bool]] = {
     "SizeRestrictions_BODY": lambda body, size: size > 8 * 1024,
-    "CrossSiteScripting_BODY": lambda body, size: re.search(rb"<\s*script", body, re.I) is not None,
-    "GenericLFI_BODY": lambda body, size: b"../" in body,
+    "CrossSiteScripting_BODY": lambda body, size: (
+        re.search(rb"<\s*script|\bon(?:error|load|click)\s*=", body, re.I) is not None
+    ),
+    "GenericLFI_BODY": lambda body, size: re.search(rb"\.\./|/etc/passwd", body) is not None,
+    "GenericRFI_BODY": lambda body, size: (
+        re.search(rb"https?://\d{1,3}(?:\.\d{1,3}){3}", body) is not None
+    ),
     "EC2MetaDataSSRF_BODY": lambda body, size: b"169.254.169.254" in body,
 }
 
@@ -70,6 +78,7 @@ class WebAclEvaluator:
 
     def evaluate(self, request: Request) -> Verdict:
         counted: list[str] = []
+        self._counted = counted  # managed rules counted inside a group land here too
         for rule in sorted(self.web_acl["rules"], key=lambda r: r["priority"]):
             outcome = self._rule(rule, request)
             if outcome is None:
@@ -111,6 +120,7 @@ class WebAclEvaluator:
                 action = "COUNT"
             if action != "COUNT":
                 return action, f"{rule['name']}:{name}"
+            self._counted.append(f"{rule['name']}:{name}")
         return None
 
     def _rate(self, rule_name: str, statement: Mapping[str, Any], request: Request) -> bool:

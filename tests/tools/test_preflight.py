@@ -103,7 +103,11 @@ def _availability(foundation, **changes):
     }
 
 
-def _healthy(account, ctx, *, broken_models=None, use_case=True, layer=True, unreserved=1000):
+def _healthy(
+    account, ctx, *, broken_models=None, use_case=True, layer=True, unreserved=1000, holds=None
+):
+    """Queue a healthy account's answers; ``unreserved`` is the account's unreserved concurrency
+    and ``holds`` what the chat function reserves now (``None``: it does not exist yet)."""
     stubs = account.stubs
     stubs["sts"].add_response(
         "get_caller_identity",
@@ -122,7 +126,13 @@ def _healthy(account, ctx, *, broken_models=None, use_case=True, layer=True, unr
         )
     else:
         stubs["ssm"].add_client_error("get_parameter", "ParameterNotFound", http_status_code=400)
-    stubs["lambda"].add_response(
+    if ctx.settings.chat_reserved_concurrency:
+        _concurrency(stubs["lambda"], ctx, unreserved=unreserved, holds=holds)
+    account.activate()
+
+
+def _concurrency(stub, ctx, *, unreserved, holds):
+    stub.add_response(
         "get_account_settings",
         {
             "AccountLimit": {
@@ -131,7 +141,17 @@ def _healthy(account, ctx, *, broken_models=None, use_case=True, layer=True, unr
             }
         },
     )
-    account.activate()
+    function = {"FunctionName": ctx.settings.chat_function_name}
+    if holds is None:
+        stub.add_client_error(
+            "get_function_concurrency",
+            "ResourceNotFoundException",
+            http_status_code=404,
+            expected_params=function,
+        )
+    else:
+        answer = {"ReservedConcurrentExecutions": holds} if holds else {}
+        stub.add_response("get_function_concurrency", answer, function)
 
 
 @pytest.fixture
@@ -314,12 +334,51 @@ def test_prod_as_shipped_is_told_to_replace_the_placeholder_alarm_email(account)
     assert "SES" in results["Cognito e-mail"].fix
 
 
-def test_reserved_concurrency_beyond_the_account_fails(account):
-    ctx = _context(account)
-    _healthy(account, ctx, unreserved=150)  # 50 reservable after Lambda's 100
+def _reserving(account, reservation, stack="dev"):
+    ctx = _context(account, stack=stack)
+    settings = dataclasses.replace(ctx.settings, chat_reserved_concurrency=reservation)
+    return dataclasses.replace(ctx, settings=settings)
+
+
+def test_the_shipped_stacks_reserve_no_concurrency(account):
+    # A deploy then needs no headroom: accounts with small quotas can run `pulumi up`.
+    for stack in ("dev", "prod"):
+        assert _context(account, stack=stack).settings.chat_reserved_concurrency is None
+
+
+def test_a_first_deploy_reserving_beyond_the_account_fails_with_the_most_it_may_reserve(account):
+    ctx = _reserving(account, 100)
+    _healthy(account, ctx, unreserved=150)  # no chat function yet: 50 reservable
     result = _results(ctx)["chat concurrency"]
     assert result.status == FAIL
     assert "100 > 50" in result.detail
+    assert "at most 50" in result.fix and "to 0" in result.fix
+
+
+def test_a_first_deploy_within_the_account_passes(account):
+    ctx = _reserving(account, 50)
+    _healthy(account, ctx, unreserved=150)
+    assert _results(ctx)["chat concurrency"].status == PASS
+    account.stubs["lambda"].assert_no_pending_responses()
+
+
+def test_a_rerun_counts_the_functions_own_reservation_as_reservable(account):
+    # Quota 250, the chat function already holds 100: Lambda reports 150 unreserved. Keeping
+    # the 100 leaves 150 unreserved, more than Lambda's 100 - the re-run must pass.
+    ctx = _reserving(account, 100)
+    _healthy(account, ctx, unreserved=150, holds=100)
+    result = _results(ctx)["chat concurrency"]
+    assert result.status == PASS, result
+    assert "100 reserved of 150 reservable" in result.detail
+
+
+def test_a_rerun_raising_the_reservation_beyond_the_account_fails(account):
+    ctx = _reserving(account, 200)
+    _healthy(account, ctx, unreserved=150, holds=100)
+    result = _results(ctx)["chat concurrency"]
+    assert result.status == FAIL
+    assert "200 > 150" in result.detail
+    assert "at most 150" in result.fix
 
 
 def test_no_reservation_needs_no_account_headroom(account):

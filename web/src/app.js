@@ -29,7 +29,7 @@ const SESSION_OVER =
 const state = { config: null, connection: null, chat: null };
 
 async function loadConfig() {
-  const url = new URLSearchParams(location.search).get("config") || "config.json";
+  const url = new URLSearchParams(location.search).get("config") || "/config.json";
   const response = await fetch(url, { cache: "no-store" });
   if (!response.ok) throw new Error(`Could not load ${url} (${response.status})`);
   return response.json();
