@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import site_config
+
 #: A year, immutable: a content-hashed name changes whenever its bytes do, so a browser or edge
 #: cache never needs to ask again (https://developer.mozilla.org/docs/Web/HTTP/Headers/Cache-Control#immutable).
 HASHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -53,17 +55,8 @@ _CONTENT_TYPES = {
 _BUILT_IN_TYPES = mimetypes.MimeTypes()
 
 #: Stack outputs the app reads from config.json - the same names the local gateway serves, so one
-#: build of the app runs against `make dev` and a deployed stack alike. No tier data: the app
-#: learns limits from `done` and `error` events, and a tier change must not touch the site.
-CONFIG_OUTPUTS = (
-    "region",
-    "userPoolId",
-    "userPoolClientId",
-    "eventsHttpEndpoint",
-    "eventsRealtimeEndpoint",
-    "inboundNamespace",
-    "outboundNamespace",
-)
+#: build of the app runs against `make dev` and a deployed stack alike (see site_config).
+CONFIG_OUTPUTS = site_config.CONFIG_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -110,18 +103,9 @@ def site_files(site_dir: Path) -> list[SiteFile]:
 
 
 def web_config(outputs: Mapping[str, Any]) -> str:
-    """``config.json`` for a deployed stack: the outputs the app needs plus how it signs in."""
-    missing = [name for name in CONFIG_OUTPUTS if not outputs.get(name)]
-    if missing:
-        raise ValueError(f"config.json needs the stack outputs {', '.join(missing)}")
-    document = {
-        **{name: outputs[name] for name in CONFIG_OUTPUTS},
-        # A deployed app client allows SRP only (no plain passwords over the wire).
-        "authFlow": "USER_SRP_AUTH",
-        "modelProvider": "bedrock",
-        "environment": "aws",
-        "stack": outputs.get("stack", ""),
-    }
+    """``config.json`` for a deployed stack: the outputs the app needs plus how it signs in, and
+    no tier data (the app asks the gateway for its tier)."""
+    document = site_config.config_document(outputs, stack=outputs.get("stack", ""))
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 

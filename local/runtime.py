@@ -42,6 +42,7 @@ from local.stack import REPO_ROOT, load_stack
 from local.tls import LOOPBACK_NAMES, load_or_create_ca
 from local.webui import WebUi
 from settings import Settings
+from site_config import config_document
 
 log = logging.getLogger("local")
 
@@ -250,17 +251,20 @@ class LocalGateway:
         """
         assert self.resources is not None
         host = request.host
-        hidden = ("awsEndpointUrl", "webUrl", "caCertFile")
-        return {
-            **{k: v for k, v in self.outputs.items() if k not in hidden},
+        outputs = {
+            **self.outputs,
             "eventsHttpEndpoint": f"https://{host}/event",
             "eventsRealtimeEndpoint": f"wss://{host}/event/realtime",
-            "userPoolEndpoint": f"{request.scheme}://{host}/cognito-idp/",
-            "cognitoEndpoint": f"{request.scheme}://{host}/cognito-idp/",
-            "authFlow": "USER_SRP_AUTH",
-            "tierConfig": self.settings.tier_config.to_document(),
-            "environment": "local",
         }
+        # The hosted app's builder, so the two never drift (and neither carries tier data).
+        return config_document(
+            outputs,
+            userPoolEndpoint=f"{request.scheme}://{host}/cognito-idp/",
+            cognitoEndpoint=f"{request.scheme}://{host}/cognito-idp/",
+            demoUsers=self.outputs["demoUsers"],
+            modelProvider=self.outputs["modelProvider"],
+            environment="local",
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -1,10 +1,10 @@
 """Package the web chat for a deployed stack: the UI's files plus a ``config.json`` for that stack.
 
 ``pulumi stack output --json | python -m local.webconfig --stack prod --out site/`` writes a
-static site to host anywhere (S3 + CloudFront, or ``python -m http.server -d site``). The config
-carries the stack outputs, the tier document from the same stack file the program deployed (so
-the model selector shows the tier's allowlist) and ``USER_SRP_AUTH``, the only password flow a
-deployed app client allows.
+static site to host anywhere (S3 + CloudFront, or ``python -m http.server -d site``). Its config is
+the hosted app's (:func:`site_config.config_document`): the stack outputs and ``USER_SRP_AUTH``,
+the only password flow a deployed app client allows, and no tier data - the page asks the gateway
+for its tier and models, so the site need not change when a tier does.
 """
 
 from __future__ import annotations
@@ -16,35 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from local.stack import load_stack
 from local.webui import WEB_ROOT
+from site_config import CONFIG_OUTPUTS, config_document
 
 #: Stack outputs the UI needs; other outputs are left out of the public config.
-UI_OUTPUTS = (
-    "region",
-    "userPoolId",
-    "userPoolClientId",
-    "eventsHttpEndpoint",
-    "eventsRealtimeEndpoint",
-    "inboundNamespace",
-    "outboundNamespace",
-)
+UI_OUTPUTS = CONFIG_OUTPUTS
 
 
-def web_config(stack: str, outputs: dict[str, Any], config_file: Path | None = None) -> dict:
-    """``config.json`` for a deployed stack from its outputs and its stack file."""
-    missing = [name for name in UI_OUTPUTS if not outputs.get(name)]
-    if missing:
-        raise ValueError(f"the stack outputs lack {', '.join(missing)}")
-    settings = load_stack(stack, config_file)
-    return {
-        **{name: outputs[name] for name in UI_OUTPUTS},
-        "authFlow": "USER_SRP_AUTH",
-        "modelProvider": "bedrock",
-        "tierConfig": settings.tier_config.to_document(),
-        "environment": "aws",
-        "stack": stack,
-    }
+def web_config(stack: str, outputs: dict[str, Any]) -> dict:
+    """``config.json`` for a deployed stack from its outputs."""
+    return config_document(outputs, stack=stack)
 
 
 def write_site(out: Path, config: dict[str, Any]) -> None:
@@ -57,7 +38,6 @@ def write_site(out: Path, config: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.webconfig", description=__doc__)
     parser.add_argument("--stack", required=True, help="the deployed stack (Pulumi.<stack>.yaml)")
-    parser.add_argument("--config-file", type=Path, help="stack file, if not Pulumi.<stack>.yaml")
     parser.add_argument(
         "--outputs",
         type=Path,
@@ -67,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw = args.outputs.read_text() if args.outputs else sys.stdin.read()
     try:
-        config = web_config(args.stack, json.loads(raw), args.config_file)
-    except (ValueError, FileNotFoundError) as err:
+        config = web_config(args.stack, json.loads(raw))
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     write_site(args.out, config)

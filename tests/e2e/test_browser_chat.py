@@ -36,14 +36,13 @@ def test_a_user_signs_in_chats_watches_usage_grow_and_meets_the_limit(page: Page
     sign_in_as(page, "tiny-user")
     expect(page.locator("#account-tier")).to_have_text("tiny tier")
 
-    # THEN the model selector offers exactly the tier's allowlist, labelled as local
+    # THEN the model selector offers exactly the tier's allowlist (from the gateway's usage
+    # answer), labelled as local, and the panel shows the whole allowance left
     options = page.locator("#model option")
-    expect(options).to_have_text(
-        ["amazon.nova-micro-v1:0 (local)", "amazon.nova-lite-v1:0 (local)"]
-    )
+    expect(options).to_have_text(["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"])
     expect(page.locator("#model-note")).to_have_text("Local model")
     expect(page.locator('#usage-list dd[data-window="dailyOutputTokens"]')).to_contain_text(
-        "— of 80 tokens"
+        "80 left of 80 tokens"
     )
 
     # WHEN a message is sent, the answer streams in over several updates
@@ -57,11 +56,11 @@ def test_a_user_signs_in_chats_watches_usage_grow_and_meets_the_limit(page: Page
     shown = page.evaluate("window.__shown")
     assert len(set(shown)) >= 3, f"the answer did not stream in pieces: {shown}"
 
-    # AND the usage panel shows what the turn used against the tier's allowance
+    # AND the usage panel shows what is left of the tier's allowance after the turn
     expect(page.locator('#usage-list dd[data-window="dailyOutputTokens"]')).to_contain_text(
-        "40 of 80 tokens"
+        "40 left of 80 tokens"
     )
-    assert re.match(r"^\d+ of 2,000 tokens$", usage_of(page, "dailyInputTokens"))
+    assert re.match(r"^[\d,]+ left of 2,000 tokens$", usage_of(page, "dailyInputTokens"))
 
     # WHEN the user keeps chatting, the tier's daily output allowance runs out
     for turn in range(2, MAX_TURNS + 1):

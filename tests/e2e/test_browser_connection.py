@@ -144,18 +144,20 @@ def test_the_usage_panel_takes_the_limits_an_error_carries(page: Page):
             break
     expect(last_answer(page).locator('.problem[data-code="limit_exceeded"]')).to_have_count(1)
 
-    # A fresh page knows nothing of the usage; a refused turn is the first thing it hears.
+    # A fresh page asks the gateway: the used-up window shows as such before any turn.
     page.reload()
     expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
-    assert usage_of(page, "dailyOutputTokens") == "— of 80 tokens"
+    output = page.locator('#usage-list dd[data-window="dailyOutputTokens"]')
+    expect(output.locator(".usage-figures")).to_have_text("0 left of 80 tokens")
+    expect(output).to_contain_text("Limit reached")
     page.get_by_role("button", name="New chat").click()
     send(page, "One more, please")
     expect(wait_answered(page).locator(".problem")).to_have_attribute("data-code", "limit_exceeded")
 
-    # The error's own limits fill the panel: what was used, against the allowance.
-    assert usage_of(page, "dailyOutputTokens") == "80 of 80 tokens"
-    assert re.fullmatch(r"\d+ of 2,000 tokens", usage_of(page, "dailyInputTokens"))
-    assert usage_of(page, "monthlyOutputTokens") == "80 of 800 tokens"
+    # The error's own limits fill the panel: what is left, against the allowance.
+    assert usage_of(page, "dailyOutputTokens") == "0 left of 80 tokens"
+    assert re.fullmatch(r"[\d,]+ left of 2,000 tokens", usage_of(page, "dailyInputTokens"))
+    assert usage_of(page, "monthlyOutputTokens") == "720 left of 800 tokens"
     exhausted = page.locator('#usage-list dd[data-window="dailyOutputTokens"]')
     expect(exhausted.locator(".meter")).to_have_class(re.compile(r"\bfull\b"))
     expect(exhausted).to_contain_text("Limit reached · available again from")

@@ -41,6 +41,20 @@ WRAPPED_CHROME = """
 """
 
 
+# Whether the selected option's text fits inside the <select>, beside its arrow.
+SELECT_TEXT_FITS = """
+() => {
+  const select = document.getElementById('model');
+  const style = getComputedStyle(select);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const text = context.measureText(select.selectedOptions[0].textContent).width;
+  const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+  return text + padding + 20 <= select.clientWidth;
+}
+"""
+
+
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -122,6 +136,9 @@ def test_at_375_px_nothing_wraps_mid_word_and_usage_opens_from_the_top(page: Pag
 
     assert page.evaluate(WRAPPED_CHROME) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # The model selector shows its model's whole name (it once showed a lone "(").
+    expect(page.locator("#model")).to_have_value("amazon.nova-lite-v1:0")
+    assert page.evaluate(SELECT_TEXT_FITS), "the model's name is cut off in the selector"
     topbar = page.locator(".topbar").bounding_box()
     assert topbar["height"] < 60, topbar
     expect(page.locator("#usage")).to_be_hidden()
@@ -134,7 +151,7 @@ def test_at_375_px_nothing_wraps_mid_word_and_usage_opens_from_the_top(page: Pag
     panel = page.locator("#usage")
     expect(panel).to_be_in_viewport()
     expect(panel.locator('dd[data-window="dailyOutputTokens"]')).to_contain_text(
-        re.compile(r"^\d+ of 400,000 tokens")
+        re.compile(r"^[\d,]+ left of 400,000 tokens")
     )
     box = panel.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box

@@ -20,7 +20,7 @@ OUTPUTS = {
 }
 
 
-def test_the_site_config_carries_the_outputs_the_prod_tiers_and_srp(tmp_path):
+def test_the_site_config_carries_the_outputs_and_srp_and_no_tier_data(tmp_path):
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(OUTPUTS))
 
@@ -32,7 +32,10 @@ def test_the_site_config_carries_the_outputs_the_prod_tiers_and_srp(tmp_path):
     config = json.loads((site / "config.json").read_text())
     assert config["authFlow"] == "USER_SRP_AUTH"
     assert config["eventsRealtimeEndpoint"] == OUTPUTS["eventsRealtimeEndpoint"]
-    assert set(config["tierConfig"]["tiers"]) == {"free", "pro", "enterprise"}
+    assert config["stack"] == "prod"
+    # The page asks the gateway for its tier, so a tier change never needs a new site.
+    assert not {"tierConfig", "tiers", "models", "defaultTier", "limits"} & set(config)
+    assert "amazon.nova" not in json.dumps(config)
     assert "usageTableName" not in config
     assert "demoUsers" not in config
     assert (site / "index.html").is_file()
@@ -46,3 +49,10 @@ def test_outputs_missing_an_endpoint_are_refused():
     incomplete = {k: v for k, v in OUTPUTS.items() if k != "eventsRealtimeEndpoint"}
     with pytest.raises(ValueError, match="eventsRealtimeEndpoint"):
         web_config("dev", incomplete)
+
+
+def test_the_packaged_site_and_the_hosted_app_get_the_same_config():
+    from components.web_content import web_config as hosted_config
+
+    packaged = web_config("prod", OUTPUTS)
+    assert packaged == json.loads(hosted_config({**OUTPUTS, "stack": "prod"}))

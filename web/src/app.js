@@ -1,6 +1,7 @@
 // The ai-gateway web chat: sign-in, conversations, streaming answers, Stop and the usage panel.
-// Everything it knows about a gateway comes from config.json (the stack outputs plus the tier
-// document), so the same build runs against `make dev` and against a deployed stack.
+// Where the gateway is comes from config.json (the stack outputs), so the same build runs against
+// `make dev` and against a deployed stack; the user's tier, models and usage come from the
+// gateway itself, over the chat channel, so a tier change never touches the site.
 import { configureAmplify, currentClaims, signInWith, signOutHere } from "./auth.js";
 import { Connection } from "./connection.js";
 import { allowLoopbackDowngrade } from "./loopback.js";
@@ -8,6 +9,7 @@ import { handleCopyButtons } from "./markdown.js";
 import { ChatStore } from "./store.js";
 import { UsagePanel } from "./usage.js";
 import { ChatView } from "./chat.js";
+import { ModelPicker } from "./models.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,7 +28,7 @@ const PROVIDERS = {
 const SESSION_OVER =
   "Your sign-in is no longer accepted (it expired, or the gateway restarted). Sign in again.";
 
-const state = { config: null, connection: null, chat: null };
+const state = { config: null, connection: null, chat: null, models: null };
 
 async function loadConfig() {
   const url = new URLSearchParams(location.search).get("config") || "/config.json";
@@ -43,17 +45,6 @@ async function applyConfig() {
   env.textContent = state.config.environment === "local" ? "local" : state.config.stack || "";
   env.hidden = !env.textContent;
   showDemoUsers();
-}
-
-function tierFor(groups) {
-  const doc = state.config.tierConfig;
-  if (!doc) return null;
-  const matching = (groups || [])
-    .filter((g) => doc.tiers[g])
-    .map((g) => ({ name: g, ...doc.tiers[g] }));
-  if (!matching.length) return { name: doc.defaultTier, ...doc.tiers[doc.defaultTier] };
-  matching.sort((a, b) => a.precedence - b.precedence || a.name.localeCompare(b.name));
-  return matching[0];
 }
 
 // --- views ----------------------------------------------------------------------------------
@@ -80,21 +71,28 @@ function showSignIn(message) {
 }
 
 async function enterChat(claims) {
-  const tier = tierFor(claims["cognito:groups"]);
   $("account-name").textContent =
     claims["cognito:username"] || claims.email || claims.sub;
-  $("account-tier").textContent = tier ? `${tier.name} tier` : "default tier";
-  $("usage-tier").textContent = tier?.name || "current";
+  showTier(null);
   $("account").hidden = false;
   $("sign-in-view").hidden = true;
   $("chat-view").hidden = false;
   showNotice("");
-  fillModels(tier);
+  state.models = new ModelPicker($("model"), state.config.userPoolId, claims.sub);
+  showProvider();
 
   const usage = new UsagePanel($("usage-list"), $("usage-updated"));
-  usage.reset(tier);
+  usage.reset();
   const store = new ChatStore(state.config.userPoolId, claims.sub);
-  const chat = new ChatView({ store, usage, tier, publish: (event) => connection.publish(event) });
+  const chat = new ChatView({
+    store,
+    usage,
+    publish: (event) => connection.publish(event),
+    onTier: (answer) => {
+      showTier(answer.tier);
+      state.models?.fill(answer.models, answer.defaultModel);
+    },
+  });
   state.chat = chat;
   chat.openLatest();
 
@@ -105,6 +103,8 @@ async function enterChat(claims) {
     onStatus: setConnection,
     onDrop: () => chat.interrupt(),
     onSessionOver: () => sessionOver(),
+    // Subscribed: ask for the tier and usage now, so a reload shows them before any answer.
+    onReady: () => chat.requestUsage(),
   });
   state.connection = connection;
   await connection.start();
@@ -117,17 +117,13 @@ function setConnection(text, ok) {
   el.classList.toggle("ok", ok);
 }
 
-function fillModels(tier) {
-  const select = $("model");
-  select.replaceChildren();
-  const local = state.config.modelProvider === "local";
-  const models = tier?.models || [];
-  if (!models.length) select.append(new Option("Tier default", ""));
-  for (const model of models) {
-    const option = new Option(local ? `${model} (local)` : model, model);
-    option.selected = model === tier.defaultModel;
-    select.append(option);
-  }
+function showTier(name) {
+  $("account-tier").textContent = name ? `${name} tier` : "";
+  $("account-tier").hidden = !name;
+  $("usage-tier").textContent = name ? `the ${name} tier` : "your tier";
+}
+
+function showProvider() {
   const provider = PROVIDERS[state.config.modelProvider];
   $("model-note").hidden = !provider;
   if (provider) {
@@ -142,6 +138,7 @@ function leaveChat() {
   state.chat = null;
   state.connection?.close();
   state.connection = null;
+  state.models = null;
 }
 
 async function signOutClicked() {
@@ -281,6 +278,12 @@ export async function main() {
     state.chat?.newChat();
     closePanels();
   });
+  $("messages").addEventListener("click", (e) => {
+    // The "New chat" a refusal offers (messages.js).
+    if (!e.target.closest('button[data-action="new-chat"]') || !state.chat) return;
+    state.chat.newChat();
+  });
+  $("model").addEventListener("change", () => state.models?.remember());
   $("chat-list").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-chat]");
     if (!button || !state.chat) return;

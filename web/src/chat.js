@@ -4,12 +4,18 @@
 // channel with seq 0, 1, 2... and end with exactly one `done` or `error`. A turn ended here
 // before its terminal event arrived (Stop, a dropped connection, a timeout) is "settling": its
 // later deltas are ignored, but its terminal event still updates the usage panel.
-import { historyFor } from "./history.js";
-import { describeError, messageItem, renderAnswer } from "./messages.js";
+//
+// The page also asks the gateway for the user's tier, models and usage (`{"action": "usage"}`)
+// whenever it connects; the one `usage` event that answers fills the panel and the model picker.
+import { planTurn, remainingInput } from "./history.js";
+import { formatDollars } from "./usage.js";
+import { CUT_NOTE, describeError, messageItem, offersNewChat, renderAnswer } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
 
 const TURN_TIMEOUT_MS = 90_000;
+const USAGE_TIMEOUT_MS = 10_000;
+const ROOM_AGAIN = "Your usage limits have room again.";
 const SETTLING_MS = 5 * 60_000;
 function uuid() {
   // crypto.randomUUID exists only in secure contexts; the page may be served over plain http
@@ -22,15 +28,37 @@ function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/**
+ * The usage of a `done` when the gateway counted the conversation it answered, so the next turn
+ * can send it as counted (history.js); null otherwise. A prepared answer was not counted, and an
+ * answer without text is not sent again.
+ */
+function counted(done, answer) {
+  const { inputTokens, outputTokens } = done.usage || {};
+  // A stopped turn was charged an estimate, not a count.
+  if (done.cached || done.stopReason === "stopped" || !answer.text.trim()) return null;
+  if (!Number.isFinite(inputTokens) || !Number.isFinite(outputTokens)) return null;
+  return { inputTokens, outputTokens };
+}
+
 export class ChatView {
-  constructor({ store, usage, tier, publish }) {
+  /**
+   * @param {object} o
+   * @param {import("./store.js").ChatStore} o.store
+   * @param {import("./usage.js").UsagePanel} o.usage
+   * @param {(event: object) => Promise} o.publish  publish to the user's inbound channel
+   * @param {(usage: object) => void} o.onTier  a `usage` event arrived: tier, models, default
+   */
+  constructor({ store, usage, publish, onTier }) {
     this.store = store;
     this.usage = usage;
-    this.tier = tier;
+    this.tier = null;
     this.publish = publish;
+    this.onTier = onTier;
     this.chat = null;
     this.turn = null;
     this.settling = new Map(); // turnId -> expiry time
+    this.usageAsked = new Set(); // turn ids of usage requests not answered yet
   }
 
   get busy() {
@@ -38,6 +66,7 @@ export class ChatView {
   }
 
   detach() {
+    this.detached = true; // the panel and the list now belong to whoever signs in next
     this.persist();
     $("messages").replaceChildren();
     $("chat-list").replaceChildren();
@@ -125,9 +154,42 @@ export class ChatView {
 
   // --- turns ----------------------------------------------------------------------------------
 
+  /** Ask the gateway for the tier, its models and the usage so far (no model call). */
+  async requestUsage() {
+    const turnId = `u-${uuid()}`;
+    this.usageAsked.add(turnId);
+    // A gateway that does not answer usage requests still shows figures after the first answer.
+    setTimeout(() => {
+      if (this.usageAsked.delete(turnId) && !this.detached) this.usage.unavailable();
+    }, USAGE_TIMEOUT_MS);
+    try {
+      await this.publish({ action: "usage", turnId });
+    } catch {
+      this.usageAsked.delete(turnId);
+      this.usage.unavailable();
+    }
+  }
+
+  onUsage(event) {
+    this.usageAsked.delete(event.turnId);
+    this.tier = { name: event.tier, models: event.models, defaultModel: event.defaultModel };
+    this.usage.update(event.limits, { answered: true });
+    this.onTier?.(event);
+  }
+
   async send(text, modelId) {
     const turnId = `t-${uuid()}`;
-    const history = historyFor([...this.chat.messages, { role: "user", text }]);
+    const chat = this.chat;
+    // Only as much history as the allowance left can carry, newest turns first (history.js).
+    const plan = planTurn({
+      messages: chat.messages,
+      text,
+      sentFrom: chat.sentFrom ?? 0,
+      lastDone: chat.lastDone ?? null,
+      remaining: remainingInput(this.usage.limits),
+    });
+    chat.sentFrom = plan.sentFrom;
+    chat.lastDone = null; // until this turn's `done`
     const user = { role: "user", text };
     const answer = { role: "assistant", text: "", status: "streaming", turnId };
     this.chat.messages.push(user, answer);
@@ -137,7 +199,7 @@ export class ChatView {
     this.store.save(this.chat);
     this.renderList();
 
-    const turn = { id: turnId, answer, next: 0, early: new Map(), done: false };
+    const turn = { id: turnId, chat, answer, next: 0, early: new Map(), done: false };
     this.turn = turn;
     this.setBusy(true);
     this.announce("The assistant is answering.");
@@ -151,7 +213,7 @@ export class ChatView {
         conversationId: this.chat.id,
         turnId,
         modelId,
-        messages: [...history, { role: "user", content: [{ text }] }],
+        messages: plan.messages,
       });
     } catch (err) {
       this.fail(turn, { code: "publish_failed", retryable: true,
@@ -180,10 +242,21 @@ export class ChatView {
 
   onEvent(event) {
     if (!event || typeof event !== "object") return;
+    if (event.type === "usage") {
+      this.onUsage(event);
+      return;
+    }
+    if (this.usageAsked.has(event.turnId)) {
+      // The gateway could not answer the usage request: the figures come with the next answer.
+      this.usageAsked.delete(event.turnId);
+      this.usage.update(event.limits);
+      this.usage.unavailable();
+      return;
+    }
     const terminal = event.type === "done" || event.type === "error";
     if (this.settling.has(event.turnId)) {
       if (terminal) {
-        this.usage.update(event.limits);
+        this.usage.update(event.limits, { answered: event.type === "done" });
         if (event.type === "done") this.settling.delete(event.turnId);
       }
       return;
@@ -218,13 +291,22 @@ export class ChatView {
       answer.meta = [
         `${event.modelId || "model"}${provider ? ` (${provider})` : ""}`,
         `${event.usage?.inputTokens ?? "?"} in / ${event.usage?.outputTokens ?? "?"} out tokens`,
+        Number.isFinite(event.costUsd) ? formatDollars(event.costUsd) : null,
         event.cached ? "prepared answer" : null,
         event.stopReason === "stopped" ? "stopped" : null,
       ].filter(Boolean).join(" · ");
-      this.usage.update(event.limits);
+      answer.cut = event.stopReason === "max_tokens";
+      turn.chat.lastDone = counted(event, answer);
+      const roomAgain = this.usage.update(event.limits, { answered: true });
       this.finish(turn, "done");
       const words = answer.text.trim().split(/\s+/).filter(Boolean).length;
-      this.announce(`Answer complete, ${words} words.`);
+      this.announce(
+        [
+          `Answer complete, ${words} words.`,
+          answer.cut ? CUT_NOTE : null,
+          roomAgain ? ROOM_AGAIN : null,
+        ].filter(Boolean).join(" "),
+      );
     } else if (event.type === "error") {
       this.fail(turn, event);
     }
@@ -232,7 +314,11 @@ export class ChatView {
 
   fail(turn, error) {
     if (turn.done) return;
-    turn.answer.error = { code: error.code, text: describeError(error, this.tier) };
+    turn.answer.error = {
+      code: error.code,
+      text: describeError(error, this.tier),
+      newChat: offersNewChat(error),
+    };
     this.usage.update(error.limits);
     if (error.code === "limit_exceeded" && error.window) {
       this.usage.markExhausted(error.window, error.resetsAt);

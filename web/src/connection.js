@@ -38,6 +38,7 @@ export class Connection {
    * @param {(text: string, ok: boolean) => void} o.onStatus
    * @param {() => void} o.onDrop  the connection went down (events may have been missed)
    * @param {(err: Error) => void} o.onSessionOver  tokens no longer work
+   * @param {() => void} [o.onReady]  subscribed: events published from now on get their answers
    */
   constructor(o) {
     Object.assign(this, o);
@@ -74,6 +75,7 @@ export class Connection {
     await subscription.ready;
     this.attempt = 0;
     this.up();
+    this.onReady?.();
   }
 
   /** Publish one event to the inbound channel over the open WebSocket. */

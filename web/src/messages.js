@@ -1,6 +1,6 @@
 // One message on screen: the user's text, or an answer with its markdown, status and problem.
 import { renderMarkdown } from "./markdown.js";
-import { formatTime, WINDOW_PHRASE } from "./usage.js";
+import { formatAmount, formatTime, isMoney, WINDOW_PHRASE } from "./usage.js";
 
 export function messageItem(message) {
   const li = document.createElement("li");
@@ -38,6 +38,13 @@ export function renderAnswer(message) {
     meta.textContent = message.meta;
     li.append(meta);
   }
+  if (message.cut && message.status === "done") {
+    // The model was still writing: the tier's per-turn maximum cut it (stopReason max_tokens).
+    const note = document.createElement("div");
+    note.className = "note cut";
+    note.textContent = CUT_NOTE;
+    li.append(note);
+  }
   if (message.status === "stopped" || message.status === "interrupted") {
     const note = document.createElement("div");
     note.className = `note ${message.status}`;
@@ -53,13 +60,38 @@ export function renderAnswer(message) {
     problem.setAttribute("role", "alert");
     problem.dataset.code = message.error.code;
     problem.textContent = message.error.text;
+    if (message.error.newChat) {
+      // A refusal that a conversation with less history avoids: offer one where the user reads it.
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "inline-action";
+      button.dataset.action = "new-chat";
+      button.textContent = "New chat";
+      problem.append(" ", button);
+    }
     li.append(problem);
   }
 }
 
+export const CUT_NOTE = "Cut at your tier's maximum answer length.";
+
+/** Whether the answer to `error` is to start a new chat (so the error offers one). */
+export const offersNewChat = (error) => error.code === "turn_too_large";
+
 export function describeError(error, tier) {
   const tierName = tier?.name ? `the ${tier.name} tier` : "your tier";
   switch (error.code) {
+    case "turn_too_large": {
+      // The window has room, only not for this turn: never "come back later".
+      if (error.message) return error.message;
+      const window = error.window || "";
+      const phrase = WINDOW_PHRASE[window] || "allowance";
+      return (
+        `This message needs ${formatAmount(window, error.needed)} but ` +
+        `${formatAmount(window, error.remaining)} ${isMoney(window) ? "is" : "are"} left of ` +
+        `your ${phrase}. A shorter message or a new chat will fit.`
+      );
+    }
     case "limit_exceeded": {
       const window = WINDOW_PHRASE[error.window] || "tokens";
       const when = error.resetsAt ? ` You can chat again from ${formatTime(error.resetsAt)}.` : "";

@@ -3,6 +3,10 @@
 // One localStorage entry per user (keyed by user pool and `sub`), holding at most MAX_CHATS
 // conversations and MAX_BYTES of JSON: the least recently used conversations go first, and a
 // conversation too big on its own loses its oldest messages. Nothing here leaves the browser.
+//
+// Each conversation also keeps what the gateway counted of it (history.js): `sentFrom`, the index
+// of the first message sent with the last turn, and `lastDone`, that turn's `done` usage when it
+// ended with one.
 
 const VERSION = 1;
 export const MAX_CHATS = 30;
@@ -36,7 +40,7 @@ export class ChatStore {
   }
 
   create(id) {
-    const chat = { id, title: "", updated: Date.now(), messages: [] };
+    const chat = { id, title: "", updated: Date.now(), messages: [], sentFrom: 0, lastDone: null };
     this.chats.push(chat);
     return chat;
   }
@@ -58,7 +62,7 @@ export class ChatStore {
       if (kept.length > 1) {
         kept = kept.slice(0, -1); // the least recently used conversation goes first
       } else if (kept.length === 1 && kept[0].messages.length > 2) {
-        kept[0] = { ...kept[0], messages: kept[0].messages.slice(2) }; // then its oldest turn
+        kept[0] = withoutOldestTurn(kept[0]); // then its oldest turn
       } else {
         this.storage.removeItem(this.key);
         break;
@@ -76,4 +80,16 @@ export class ChatStore {
       return false; // quota exceeded: the caller drops the oldest data and tries again
     }
   }
+}
+
+/** `chat` less its first two messages, with `sentFrom` still naming the same message. */
+function withoutOldestTurn(chat) {
+  const sentFrom = chat.sentFrom || 0;
+  return {
+    ...chat,
+    messages: chat.messages.slice(2),
+    sentFrom: Math.max(0, sentFrom - 2),
+    // What the gateway counted included a dropped message: it can no longer be sent as counted.
+    lastDone: sentFrom < 2 ? null : chat.lastDone,
+  };
 }

@@ -1,7 +1,6 @@
-// Conversations kept in the browser (src/store.js) and the history sent with a turn (src/chat.js).
+// Conversations kept in the browser (src/store.js).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { historyFor } from "../src/history.js";
 import { ChatStore, MAX_BYTES, MAX_CHATS } from "../src/store.js";
 
 class MemoryStorage {
@@ -70,39 +69,42 @@ describe("ChatStore", () => {
     assert.equal(new ChatStore("pool", "u", storage).list()[0].title, "q9");
   });
 
+  it("keeps what the gateway counted pointing at the same messages when old ones go", () => {
+    const storage = new MemoryStorage(3_000);
+    const store = new ChatStore("pool", "u", storage);
+    const chat = store.create("c-big");
+    for (let i = 0; i < 4; i++) {
+      chat.messages.push({ role: "user", text: `q${i}` }, { role: "assistant", text: "a".repeat(900) });
+    }
+    chat.sentFrom = 4;
+    chat.lastDone = { inputTokens: 500, outputTokens: 200 };
+    store.save(chat);
+    const [kept] = new ChatStore("pool", "u", storage).list();
+    assert.ok(kept.messages.length < 8);
+    const dropped = 8 - kept.messages.length;
+    assert.equal(kept.sentFrom, 4 - dropped);
+    assert.equal(kept.messages[kept.sentFrom].text, "q2");
+    assert.deepEqual(kept.lastDone, { inputTokens: 500, outputTokens: 200 });
+  });
+
+  it("forgets what the gateway counted once a message it covered is dropped", () => {
+    const storage = new MemoryStorage(2_200);
+    const store = new ChatStore("pool", "u", storage);
+    const chat = store.create("c-big");
+    for (let i = 0; i < 3; i++) {
+      chat.messages.push({ role: "user", text: `q${i}` }, { role: "assistant", text: "a".repeat(900) });
+    }
+    chat.lastDone = { inputTokens: 500, outputTokens: 200 };
+    store.save(chat);
+    const [kept] = new ChatStore("pool", "u", storage).list();
+    assert.equal(kept.messages[0].text, "q1");
+    assert.equal(kept.sentFrom, 0);
+    assert.equal(kept.lastDone, null);
+  });
+
   it("starts afresh from an unreadable entry", () => {
     const storage = new MemoryStorage();
     storage.setItem("ai-gateway.chats.pool.u", "{not json");
     assert.deepEqual(new ChatStore("pool", "u", storage).list(), []);
-  });
-});
-
-describe("historyFor", () => {
-  it("sends whole answered turns and skips turns without an answer", () => {
-    const history = historyFor([
-      { role: "user", text: "one" },
-      { role: "assistant", text: "answer one" },
-      { role: "user", text: "two" },
-      { role: "assistant", text: "", status: "error" },
-      { role: "user", text: "three" },
-    ]);
-    assert.deepEqual(history, [
-      { role: "user", content: [{ text: "one" }] },
-      { role: "assistant", content: [{ text: "answer one" }] },
-    ]);
-  });
-
-  it("drops the oldest turns to fit the gateway's message and character limits", () => {
-    const messages = [];
-    for (let i = 0; i < 30; i++) {
-      messages.push({ role: "user", text: `q${i}` }, { role: "assistant", text: "a".repeat(1000) });
-    }
-    messages.push({ role: "user", text: "now" });
-    const history = historyFor(messages);
-    assert.ok(history.length + 1 <= 40);
-    const chars = history.reduce((n, m) => n + m.content[0].text.length, 0) + 3;
-    assert.ok(chars <= 16_000, chars);
-    assert.equal(history.at(-2).content[0].text, "q29");
-    assert.equal(history[0].role, "user");
   });
 });
