@@ -14,13 +14,15 @@ AMPLIFY_EXAMPLE := examples/amplify-client
 setup: $(VENV)/.installed
 
 # First run: a couple of minutes; say what is happening rather than sit silent.
-$(VENV)/.installed: $(REQUIREMENTS)
+# requirements.txt installs the project itself (`pip install -e .`, see pyproject.toml), which makes
+# `gateway`, `chat`, `settings`, `components`, `local`, `tools`, `bench`, ... importable.
+$(VENV)/.installed: $(REQUIREMENTS) pyproject.toml
 	@echo "==> Creating the Python virtual environment in $(VENV) (first run only)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "==> Installing Python dependencies (requirements-dev.txt); this takes a minute or two"
 	$(BIN)/python -m pip install --disable-pip-version-check \
 		-r requirements-dev.txt | grep -E '^(Collecting|Successfully installed)' || true
-	@$(BIN)/python -c "import moto, aiohttp, pulumi" || \
+	@$(BIN)/python -c "import moto, aiohttp, pulumi, gateway, settings" || \
 		(echo "error: the Python dependencies did not install; see pip's messages above" >&2; exit 1)
 	@touch $@
 	@echo "==> Python dependencies ready"

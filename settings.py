@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -17,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from gateway.environment import FunctionEnvironment
+from gateway.tiers import TierConfig, TierConfigError, parse_tier_config
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
-
-from gateway.environment import FunctionEnvironment  # noqa: E402
-from gateway.tiers import TierConfig, TierConfigError, parse_tier_config  # noqa: E402
-
-from model_catalog import ACTIVE, EOL, ModelCatalog, load_catalog  # noqa: E402
+from model_catalog import ACTIVE, EOL, ModelCatalog, load_catalog
 
 PROJECT = "ai-gateway"
 PROJECT_FILE = Path(__file__).resolve().parent / "Pulumi.yaml"

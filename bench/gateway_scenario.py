@@ -66,8 +66,6 @@ def _measurable(settings: Any) -> Any:
 def seed_steady_state_user(table: str, sub: str, per_bucket: tuple[int, int] = (40, 300)) -> None:
     """A user who chatted in every 10-minute bucket of the last day: the usage item then holds
     144 buckets, its steady-state size (what each read and conditional write carries)."""
-    if str(REPO / "functions") not in sys.path:
-        sys.path.insert(0, str(REPO / "functions"))
     try:
         from gateway.usage import VERSION, bucket_attribute, month_attribute
         from gateway.windows import DAILY_BUCKETS, bucket_start, month_key

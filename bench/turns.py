@@ -83,12 +83,13 @@ def run_worker(
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """Run ``python -m bench.worker`` (in ``share``'s cgroup when given); its turns."""
-    from bench.worker import RESULT
+    from bench.worker import RESULT, import_path
 
     full_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    full_env["PYTHONPATH"] = str(REPO)
+    full_env["PYTHONPATH"] = os.pathsep.join([*import_path(job), str(REPO)])
     done = subprocess.run(
-        [sys.executable, "-m", "bench.worker"],
+        # -P: the working directory does not go ahead of the design's own path.
+        [sys.executable, "-P", "-m", "bench.worker"],
         cwd=REPO,
         input=json.dumps(job),
         env=full_env,

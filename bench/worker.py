@@ -20,12 +20,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.harness import StageClient
 
-REPO = Path(__file__).resolve().parent.parent
 #: Marks the worker's result lines: the function's own log lines share standard output.
 RESULT = "bench-turn "
 
@@ -96,8 +94,16 @@ class LambdaContext:
 
 
 # -- the two designs, each through its public entry point ------------------------------------
+def import_path(job: dict[str, Any]) -> list[str]:
+    """The worker's ``PYTHONPATH`` for ``job``, ahead of the repository (which has ``bench``):
+    nothing more for the gateway, whose ``chat`` the project's install provides; for the
+    reference, its pinned requests first, then its own package, as its Lambda bundle has them."""
+    if job["design"] == "gateway":
+        return []
+    return [job["site"], job["code"]]
+
+
 def _gateway(job: dict[str, Any]) -> tuple[Callable, Callable[[str], dict], Callable[[Any], bool]]:
-    sys.path.insert(0, str(REPO / "functions"))
     chat = importlib.import_module("chat")
     sub, inbound, tier = job["sub"], job["inbound_namespace"], job["tier"]
 
@@ -137,8 +143,6 @@ def _gateway(job: dict[str, Any]) -> tuple[Callable, Callable[[str], dict], Call
 def _reference(
     job: dict[str, Any],
 ) -> tuple[Callable, Callable[[str], dict], Callable[[Any], bool]]:
-    # The pinned requests first, then the reference's own package, as its Lambda bundle has them.
-    sys.path[:0] = [job["site"], job["code"]]
     module_name, _, function = job["handler"].rpartition(".")
     handler = getattr(importlib.import_module(module_name), function)
     sub = job["sub"]

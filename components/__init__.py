@@ -1,17 +1,8 @@
 """The gateway's building blocks: one ``pulumi.ComponentResource`` per concern.
 
 Components import the function code's data model (``gateway.*``: table schemas, tier model,
-environment contract) rather than restating it, so ``functions/`` is put on the import path here.
+environment contract) rather than restating it; ``pip install -e .`` makes ``gateway`` importable.
 """
-
-import sys
-from pathlib import Path
-
-_FUNCTIONS = str(Path(__file__).resolve().parent.parent / "functions")
-if _FUNCTIONS not in sys.path:
-    sys.path.insert(0, _FUNCTIONS)
-
-# ruff: noqa: E402
 
 from components.analytics import AnalyticsArgs, AnalyticsComponent
 from components.cache import CacheArgs, CacheComponent

@@ -23,16 +23,10 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "functions"))
-sys.path.insert(0, str(REPO))
 
 AWS_DELAY = 0.005
 

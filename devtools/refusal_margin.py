@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import re
 import statistics
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "functions"))
+from gateway.token_bound import input_token_bound
 
-from gateway.token_bound import input_token_bound  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 #: The free tier's daily input allowance in the stack examples, for scale.
 DAILY_INPUT = 20_000

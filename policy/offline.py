@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import sys
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -366,8 +365,6 @@ def analyze_stack(
 
     ``config`` defaults to the pack's ``policy/config.json``, as CI passes it.
     """
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from devtools.declare import declare_stack
 
     declared = declare_stack(stack, overrides)

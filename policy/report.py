@@ -11,13 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from policy.offline import (  # noqa: E402
+from policy.offline import (
     DEFAULT_CONFIG_FILE,
     PackResult,
     PolicyConfigError,

@@ -19,18 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import boto3
+import yaml
+from botocore.config import Config
+
+from components.function_code import powertools_version
+from model_catalog import load_catalog
+from settings import PROJECT, Settings, SettingsError, load_settings
+from tools.preflight_checks import CHECKS, FAIL, Context, Result, version_tuple
+from tools.preflight_checks import run_command as _run_command
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "functions"), str(Path(__file__).resolve().parent)]
-
-import boto3  # noqa: E402
-import yaml  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from preflight_checks import CHECKS, FAIL, Context, Result, version_tuple  # noqa: E402
-from preflight_checks import run_command as _run_command  # noqa: E402
-
-from components.function_code import powertools_version  # noqa: E402
-from model_catalog import load_catalog  # noqa: E402
-from settings import PROJECT, Settings, SettingsError, load_settings  # noqa: E402
 
 #: Every AWS call gives up quickly and retries once, so the whole run fits in the budget.
 AWS_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"max_attempts": 2})

@@ -23,9 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
-
-from gateway.prepared import ANY_MODEL, PreparedResponseTable  # noqa: E402
+from gateway.prepared import ANY_MODEL, PreparedResponseTable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -36,7 +36,7 @@ from gateway.turn_io import TurnRequest
 COUNT_SECONDS = 86_400
 #: Tokens a continued conversation may add beyond its count and its new message's text: the
 #: answer's end-of-message and the new message's role markers, and the request's begin and end.
-CONTINUATION_FRAMING_TOKENS = REQUEST_FRAMING_TOKENS + 2 * MESSAGE_FRAMING_TOKENS
+CONTINUATION_FRAMING_TOKENS = REQUEST_FRAMING_TOKENS + MESSAGE_FRAMING_TOKENS
 
 
 def conversation_key(

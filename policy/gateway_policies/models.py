@@ -8,10 +8,12 @@ check sees exactly what the functions will enforce.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pulumi_policy import (
@@ -25,12 +27,31 @@ from pulumi_policy import (
 
 from ._props import UNKNOWN, allows, as_list, decode_json, maybe, of_type, policy_statements
 
-# The model catalog lives at the repository root, beside the program that uses it too.
-_REPOSITORY = Path(__file__).resolve().parents[2]
-if str(_REPOSITORY) not in sys.path:
-    sys.path.append(str(_REPOSITORY))
 
-from model_catalog import ACTIVE, ModelCatalog, load_catalog  # noqa: E402
+def _model_catalog() -> ModuleType:
+    """The project's ``model_catalog.py`` (standard library only), loaded from its file at the
+    repository root, beside the program that reads it too: one catalog module for both.
+
+    The Pulumi CLI runs this pack in its own virtualenv (``policy/.venv``, from
+    ``policy/requirements.txt``), where the project is not installed. Installing it there
+    (``-e ..`` in that file) would not do: pip resolves such a path against its working
+    directory, and ``requirements-dev.txt`` includes that file from the repository root.
+    """
+    name = "gateway_policies._model_catalog"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "model_catalog.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None, path
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it executes
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_catalog = _model_catalog()
+ACTIVE: str = _catalog.ACTIVE
+ModelCatalog = _catalog.ModelCatalog
+load_catalog = _catalog.load_catalog
 
 PARAMETER = "aws:ssm/parameter:Parameter"
 POLICY_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"}

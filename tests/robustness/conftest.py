@@ -10,7 +10,6 @@ environment is set as the components set it; it is restored when the suite ends.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,18 +18,14 @@ from typing import Any
 
 import boto3
 import pytest
+from gateway.environment import FunctionEnvironment
+from gateway.usage import VERSION, UsageSnapshot, bucket_attribute, month_attribute
+from gateway.windows import bucket_start, month_key
 
+from bench.harness import Stage
 from tests.robustness.cases import CASES, OUTCOMES, appsync_event
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO / "functions") not in sys.path:
-    sys.path.insert(0, str(REPO / "functions"))
-
-from gateway.environment import FunctionEnvironment  # noqa: E402
-from gateway.usage import VERSION, UsageSnapshot, bucket_attribute, month_attribute  # noqa: E402
-from gateway.windows import bucket_start, month_key  # noqa: E402
-
-from bench.harness import Stage  # noqa: E402
 
 INBOUND, OUTBOUND = "chat", "replies"
 MICRO, LITE, PRO = "amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"

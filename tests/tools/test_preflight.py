@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -15,11 +14,10 @@ import pytest
 from botocore.exceptions import NoCredentialsError
 from botocore.stub import Stubber
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+from tools import preflight
+from tools.preflight_checks import FAIL, PASS, WARN, Context
 
-import preflight  # noqa: E402
-from preflight_checks import FAIL, PASS, WARN, Context  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ACCOUNT = "123456789012"
 TODAY = date(2026, 11, 27)

@@ -1,0 +1,1 @@
+"""Operator tools: ``make preflight`` and the prepared-responses CLI."""
