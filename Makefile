@@ -6,7 +6,7 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test dev policy preflight bench lint format clean web web-deps amplify-deps
+.PHONY: typecheck setup test dev policy preflight bench lint format clean web web-deps amplify-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 
@@ -36,8 +36,12 @@ $(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AM
 	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
 	@touch $@
 
-test: setup web-deps amplify-deps
+test: setup web-deps amplify-deps typecheck
 	$(BIN)/python -m pytest
+
+# The type check `make test` runs first (its scope is in pyproject.toml: functions/ strict).
+typecheck: setup
+	$(BIN)/mypy
 
 dev: setup
 	$(BIN)/python -m local --stack $(STACK) --port $(PORT)
