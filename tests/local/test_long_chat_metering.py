@@ -118,6 +118,7 @@ def test_a_long_chat_trimmed_as_the_ui_trims_uses_its_whole_daily_allowance(gate
     ends, _ = asyncio.run(run_chat(gateway, Chat(trim=True)))
     refusal = ends[-1]
     used = refusal["limits"]["dailyInputTokens"]["used"]
+    print(f"trimmed: {len(ends) - 1} turns answered, {used} of {DAILY_INPUT} used at the refusal")
     # THEN the first refusal comes only once at least 95% of the day's input is used
     assert used >= 0.95 * DAILY_INPUT, (used, len(ends))
     # AND it says the turn does not fit, not that the day is used up
@@ -131,6 +132,11 @@ def test_an_untrimmed_chat_is_refused_only_when_its_turn_really_needs_more_than_
     # The model's own count of the refused request (the local model counts as it reports).
     messages = [{"role": r, "content": [{"text": t}]} for r, t in sent_log[-1]]
     needed = local_input_tokens(messages)
+    used = refusal["limits"]["dailyInputTokens"]["used"]
+    print(
+        f"untrimmed: {len(ends) - 1} turns answered, {used} of {DAILY_INPUT} used; the refused "
+        f"turn needed {needed} (model's count), {remaining} were left"
+    )
     # THEN the refused turn really needed more than was left, within 10%
     assert refusal["code"] == "turn_too_large"
     assert needed >= 0.9 * remaining, (needed, remaining)
