@@ -19,18 +19,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.robustness.cases import ran, saw
-from tests.robustness.conftest import OUTBOUND, TIERS
-
-chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
-
+import chat
 from gateway.metering import estimate_input_tokens  # noqa: E402
 from gateway.providers import Completion, LocalModel, ModelRequest  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 
 from tests.functions.support import LambdaContext  # noqa: E402
+from tests.robustness.cases import ran, saw
+from tests.robustness.conftest import OUTBOUND, TIERS
 
 TURNS = 50
 FREE = TIERS["free"]

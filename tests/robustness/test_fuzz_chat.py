@@ -21,19 +21,16 @@ import time
 import uuid
 from typing import Any
 
+import chat
 import pytest
+from gateway.contract import ErrorCode  # noqa: E402
+from gateway.tiers import WINDOWS  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.functions.support import LambdaContext  # noqa: E402
 from tests.robustness.cases import ran
 from tests.robustness.conftest import INBOUND, LITE, MICRO, OUTBOUND, PRO, terminal_of
-
-chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
-
-from gateway.contract import ErrorCode  # noqa: E402
-from gateway.tiers import WINDOWS  # noqa: E402
-
-from tests.functions.support import LambdaContext  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ROBUSTNESS_EXAMPLES", "300"))
 REFUSALS = {

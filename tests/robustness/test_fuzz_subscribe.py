@@ -8,13 +8,12 @@ import string
 from typing import Any
 
 import pytest
+import subscribe
 from aws_lambda_powertools.event_handler.events_appsync.exceptions import UnauthorizedException
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.robustness.cases import appsync_event, ran
-
-subscribe = pytest.importorskip("subscribe", reason="functions/subscribe.py has not landed")
 
 OUTBOUND = "replies"
 INBOUND = "chat"

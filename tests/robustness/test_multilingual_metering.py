@@ -13,13 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import chat
 import pytest
-
-from tests.robustness.cases import ran, saw
-from tests.robustness.conftest import LITE, MICRO, OUTBOUND
-
-chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
-
 from gateway.providers import Completion, ModelRequest, TextDelta  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 from gateway.tiers import TierConfig  # noqa: E402
@@ -27,6 +22,8 @@ from gateway.token_bound import input_token_bound  # noqa: E402
 from gateway.usage import TokenUsage, UsageSnapshot  # noqa: E402
 
 from tests.functions.support import LambdaContext  # noqa: E402
+from tests.robustness.cases import ran, saw
+from tests.robustness.conftest import LITE, MICRO, OUTBOUND
 
 TURNS = 50
 LIMITS = {
