@@ -39,6 +39,7 @@ def test_the_site_config_carries_the_outputs_the_prod_tiers_and_srp(tmp_path):
     assert sorted(p.suffix for p in (site / "assets").iterdir() if p.suffix != ".txt") == [
         ".css",
         ".js",
+        ".svg",  # the favicon
     ]
 
 
