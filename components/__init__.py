@@ -24,6 +24,7 @@ from components.functions import (
 from components.identity import IdentityArgs, IdentityComponent
 from components.metering import MeteringArgs, MeteringComponent
 from components.observability import ObservabilityArgs, ObservabilityComponent
+from components.openai_api import OpenAiApiArgs, OpenAiApiComponent
 from components.web import WebArgs, WebComponent
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "MeteringComponent",
     "ObservabilityArgs",
     "ObservabilityComponent",
+    "OpenAiApiArgs",
+    "OpenAiApiComponent",
     "WebArgs",
     "WebComponent",
 ]
