@@ -129,9 +129,7 @@ def make_handler(door: Door, limits: WireLimits) -> type[BaseHTTPRequestHandler]
         def _caller(self) -> dict[str, Any] | None:
             context = request_context(self.headers)
             if context is None:
-                self._send_error(
-                    responses.error("unauthorized"), close=self.command == "POST"
-                )
+                self._send_error(responses.error("unauthorized"), close=self.command == "POST")
             return context
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
