@@ -397,6 +397,8 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             function=self.function.name,
             action="lambda:InvokeFunction",
             principal="apigateway.amazonaws.com",
+            # InvokeWithResponseStream "requires permission for the lambda:InvokeFunction
+            # action" (https://docs.aws.amazon.com/lambda/latest/api/API_InvokeWithResponseStream.html).
             # Only this API's /v1 methods, from any of its stages.
             source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*/v1/*"),
             opts=self._child(),

@@ -17,7 +17,6 @@ from pulumi_policy import (
 
 from ._props import PRODUCTION_ONLY, get, is_production, maybe, of_type, refers_to
 
-RESOURCE = "aws:apigateway/resource:Resource"
 METHOD = "aws:apigateway/method:Method"
 INTEGRATION = "aws:apigateway/integration:Integration"
 STAGE = "aws:apigateway/stage:Stage"
@@ -29,51 +28,33 @@ WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 STREAMING_ACTION = "/response-streaming-invocations"
 
 
-def _chat_completions(resources: list[PolicyResource]) -> list[PolicyResource]:
-    """``.../chat/completions`` resources: ``completions`` under a ``chat`` resource."""
-    chats = [r for r in of_type(resources, RESOURCE) if maybe(r.props, "pathPart") == "chat"]
-    return [
-        r
-        for r in of_type(resources, RESOURCE)
-        if maybe(r.props, "pathPart") == "completions"
-        and any(refers_to(r, "parentId", chat, ("id",)) for chat in chats)
-    ]
+def _integrations_streamed(args: ResourceValidationArgs, report_violation: ReportViolation):
+    if args.resource_type != INTEGRATION or get(args.props, "type") != "AWS_PROXY":
+        return
+    uri = get(args.props, "uri")
+    if not isinstance(uri, str) or ":lambda:path/" not in uri:
+        return  # not a Lambda proxy integration (or its URI is not known yet)
+    mode = get(args.props, "responseTransferMode")
+    if mode != "STREAM":
+        report_violation(
+            f"responseTransferMode is {mode!r}: answers would reach clients only once complete, "
+            "and a function behind the Web Adapter in response_stream mode cannot answer a "
+            "buffered invoke. Set it to STREAM."
+        )
+    if not uri.endswith(STREAMING_ACTION):
+        report_violation(
+            f"The integration invokes its function with {uri.rsplit('/', 1)[-1]!r}; a streamed "
+            f"Lambda proxy integration calls '{STREAMING_ACTION.lstrip('/')}'."
+        )
 
 
-def _chat_completions_streamed(args: StackValidationArgs, report_violation: ReportViolation):
-    targets = _chat_completions(args.resources)
-    for integration in of_type(args.resources, INTEGRATION):
-        if not any(refers_to(integration, "resourceId", r, ("id",)) for r in targets):
-            continue
-        mode = maybe(integration.props, "responseTransferMode")
-        if mode != "STREAM":
-            report_violation(
-                f"Integration '{integration.name}' of /chat/completions has responseTransferMode "
-                f"{mode!r}: answers would arrive only once complete. Set it to STREAM.",
-                integration.urn,
-            )
-        uri = maybe(integration.props, "uri")
-        if (
-            maybe(integration.props, "type") == "AWS_PROXY"
-            and isinstance(uri, str)
-            and ":lambda:path/" in uri
-            and not uri.endswith(STREAMING_ACTION)
-        ):
-            report_violation(
-                f"Integration '{integration.name}' invokes its function with "
-                f"{uri.rsplit('/', 1)[-1]!r}; a streamed Lambda proxy integration calls "
-                f"'{STREAMING_ACTION.lstrip('/')}'.",
-                integration.urn,
-            )
-
-
-apigateway_chat_completions_streamed = StackValidationPolicy(
-    name="apigateway-chat-completions-streamed",
-    description="The chat completions method's integration streams (responseTransferMode "
-    "STREAM, and a Lambda proxy through response-streaming-invocations), so clients see text "
-    "as the model produces it.",
+apigateway_lambda_integrations_streamed = ResourceValidationPolicy(
+    name="apigateway-lambda-integrations-streamed",
+    description="Every REST API Lambda proxy integration (the OpenAI door's chat completions "
+    "and models) streams: responseTransferMode STREAM through response-streaming-invocations, "
+    "so clients see text as the model produces it.",
     enforcement_level=EnforcementLevel.MANDATORY,
-    validate=_chat_completions_streamed,
+    validate=_integrations_streamed,
 )
 
 
@@ -170,7 +151,7 @@ prod_rest_api_waf = StackValidationPolicy(
 )
 
 POLICIES = [
-    apigateway_chat_completions_streamed,
+    apigateway_lambda_integrations_streamed,
     apigateway_methods_authorized,
     apigateway_stage_throttled_and_logged,
     prod_rest_api_waf,

@@ -429,14 +429,14 @@ CASES = [
         culprit="machine",
     ),
     Case(
-        "apigateway-chat-completions-streamed",
+        "apigateway-lambda-integrations-streamed",
         "chat completions integration left BUFFERED",
         chat_completions_route(responseTransferMode="BUFFERED"),
         chat_completions_route(),
         culprit="chat-integration",
     ),
     Case(
-        "apigateway-chat-completions-streamed",
+        "apigateway-lambda-integrations-streamed",
         "chat completions integration in STREAM mode calling the buffered Invoke",
         chat_completions_route(uri=BUFFERED_URI),
         culprit="chat-integration",
