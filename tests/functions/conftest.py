@@ -1,14 +1,25 @@
-"""Fixtures of the function tests: clean Powertools caches, fake AWS credentials, moto, and a
-recording events endpoint."""
+"""Fixtures of the function tests: clean Powertools caches, fake AWS credentials, moto, a
+recording events endpoint, and the chat gateway over them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from gateway.environment import FunctionEnvironment
 
-from tests.functions.support import RecordingEndpoint
+from tests.functions.support import (
+    INBOUND,
+    OUTBOUND,
+    CountingCalls,
+    Gateway,
+    RecordedAnalytics,
+    RecordingEndpoint,
+    ScriptedModel,
+    create_tables,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +64,21 @@ def endpoint() -> Iterator[RecordingEndpoint]:
         yield recording
     finally:
         recording.close()
+
+
+@pytest.fixture
+def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
+    """The chat handler's runtime over moto's tables, the recording endpoint and a scripted
+    model, as a test drives it (``gateway.run(chat_payload())``)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    create_tables(client)
+    env = FunctionEnvironment(
+        usage_table="usage",
+        prepared_responses_table="prepared",
+        events_http_endpoint=endpoint.url,
+        inbound_namespace=INBOUND,
+        outbound_namespace=OUTBOUND,
+        stream_flush_ms=20,
+    )
+    calls = CountingCalls(client)
+    yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)

@@ -28,11 +28,11 @@ from gateway.telemetry import NoAnalytics, TurnCounters, TurnRecord
 from tests.functions.support import (
     INBOUND,
     OUTBOUND,
-    LambdaContext,
     StaticTiers,
     cognito_identity,
     create_tables,
 )
+from tests.support.appsync import appsync_event, lambda_context
 
 #: Decides, per publish request (numbered from 0), which event indexes the endpoint refuses.
 Refusals = Callable[[int, list[str]], set[int]]
@@ -155,15 +155,13 @@ class HostileGateway:
         self.handler = chat.make_handler(self.runtime)
 
     def invoke(self, event: dict[str, Any]) -> None:
-        self.handler(event, LambdaContext(f"req-{uuid.uuid4().hex[:8]}"))
+        self.handler(event, lambda_context(f"req-{uuid.uuid4().hex[:8]}"))
 
     def publish(
         self, sub: str, *payloads: Any, groups: list[str] | None = None, path: str | None = None
     ) -> list[dict[str, Any]]:
         """Invoke the handler with ``payloads`` published by ``sub``; the events that reached
         ``sub``'s outbound channel because of it."""
-        from tests.functions.support import appsync_event
-
         mark = len(self.api.events(own_channel(sub)))
         self.invoke(
             appsync_event(

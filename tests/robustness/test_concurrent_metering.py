@@ -19,18 +19,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
+import chat
+from gateway.metering import estimate_input_tokens
+from gateway.providers import Completion, LocalModel, ModelRequest
+from gateway.runtime import Runtime
 
 from tests.robustness.cases import ran, saw
 from tests.robustness.conftest import OUTBOUND, TIERS
-
-chat = pytest.importorskip("chat", reason="functions/chat.py has not landed")
-
-from gateway.metering import estimate_input_tokens  # noqa: E402
-from gateway.providers import Completion, LocalModel, ModelRequest  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
-
-from tests.functions.support import LambdaContext  # noqa: E402
+from tests.support.appsync import lambda_context
 
 TURNS = 50
 FREE = TIERS["free"]
@@ -84,7 +80,7 @@ def _concurrent_turns(stage, sub: str, clock) -> tuple[RecordingModel, dict[str,
         event = stage.publish_event(identity, [stage.turn(f"turn {i}: tell me about windows")])
         start.wait()
         try:
-            handler(event, LambdaContext(str(uuid.uuid4())))
+            handler(event, lambda_context(str(uuid.uuid4())))
         except BaseException as err:  # the assertion below reports it
             failures.append(err)
 
