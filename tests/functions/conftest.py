@@ -8,17 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway.environment import FunctionEnvironment
 
 from tests.functions.support import (
-    INBOUND,
-    OUTBOUND,
     CountingCalls,
     Gateway,
     RecordedAnalytics,
     RecordingEndpoint,
     ScriptedModel,
     create_tables,
+    function_environment,
 )
 
 
@@ -72,13 +70,6 @@ def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
     model, as a test drives it (``gateway.run(chat_payload())``)."""
     client = boto3.client("dynamodb", region_name="us-east-1")
     create_tables(client)
-    env = FunctionEnvironment(
-        usage_table="usage",
-        prepared_responses_table="prepared",
-        events_http_endpoint=endpoint.url,
-        inbound_namespace=INBOUND,
-        outbound_namespace=OUTBOUND,
-        stream_flush_ms=20,
-    )
+    env = function_environment(events_http_endpoint=endpoint.url)
     calls = CountingCalls(client)
     yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)

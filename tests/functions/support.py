@@ -76,6 +76,19 @@ class StaticTiers:
         return self.config
 
 
+def function_environment(**fields: Any) -> FunctionEnvironment:
+    """The chat function's environment over the test tables and namespaces (``fields`` add to
+    or override it: ``events_http_endpoint=endpoint.url``...)."""
+    defaults: dict[str, Any] = {
+        "usage_table": "usage",
+        "prepared_responses_table": "prepared",
+        "inbound_namespace": INBOUND,
+        "outbound_namespace": OUTBOUND,
+        "stream_flush_ms": 20,
+    }
+    return FunctionEnvironment(**{**defaults, **fields})
+
+
 def cognito_identity(sub: str = SUB, groups: list[str] | None = None) -> dict[str, Any]:
     return {
         "sub": sub,

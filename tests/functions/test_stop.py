@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import chat
 import pytest
-from gateway.environment import FunctionEnvironment
 from gateway.metering import TokenUsage
 from gateway.providers import Completion, ModelRequest, TextDelta
 from gateway.runtime import Runtime
@@ -29,7 +28,6 @@ from gateway.telemetry import NoAnalytics
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (
-    INBOUND,
     OTHER_SUB,
     OUTBOUND,
     SUB,
@@ -38,6 +36,7 @@ from tests.functions.support import (
     StaticTiers,
     chat_payload,
     create_tables,
+    function_environment,
     publish_event,
 )
 from tests.support.appsync import lambda_context
@@ -121,14 +120,7 @@ def handler_for(
 ):
     from gateway.publisher import EventsHttpPublisher
 
-    env = FunctionEnvironment(
-        usage_table="usage",
-        prepared_responses_table="prepared",
-        events_http_endpoint=endpoint.url,
-        inbound_namespace=INBOUND,
-        outbound_namespace=OUTBOUND,
-        stream_flush_ms=20,
-    )
+    env = function_environment(events_http_endpoint=endpoint.url)
     runtime = Runtime(
         env,
         tiers=StaticTiers(),

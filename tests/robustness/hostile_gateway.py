@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import chat
-from gateway.environment import FunctionEnvironment
 from gateway.providers import LocalModel, ModelProvider
 from gateway.relay import PublishError
 from gateway.runtime import Runtime
@@ -31,6 +30,7 @@ from tests.functions.support import (
     StaticTiers,
     cognito_identity,
     create_tables,
+    function_environment,
 )
 from tests.support.appsync import appsync_event, lambda_context
 
@@ -134,14 +134,7 @@ class HostileGateway:
         **runtime: Any,
     ) -> None:
         self.api = api or EventApi()
-        env = FunctionEnvironment(
-            usage_table="usage",
-            prepared_responses_table="prepared",
-            inbound_namespace=INBOUND,
-            outbound_namespace=OUTBOUND,
-            stream_flush_ms=20,
-            model_provider="local",
-        )
+        env = function_environment(model_provider="local")
         self.runtime = Runtime(
             env,
             tiers=tiers or StaticTiers(),

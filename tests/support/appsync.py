@@ -1,15 +1,15 @@
 """The one builder of AppSync Events invocations in the tests, and their Lambda context.
 
 Tests hand handlers hostile shapes on purpose (a path that is not a string, no segments, segments
-that contradict the path), so the builder takes whatever it is given; the local gateway's own
-builder (:func:`local.handlers.appsync_event`) takes only channels it has validated.
+that contradict the path), so the builder takes whatever it is given; it fills in the document
+the local gateway fills in for the channels it has validated (:func:`local.handlers.invocation`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from local.handlers import LambdaContext
+from local.handlers import LambdaContext, invocation
 
 #: The ``request`` AppSync Events sends with an invocation.
 REQUEST = {"headers": {"host": "example.appsync-api.us-east-1.amazonaws.com"}}
@@ -30,23 +30,14 @@ def appsync_event(
     given; publish events carry their ``events`` list."""
     if segments is _DERIVE:
         segments = path.strip("/").split("/")
-    event: dict[str, Any] = {
-        "identity": identity,
-        "result": None,
-        "request": {"headers": dict(REQUEST["headers"])},
-        "info": {
-            "channel": {"path": path, "segments": segments},
-            "channelNamespace": {"name": namespace or path.strip("/").split("/")[0]},
-            "operation": operation,
-        },
-        "error": None,
-        "prev": None,
-        "stash": {},
-        "outErrors": [],
-    }
-    if events is not None:
-        event["events"] = events
-    return event
+    return invocation(
+        operation,
+        {"path": path, "segments": segments},
+        namespace or path.strip("/").split("/")[0],
+        identity,
+        {"headers": dict(REQUEST["headers"])},
+        events,
+    )
 
 
 def lambda_context(request_id: str = "req-0001", function_name: str = "chat") -> LambdaContext:
