@@ -6,7 +6,7 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: typecheck setup test dev policy preflight bench lint format clean web web-deps amplify-deps
+.PHONY: setup test typecheck dev policy preflight bench lint format clean web web-deps amplify-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 
@@ -36,10 +36,11 @@ $(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AM
 	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The type check first: a type error fails the run before the tests start.
 test: setup web-deps amplify-deps typecheck
 	$(BIN)/python -m pytest
 
-# The type check `make test` runs first (its scope is in pyproject.toml: functions/ strict).
+# mypy over the program, the local gateway and the tools (scope and strictness: pyproject.toml).
 typecheck: setup
 	$(BIN)/mypy
 
@@ -86,4 +87,4 @@ web: web-deps
 	cd web && node build.mjs
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -4,6 +4,7 @@ Reads and validates the stack's config, composes the components and exports the 
 clients need. Every difference between dev and prod comes from the stack files.
 """
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pulumi
@@ -57,6 +58,8 @@ opts = pulumi.ResourceOptions(providers=[provider])
 # 3. The components.
 # Sign-in may return to the hosted chat app, whose URL exists only once its distribution does; the
 # user pool comes first (the Event API needs it), so its app client gets those URLs when known.
+sign_in_urls: pulumi.Input[Sequence[str]]
+resolve_sign_in_urls: Callable[[pulumi.Output[list[str]]], None]
 if settings.web.enabled:
     sign_in_urls, resolve_sign_in_urls = pulumi.deferred_output()
 else:

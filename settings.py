@@ -224,7 +224,7 @@ def config_reader(
 
 def load_settings(
     stack: str,
-    region: str,
+    region: str | None,
     get: Callable[[str], Any],
     *,
     defaults: Mapping[str, Any] | None = None,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench import tls
 from bench.fake_bedrock import FakeBedrock
-from bench.harness import Stage
-from bench.publish_sink import PublishSink
+from tests.support.publish_sink import PublishSink
+from tests.support.stage import Stage
 
 
 def main() -> None:

@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.harness import StageClient
+from local.auth import AuthMode, Caller
+from local.channels import Channel
+from local.handlers import LambdaContext, appsync_event
 
 #: Marks the worker's result lines: the function's own log lines share standard output.
 RESULT = "bench-turn "
@@ -80,19 +83,6 @@ def captured_stdout() -> Iterator[list[bytes]]:
             out.append(tmp.read())
 
 
-class LambdaContext:
-    def __init__(self, function_name: str, memory_mb: int) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self.function_name = function_name
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        )
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 # -- the two designs, each through its public entry point ------------------------------------
 def import_path(job: dict[str, Any]) -> list[str]:
     """The worker's ``PYTHONPATH`` for ``job``, ahead of the repository (which has ``bench``):
@@ -107,32 +97,22 @@ def _gateway(job: dict[str, Any]) -> tuple[Callable, Callable[[str], dict], Call
     chat = importlib.import_module("chat")
     sub, inbound, tier = job["sub"], job["inbound_namespace"], job["tier"]
 
+    channel = Channel(path=f"/{inbound}/{sub}", segments=(inbound, sub))
+    caller = Caller(
+        AuthMode.COGNITO,
+        {"sub": sub, "username": "bench", "groups": [tier], "claims": {"sub": sub}},
+    )
+
     def event(text: str) -> dict[str, Any]:
         """An onPublish invocation as AppSync Events delivers it (EVENT mode)."""
-        return {
-            "identity": {"sub": sub, "username": "bench", "groups": [tier], "claims": {"sub": sub}},
-            "result": None,
-            "request": {"headers": {}, "domainName": None},
-            "info": {
-                "channel": {"path": f"/{inbound}/{sub}", "segments": [inbound, sub]},
-                "channelNamespace": {"name": inbound},
-                "operation": "PUBLISH",
-            },
-            "error": None,
-            "prev": None,
-            "stash": {},
-            "outErrors": [],
-            "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "payload": {
-                        "conversationId": "c-bench",
-                        "turnId": f"t-{uuid.uuid4().hex[:12]}",
-                        "messages": [{"role": "user", "content": [{"text": text}]}],
-                    },
-                }
-            ],
+        payload = {
+            "conversationId": "c-bench",
+            "turnId": f"t-{uuid.uuid4().hex[:12]}",
+            "messages": [{"role": "user", "content": [{"text": text}]}],
         }
+        return appsync_event(
+            "PUBLISH", channel, caller, {}, [{"id": str(uuid.uuid4()), "payload": payload}]
+        )
 
     def is_delta(payload: Any) -> bool:
         return isinstance(payload, dict) and payload.get("type") == "delta"
@@ -219,7 +199,7 @@ def measure(
     before = stage.sink_state(sink, since=1 << 62)
     aws_before = stage.aws_usage()
     model_before = stage.model_calls(since=1 << 62)["count"]
-    context = LambdaContext(job["function_name"], job["memory_mb"])
+    context = LambdaContext(job["function_name"], memory_limit_in_mb=job["memory_mb"])
     cpu_before = time.process_time()
     with captured_stdout() as logs:
         started = time.perf_counter()

@@ -241,7 +241,7 @@ class EventsApiComponent(pulumi.ComponentResource):
             opts=self._child(),
         )
         # Event API data source names allow letters, digits and '_' only.
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             aws.appsync.DataSource(
                 f"{self._name}-{source}-source",
                 api_id=self.api.api_id,

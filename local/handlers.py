@@ -69,13 +69,33 @@ def appsync_event(
     events: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The event an AppSync Events namespace handler receives for one operation."""
+    return invocation(
+        operation,
+        channel.to_event_info(),
+        channel.namespace,
+        caller.identity,
+        {"headers": {k.lower(): v for k, v in headers.items()}, "domainName": None},
+        events,
+    )
+
+
+def invocation(
+    operation: str,
+    channel: Any,
+    namespace: Any,
+    identity: Any,
+    request: dict[str, Any],
+    events: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The invocation document itself, for whatever ``info.channel``, namespace and identity it
+    is given (the tests hand handlers hostile ones)."""
     event: dict[str, Any] = {
-        "identity": caller.identity,
+        "identity": identity,
         "result": None,
-        "request": {"headers": {k.lower(): v for k, v in headers.items()}, "domainName": None},
+        "request": request,
         "info": {
-            "channel": channel.to_event_info(),
-            "channelNamespace": {"name": channel.namespace},
+            "channel": channel,
+            "channelNamespace": {"name": namespace},
             "operation": operation,
         },
         "error": None,

@@ -74,10 +74,10 @@ def load_or_create_ca(directory: Path) -> LocalCa:
             _write_private(key_file, _pem_key(key))
             cert_file.write_bytes(_ca_certificate(key).public_bytes(serialization.Encoding.PEM))
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    loaded = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{key_file} is not an EC key; delete {directory} to make a new CA")
-    return LocalCa(cert_file=cert_file, cert=cert, key=key)
+    return LocalCa(cert_file=cert_file, cert=cert, key=loaded)
 
 
 def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:

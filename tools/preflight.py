@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,10 +85,14 @@ def build_context(
     )
 
 
+def _results_of(check: Callable[[Context], Iterable[Result]], ctx: Context) -> list[Result]:
+    return list(check(ctx))
+
+
 def run_checks(ctx: Context, budget: float = BUDGET_SECONDS) -> list[Result]:
     """Every check's results, in check order; a check still running at ``budget`` fails."""
     pool = ThreadPoolExecutor(max_workers=len(CHECKS))
-    futures = [pool.submit(lambda c=check: list(c(ctx))) for check in CHECKS]
+    futures = [pool.submit(_results_of, check, ctx) for check in CHECKS]
     wait(futures, timeout=budget)
     results: list[Result] = []
     for check, future in zip(CHECKS, futures, strict=True):

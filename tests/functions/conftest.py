@@ -1,14 +1,23 @@
-"""Fixtures of the function tests: clean Powertools caches, fake AWS credentials, moto, and a
-recording events endpoint."""
+"""Fixtures of the function tests: clean Powertools caches, fake AWS credentials, moto, a
+recording events endpoint, and the chat gateway over them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.functions.support import RecordingEndpoint
+from tests.functions.support import (
+    CountingCalls,
+    Gateway,
+    RecordedAnalytics,
+    RecordingEndpoint,
+    ScriptedModel,
+    create_tables,
+    function_environment,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +62,14 @@ def endpoint() -> Iterator[RecordingEndpoint]:
         yield recording
     finally:
         recording.close()
+
+
+@pytest.fixture
+def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
+    """The chat handler's runtime over moto's tables, the recording endpoint and a scripted
+    model, as a test drives it (``gateway.run(chat_payload())``)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    create_tables(client)
+    env = function_environment(events_http_endpoint=endpoint.url)
+    calls = CountingCalls(client)
+    yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)

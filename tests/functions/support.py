@@ -1,5 +1,6 @@
-"""Test doubles and builders shared by the function tests: AppSync events, a recording events
-endpoint, scripted model streams, a settable clock, tables in moto."""
+"""Test doubles and builders shared by the function tests: publish events, a recording events
+endpoint, scripted model streams, a settable clock, tables in moto, and the chat gateway the
+``gateway`` fixture (``conftest.py``) gives a test."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
+import botocore.session
+import chat
 from gateway.contract import ErrorCode
+from gateway.environment import FunctionEnvironment
+from gateway.prepared import PreparedResponseTable
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
+from gateway.publisher import EventsHttpPublisher
+from gateway.runtime import Runtime
 from gateway.schema import PREPARED_RESPONSES_TABLE, USAGE_TABLE
+from gateway.telemetry import TurnRecord
 from gateway.tiers import TierConfig
 from gateway.usage import TokenUsage
+from gateway.usage_store import DynamoTurnStore
+
+from tests.support.appsync import appsync_event, lambda_context
 
 SUB = "3f1c2a9e-1111-4a4a-9c9c-000000000001"
 OTHER_SUB = "7b2d4c6e-2222-4b4b-8d8d-000000000002"
@@ -64,6 +76,19 @@ class StaticTiers:
         return self.config
 
 
+def function_environment(**fields: Any) -> FunctionEnvironment:
+    """The chat function's environment over the test tables and namespaces (``fields`` add to
+    or override it: ``events_http_endpoint=endpoint.url``...)."""
+    defaults: dict[str, Any] = {
+        "usage_table": "usage",
+        "prepared_responses_table": "prepared",
+        "inbound_namespace": INBOUND,
+        "outbound_namespace": OUTBOUND,
+        "stream_flush_ms": 20,
+    }
+    return FunctionEnvironment(**{**defaults, **fields})
+
+
 def cognito_identity(sub: str = SUB, groups: list[str] | None = None) -> dict[str, Any]:
     return {
         "sub": sub,
@@ -88,36 +113,6 @@ IAM_IDENTITY = {
 }
 
 
-def appsync_event(
-    operation: str,
-    path: str,
-    identity: Any,
-    events: list[dict[str, Any]] | None = None,
-    segments: list[str] | None = None,
-) -> dict[str, Any]:
-    """The event AppSync Events hands a DIRECT Lambda handler."""
-    event: dict[str, Any] = {
-        "identity": identity,
-        "result": None,
-        "request": {"headers": {"host": "example.appsync-api.us-east-1.amazonaws.com"}},
-        "info": {
-            "channel": {
-                "path": path,
-                "segments": segments if segments is not None else path.strip("/").split("/"),
-            },
-            "channelNamespace": {"name": path.strip("/").split("/")[0]},
-            "operation": operation,
-        },
-        "error": None,
-        "prev": None,
-        "stash": {},
-        "outErrors": [],
-    }
-    if events is not None:
-        event["events"] = events
-    return event
-
-
 def publish_event(
     *payloads: Any, sub: str = SUB, groups: list[str] | None = None, path: str | None = None
 ) -> dict[str, Any]:
@@ -137,18 +132,6 @@ def chat_payload(text: str = "Hello there", **fields: Any) -> dict[str, Any]:
     }
     payload.update(fields)
     return payload
-
-
-class LambdaContext:
-    function_name = "chat"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
-
-    def __init__(self, request_id: str = "req-0001") -> None:
-        self.aws_request_id = request_id
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @dataclass
@@ -360,3 +343,121 @@ class SerialisedClient:
                 return attribute(*args, **kwargs)
 
         return call
+
+
+# -- the chat gateway the turn tests drive (the ``gateway`` fixture) -------------------------
+
+OWN_CHANNEL = f"/{OUTBOUND}/{SUB}"
+
+
+class RecordedAnalytics:
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[TurnRecord] = []
+        self.fail = fail
+
+    def record(self, record: TurnRecord) -> None:
+        if self.fail:
+            raise ConnectionError("firehose unreachable")
+        self.records.append(record)
+
+
+@dataclass
+class Gateway:
+    endpoint: RecordingEndpoint
+    dynamodb: Any
+    calls: CountingCalls
+    model: ScriptedModel
+    analytics: RecordedAnalytics
+    env: FunctionEnvironment
+    tiers: StaticTiers = field(default_factory=StaticTiers)
+
+    def handler(self, **runtime: Any):
+        return chat.make_handler(self.runtime(**runtime))
+
+    def runtime(self, **runtime: Any) -> Runtime:
+        credentials = botocore.session.get_session().get_credentials()
+        publisher = EventsHttpPublisher(
+            self.endpoint.url,
+            region="us-east-1",
+            credentials=credentials.get_frozen_credentials,
+            base_delay=0.001,
+        )
+        store = DynamoTurnStore(lambda: self.dynamodb, "usage", "prepared")
+        options = {
+            "tiers": self.tiers,
+            "store": store,
+            "provider": self.model,
+            "publisher": publisher,
+            "analytics": self.analytics,
+            **runtime,
+        }
+        return Runtime(self.env, **options)
+
+    def run(self, *payloads: Any, **event: Any) -> list[dict[str, Any]]:
+        self.handler()(publish_event(*payloads, **event), lambda_context())
+        return self.endpoint.events(OWN_CHANNEL)
+
+    def usage_item(self, sub: str = SUB) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName="usage", Key={"pk": {"S": f"user#{sub}"}}, ConsistentRead=True
+        ).get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+
+def charged_attributes(item: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of a usage item that hold tokens: settled buckets and months, reservations."""
+    return {k: v for k, v in (item or {}).items() if k[:2] in ("d#", "m#", "c#", "r#")}
+
+
+def requests_counted(item: dict[str, Any] | None) -> int:
+    """Requests counted against the rate in a usage item."""
+    return sum(int(v) for k, v in (item or {}).items() if k.startswith("q#"))
+
+
+def deltas(events: list[dict[str, Any]]) -> str:
+    return "".join(e["text"] for e in events if e["type"] == "delta")
+
+
+def terminal(events: list[dict[str, Any]]) -> dict[str, Any]:
+    ends = [e for e in events if e["type"] in ("done", "error")]
+    assert len(ends) == 1, f"expected exactly one terminal event, got {ends}"
+    assert events[-1] is ends[0], "the terminal event must be the last event of the turn"
+    return ends[0]
+
+
+def assert_gap_free(events: list[dict[str, Any]]) -> None:
+    assert [e["seq"] for e in events] == list(range(len(events)))
+
+
+def emf_blobs(out: str) -> list[dict[str, Any]]:
+    blobs = []
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def metric_values(blobs: list[dict[str, Any]], name: str, **dimensions: str) -> list[float]:
+    found: list[float] = []
+    for blob in blobs:
+        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
+            value = blob[name]
+            found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def prepare(gateway: Gateway, prompt: str, response: str, scope: str = "*") -> None:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("prepared")
+    PreparedResponseTable(table).put(prompt, response, scope=scope)
+
+
+def follow_up(turn_id: str) -> dict[str, Any]:
+    """A later turn of a conversation (never served from prepared responses)."""
+    return chat_payload(
+        messages=[
+            {"role": "user", "content": [{"text": "hi"}]},
+            {"role": "assistant", "content": [{"text": "hi!"}]},
+            {"role": "user", "content": [{"text": "and then?"}]},
+        ],
+        turnId=turn_id,
+    )

@@ -13,25 +13,22 @@ from gateway.token_bound import input_token_bound
 from gateway.usage import RESERVATION_PREFIX, TokenUsage
 
 from tests.functions.support import (
-    LambdaContext,
+    OWN_CHANNEL,
     ScriptedModel,
     SettableClock,
     StaticTiers,
-    chat_payload,
-    publish_event,
-    tier_config,
-)
-from tests.functions.test_chat_turn import (  # noqa: F401  (the gateway fixture)
-    OWN_CHANNEL,
     assert_gap_free,
     charged_attributes,
+    chat_payload,
     deltas,
     emf_blobs,
-    gateway,
     metric_values,
+    publish_event,
     requests_counted,
     terminal,
+    tier_config,
 )
+from tests.support.appsync import lambda_context
 
 NOW = 1_795_000_003.0
 
@@ -44,7 +41,7 @@ def by_turn(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def limited(gateway):  # noqa: F811
+def limited(gateway):
     """The gateway with a free tier of 3 requests a minute and 2 turns at a time, at NOW."""
     gateway.tiers = StaticTiers(tier_config(requestsPerMinute=3, maxConcurrentTurns=2))
     gateway.clock = SettableClock(NOW)
@@ -55,9 +52,9 @@ def reservations(item: dict[str, Any] | None) -> list[str]:
     return [name for name in item or {} if name.startswith(RESERVATION_PREFIX)]
 
 
-def run(gateway, *payloads: Any) -> list[dict[str, Any]]:  # noqa: F811
+def run(gateway, *payloads: Any) -> list[dict[str, Any]]:
     handler = gateway.handler(clock=gateway.clock)
-    handler(publish_event(*payloads), LambdaContext())
+    handler(publish_event(*payloads), lambda_context())
     return gateway.endpoint.events(OWN_CHANNEL)
 
 
@@ -184,7 +181,7 @@ def test_a_turn_id_may_be_used_again_after_fifteen_minutes(limited):
     assert len(limited.model.requests) == 2
 
 
-def test_a_model_reporting_more_than_the_bound_is_charged_only_what_was_reserved(gateway, capsys):  # noqa: F811
+def test_a_model_reporting_more_than_the_bound_is_charged_only_what_was_reserved(gateway, capsys):
     # GIVEN a model that reports far more input than any tokenizer could count for the text
     prompt = "Hello there"
     gateway.model = ScriptedModel(["Hi"], usage=TokenUsage(5_000, 1))
@@ -201,7 +198,7 @@ def test_a_model_reporting_more_than_the_bound_is_charged_only_what_was_reserved
     assert (record.input_tokens, record.overrun_input_tokens) == (bound, 5_000 - bound)
 
 
-def test_a_tiers_stream_cadence_sets_the_relays_flush_interval(gateway):  # noqa: F811
+def test_a_tiers_stream_cadence_sets_the_relays_flush_interval(gateway):
     # GIVEN a model streaming 40 pieces, 5 ms apart, on a tier that flushes every 10 s
     class Paced(ScriptedModel):
         def stream(self, request):

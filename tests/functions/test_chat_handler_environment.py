@@ -19,12 +19,12 @@ from tests.functions.support import (
     OUTBOUND,
     SUB,
     TIER_DOCUMENT,
-    LambdaContext,
     RecordingEndpoint,
     chat_payload,
     create_tables,
     publish_event,
 )
+from tests.support.appsync import lambda_context
 
 
 @pytest.fixture
@@ -86,12 +86,12 @@ def log_lines() -> Iterator[io.StringIO]:
 
 def test_a_local_model_turn_through_the_deployed_handler(deployed, endpoint, log_lines):
     # GIVEN a warm-up turn, so the measured turn runs on a warm function
-    chat.handler(publish_event(chat_payload("warm up [tokens=4]", turnId="t-0")), LambdaContext())
+    chat.handler(publish_event(chat_payload("warm up [tokens=4]", turnId="t-0")), lambda_context())
     before = publish_stats()
     endpoint.publishes.clear()
 
     # WHEN a free-tier user asks for a 512-token answer from the local model at full speed
-    chat.handler(publish_event(chat_payload("Write me a long answer")), LambdaContext("req-2"))
+    chat.handler(publish_event(chat_payload("Write me a long answer")), lambda_context("req-2"))
 
     # THEN the answer arrives in a handful of coalesced events on one reused connection
     events = endpoint.events(f"/{OUTBOUND}/{SUB}")
@@ -135,6 +135,6 @@ def test_a_local_model_turn_through_the_deployed_handler(deployed, endpoint, log
 
 def test_a_refused_publish_reaches_only_the_callers_own_channel(deployed, endpoint):
     other = "9d9d9d9d-3333-4c4c-8e8e-000000000003"
-    chat.handler(publish_event(chat_payload(), path=f"/{INBOUND}/{other}"), LambdaContext())
+    chat.handler(publish_event(chat_payload(), path=f"/{INBOUND}/{other}"), lambda_context())
     assert {p.channel for p in endpoint.publishes} == {f"/{OUTBOUND}/{SUB}"}
     assert [e["code"] for e in endpoint.events()] == ["unauthorized"]

@@ -7,23 +7,15 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-import botocore.session
 import chat
 import pytest
 from gateway.contract import ErrorCode
 from gateway.environment import FunctionEnvironment
 from gateway.metering import Refusal, estimate_input_tokens, plan_turn
-from gateway.prepared import PreparedResponseTable
 from gateway.providers import LocalModel
-from gateway.publisher import EventsHttpPublisher
-from gateway.runtime import Runtime
-from gateway.telemetry import TurnRecord
 from gateway.usage import TokenUsage
 from gateway.usage_store import DynamoTurnStore
 
@@ -31,133 +23,27 @@ from tests.functions.support import (
     INBOUND,
     OTHER_SUB,
     OUTBOUND,
+    OWN_CHANNEL,
     SUB,
-    CountingCalls,
-    LambdaContext,
-    RecordingEndpoint,
+    Gateway,
+    RecordedAnalytics,
     ScriptedModel,
     SettableClock,
     StaticTiers,
+    assert_gap_free,
+    charged_attributes,
     chat_payload,
-    create_tables,
+    deltas,
+    emf_blobs,
+    follow_up,
+    metric_values,
+    prepare,
     publish_event,
+    requests_counted,
+    terminal,
     tier_config,
 )
-
-OWN_CHANNEL = f"/{OUTBOUND}/{SUB}"
-
-
-class RecordedAnalytics:
-    def __init__(self, fail: bool = False) -> None:
-        self.records: list[TurnRecord] = []
-        self.fail = fail
-
-    def record(self, record: TurnRecord) -> None:
-        if self.fail:
-            raise ConnectionError("firehose unreachable")
-        self.records.append(record)
-
-
-@dataclass
-class Gateway:
-    endpoint: RecordingEndpoint
-    dynamodb: Any
-    calls: CountingCalls
-    model: ScriptedModel
-    analytics: RecordedAnalytics
-    env: FunctionEnvironment
-    tiers: StaticTiers = field(default_factory=StaticTiers)
-
-    def handler(self, **runtime: Any):
-        return chat.make_handler(self.runtime(**runtime))
-
-    def runtime(self, **runtime: Any) -> Runtime:
-        credentials = botocore.session.get_session().get_credentials()
-        publisher = EventsHttpPublisher(
-            self.endpoint.url,
-            region="us-east-1",
-            credentials=credentials.get_frozen_credentials,
-            base_delay=0.001,
-        )
-        store = DynamoTurnStore(lambda: self.dynamodb, "usage", "prepared")
-        options = {
-            "tiers": self.tiers,
-            "store": store,
-            "provider": self.model,
-            "publisher": publisher,
-            "analytics": self.analytics,
-            **runtime,
-        }
-        return Runtime(self.env, **options)
-
-    def run(self, *payloads: Any, **event: Any) -> list[dict[str, Any]]:
-        self.handler()(publish_event(*payloads, **event), LambdaContext())
-        return self.endpoint.events(OWN_CHANNEL)
-
-    def usage_item(self, sub: str = SUB) -> dict[str, Any] | None:
-        item = self.dynamodb.get_item(
-            TableName="usage", Key={"pk": {"S": f"user#{sub}"}}, ConsistentRead=True
-        ).get("Item")
-        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
-
-
-@pytest.fixture
-def gateway(aws: None, endpoint: RecordingEndpoint) -> Iterator[Gateway]:
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    create_tables(client)
-    env = FunctionEnvironment(
-        usage_table="usage",
-        prepared_responses_table="prepared",
-        events_http_endpoint=endpoint.url,
-        inbound_namespace=INBOUND,
-        outbound_namespace=OUTBOUND,
-        stream_flush_ms=20,
-    )
-    calls = CountingCalls(client)
-    yield Gateway(endpoint, client, calls, ScriptedModel(), RecordedAnalytics(), env)
-
-
-def charged_attributes(item: dict[str, Any] | None) -> dict[str, Any]:
-    """The attributes of a usage item that hold tokens: settled buckets and months, reservations."""
-    return {k: v for k, v in (item or {}).items() if k[:2] in ("d#", "m#", "c#", "r#")}
-
-
-def requests_counted(item: dict[str, Any] | None) -> int:
-    """Requests counted against the rate in a usage item."""
-    return sum(int(v) for k, v in (item or {}).items() if k.startswith("q#"))
-
-
-def deltas(events: list[dict[str, Any]]) -> str:
-    return "".join(e["text"] for e in events if e["type"] == "delta")
-
-
-def terminal(events: list[dict[str, Any]]) -> dict[str, Any]:
-    ends = [e for e in events if e["type"] in ("done", "error")]
-    assert len(ends) == 1, f"expected exactly one terminal event, got {ends}"
-    assert events[-1] is ends[0], "the terminal event must be the last event of the turn"
-    return ends[0]
-
-
-def assert_gap_free(events: list[dict[str, Any]]) -> None:
-    assert [e["seq"] for e in events] == list(range(len(events)))
-
-
-def emf_blobs(out: str) -> list[dict[str, Any]]:
-    blobs = []
-    for line in out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blobs.append(json.loads(line))
-    return blobs
-
-
-def metric_values(blobs: list[dict[str, Any]], name: str, **dimensions: str) -> list[float]:
-    found: list[float] = []
-    for blob in blobs:
-        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
-            value = blob[name]
-            found.extend(value if isinstance(value, list) else [value])
-    return found
-
+from tests.support.appsync import lambda_context
 
 # -- a complete turn ----------------------------------------------------------------------------
 
@@ -255,11 +141,6 @@ def test_cache_read_and_write_tokens_are_recorded_apart_from_the_limits(gateway)
 
 
 # -- prepared responses -------------------------------------------------------------------------
-
-
-def prepare(gateway: Gateway, prompt: str, response: str, scope: str = "*") -> None:
-    table = boto3.resource("dynamodb", region_name="us-east-1").Table("prepared")
-    PreparedResponseTable(table).put(prompt, response, scope=scope)
 
 
 def test_a_prepared_response_is_streamed_without_a_model_call_or_a_charge(gateway, capsys):
@@ -439,7 +320,7 @@ def test_a_payload_naming_another_user_changes_nothing(gateway):
     ],
 )
 def test_publishing_to_a_channel_one_does_not_own_is_refused_on_ones_own_channel(gateway, path):
-    gateway.handler()(publish_event(chat_payload(), path=path), LambdaContext())
+    gateway.handler()(publish_event(chat_payload(), path=path), lambda_context())
     events = gateway.endpoint.events()
     assert [e["code"] for e in events] == ["unauthorized"]
     assert all(p.channel == OWN_CHANNEL for p in gateway.endpoint.publishes)
@@ -451,7 +332,7 @@ def test_publishing_to_a_channel_one_does_not_own_is_refused_on_ones_own_channel
 def test_a_publish_without_a_user_identity_is_dropped(gateway):
     event = publish_event(chat_payload())
     event["identity"] = None
-    gateway.handler()(event, LambdaContext())
+    gateway.handler()(event, lambda_context())
     assert gateway.endpoint.publishes == []
     assert gateway.model.requests == []
 
@@ -515,7 +396,7 @@ def test_no_fallback_after_the_first_delta(gateway):
 def test_an_unreadable_usage_store_refuses_the_turn_by_default(gateway, capsys):
     gateway.env = FunctionEnvironment(**{**gateway.env.__dict__})
     handler = gateway.handler(store=DynamoTurnStore(lambda: gateway.dynamodb, "missing-table"))
-    handler(publish_event(chat_payload()), LambdaContext())
+    handler(publish_event(chat_payload()), lambda_context())
     error = terminal(gateway.endpoint.events(OWN_CHANNEL))
     assert (error["code"], error["retryable"]) == ("usage_unavailable", True)
     assert gateway.model.requests == []
@@ -525,7 +406,7 @@ def test_an_unreadable_usage_store_refuses_the_turn_by_default(gateway, capsys):
 def test_a_stack_may_meter_fail_open(gateway):
     gateway.env = FunctionEnvironment(**{**gateway.env.__dict__, "metering_fail_open": True})
     handler = gateway.handler(store=DynamoTurnStore(lambda: gateway.dynamodb, "missing-table"))
-    handler(publish_event(chat_payload()), LambdaContext())
+    handler(publish_event(chat_payload()), lambda_context())
     assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
     assert gateway.model.requests[0].max_tokens == 512
 
@@ -614,13 +495,13 @@ def test_a_crashed_turns_reservation_stops_counting_when_it_expires(gateway):
         },
     )
     handler = gateway.handler(clock=clock)
-    handler(publish_event(chat_payload(turnId="t-1")), LambdaContext())
+    handler(publish_event(chat_payload(turnId="t-1")), lambda_context())
     assert terminal(gateway.endpoint.events(OWN_CHANNEL))["code"] == "limit_exceeded"
 
     # WHEN its expiry has passed
     clock.wall += 901
     gateway.endpoint.publishes.clear()
-    handler(publish_event(chat_payload(turnId="t-2")), LambdaContext())
+    handler(publish_event(chat_payload(turnId="t-2")), lambda_context())
 
     # THEN the next turn is admitted and prunes it
     assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
@@ -635,14 +516,14 @@ def test_a_new_utc_month_brings_a_new_monthly_allowance(gateway):
         Item={"pk": {"S": f"user#{SUB}"}, "version": {"N": "1"}, "m#2025-03#o": {"N": "40000"}},
     )
     handler = gateway.handler(clock=clock)
-    handler(publish_event(chat_payload(turnId="t-1")), LambdaContext())
+    handler(publish_event(chat_payload(turnId="t-1")), lambda_context())
     error = terminal(gateway.endpoint.events(OWN_CHANNEL))
     assert (error["window"], error["resetsAt"]) == ("monthlyOutputTokens", "2025-04-01T00:00:00Z")
 
     # WHEN April starts THEN the user may chat again
     clock.wall = datetime(2025, 4, 1, tzinfo=UTC).timestamp()
     gateway.endpoint.publishes.clear()
-    handler(publish_event(chat_payload(turnId="t-2")), LambdaContext())
+    handler(publish_event(chat_payload(turnId="t-2")), lambda_context())
     assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"
 
 
@@ -656,7 +537,7 @@ def test_concurrent_invocations_of_one_handler_never_cross_users(gateway):
     def invoke(sub: str) -> None:
         start.wait()
         payload = chat_payload(f"[tokens=30] question from {sub[:8]}", turnId=f"t-{sub[:8]}")
-        handler(publish_event(payload, sub=sub), LambdaContext(f"req-{sub[:8]}"))
+        handler(publish_event(payload, sub=sub), lambda_context(f"req-{sub[:8]}"))
 
     threads = [threading.Thread(target=invoke, args=(sub,)) for sub in subs]
     for thread in threads:
@@ -685,30 +566,18 @@ def test_concurrent_invocations_of_one_handler_never_cross_users(gateway):
     ],
 )
 def test_a_malformed_invocation_is_logged_and_answers_nobody(gateway, event):
-    assert gateway.handler()(event, LambdaContext()) is None
+    assert gateway.handler()(event, lambda_context()) is None
     assert gateway.endpoint.publishes == []
     assert gateway.model.requests == []
 
 
 def test_a_channel_path_no_route_matches_is_still_refused_on_ones_own_channel(gateway):
-    gateway.handler()(publish_event(chat_payload(), path=f"/{INBOUND}/{SUB}\n"), LambdaContext())
+    gateway.handler()(publish_event(chat_payload(), path=f"/{INBOUND}/{SUB}\n"), lambda_context())
     assert [e["code"] for e in gateway.endpoint.events(OWN_CHANNEL)] == ["unauthorized"]
     assert gateway.model.requests == []
 
 
 # -- a warm function's known usage --------------------------------------------------------------
-
-
-def follow_up(turn_id: str) -> dict[str, Any]:
-    """A later turn of a conversation (never served from prepared responses)."""
-    return chat_payload(
-        messages=[
-            {"role": "user", "content": [{"text": "hi"}]},
-            {"role": "assistant", "content": [{"text": "hi!"}]},
-            {"role": "user", "content": [{"text": "and then?"}]},
-        ],
-        turnId=turn_id,
-    )
 
 
 def reserve_elsewhere(gateway: Gateway, reservation_id: str) -> Any:
@@ -730,12 +599,12 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
     )
     runtime = gateway.runtime()
     handler = chat.make_handler(runtime)
-    handler(publish_event(chat_payload()), LambdaContext())
+    handler(publish_event(chat_payload()), lambda_context())
     assert gateway.calls.calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
 
     # WHEN the same user's next turn reaches the same warm function
     gateway.calls.reset()
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
     # THEN it reserves and settles: two requests, no read
     assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
 
@@ -743,7 +612,7 @@ def test_a_warm_functions_next_turn_reserves_without_reading_the_usage_item(gate
     # first message reads nothing either
     runtime.core().admission.prepared_index.refresh()
     gateway.calls.reset()
-    handler(publish_event(chat_payload(turnId="t-3")), LambdaContext())
+    handler(publish_event(chat_payload(turnId="t-3")), lambda_context())
     assert gateway.calls.calls == ["UpdateItem", "UpdateItem"]
     assert read_tables == [["prepared", "usage"]]
 
@@ -760,7 +629,7 @@ def test_a_kept_snapshot_gone_out_of_date_never_admits_past_a_limit(gateway):
     # GIVEN a warm function that knows the user's item after a turn (4 of 516 tokens used)
     gateway.tiers = StaticTiers(tier_config(dailyOutputTokens=516, maxOutputTokensPerTurn=512))
     handler = gateway.handler()
-    handler(publish_event(chat_payload()), LambdaContext())
+    handler(publish_event(chat_payload()), lambda_context())
     # AND another instance that has since admitted a turn holding the remaining 512
     reserve_elsewhere(gateway, "elsewhere")
     gateway.calls.reset()
@@ -768,7 +637,7 @@ def test_a_kept_snapshot_gone_out_of_date_never_admits_past_a_limit(gateway):
     gateway.endpoint.publishes.clear()
 
     # WHEN the user's next turn plans on what the warm function knew (room for 512 more)
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
 
     # THEN the reservation, conditioned on the item's version, wrote nothing and brought back
     # the current item, on which the turn is refused: no model call, nothing more reserved
@@ -784,9 +653,9 @@ def test_a_refusal_planned_on_a_kept_snapshot_is_confirmed_by_a_fresh_read(gatew
     # the user's remaining daily output
     gateway.tiers = StaticTiers(tier_config(dailyOutputTokens=516, maxOutputTokensPerTurn=512))
     handler = gateway.handler()
-    handler(publish_event(chat_payload()), LambdaContext())
+    handler(publish_event(chat_payload()), lambda_context())
     store, plan = reserve_elsewhere(gateway, "elsewhere")
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
     assert gateway.endpoint.events(OWN_CHANNEL)[-1]["code"] == "limit_exceeded"
     # AND that turn has since failed and released its reservation
     store.release(f"user#{SUB}", plan.reservation.id)
@@ -795,7 +664,7 @@ def test_a_refusal_planned_on_a_kept_snapshot_is_confirmed_by_a_fresh_read(gatew
     gateway.endpoint.publishes.clear()
 
     # WHEN the user's next turn arrives at the warm function, which would refuse it
-    handler(publish_event(follow_up("t-3")), LambdaContext())
+    handler(publish_event(follow_up("t-3")), lambda_context())
 
     # THEN the refusal is checked against a fresh read of the item, and the turn is admitted
     assert terminal(gateway.endpoint.events(OWN_CHANNEL))["type"] == "done"

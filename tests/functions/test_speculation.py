@@ -18,23 +18,20 @@ from gateway.usage import TokenUsage, UsageSnapshot
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (
+    OWN_CHANNEL,
     SUB,
-    LambdaContext,
     ScriptedModel,
     chat_payload,
-    publish_event,
-    tier_config,
-)
-from tests.functions.test_chat_turn import (  # noqa: F401  (the gateway fixture)
-    OWN_CHANNEL,
     deltas,
     emf_blobs,
     follow_up,
-    gateway,
     metric_values,
     prepare,
+    publish_event,
     terminal,
+    tier_config,
 )
+from tests.support.appsync import lambda_context
 
 FREE = tier_config().tiers["free"]
 NOW = 1_795_000_000
@@ -151,16 +148,16 @@ class StampedModel(ScriptedModel):
         yield from super().stream(request)
 
 
-def test_a_warm_turn_opens_the_model_before_its_admission_write_returns(gateway):  # noqa: F811
+def test_a_warm_turn_opens_the_model_before_its_admission_write_returns(gateway):
     # GIVEN a warm function that knows the user's usage, and an admission write taking 100 ms
     store = SlowStore(lambda: gateway.dynamodb, "usage", "prepared")
     gateway.model = StampedModel()
     handler = chat.make_handler(gateway.runtime(store=store))
-    handler(publish_event(follow_up("t-1")), LambdaContext())
+    handler(publish_event(follow_up("t-1")), lambda_context())
     store.delay = 0.1
     gateway.endpoint.publishes.clear()
     # WHEN the user's next turn runs
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
     # THEN the model was called before the admission write returned
     assert gateway.model.called_at[1] < store.reserved_at[1] - 0.05
     # AND the turn streamed and completed normally, with nothing counted as cancelled
@@ -169,7 +166,7 @@ def test_a_warm_turn_opens_the_model_before_its_admission_write_returns(gateway)
     assert gateway.analytics.records[-1].speculative_cancelled == 0
 
 
-def test_nothing_is_published_before_the_turn_is_admitted(gateway):  # noqa: F811
+def test_nothing_is_published_before_the_turn_is_admitted(gateway):
     class StampingPublisher:
         def __init__(self) -> None:
             self.at: list[float] = []
@@ -181,19 +178,19 @@ def test_nothing_is_published_before_the_turn_is_admitted(gateway):  # noqa: F81
     store = SlowStore(lambda: gateway.dynamodb, "usage", "prepared")
     publisher = StampingPublisher()
     handler = chat.make_handler(gateway.runtime(store=store, publisher=publisher))
-    handler(publish_event(follow_up("t-1")), LambdaContext())
+    handler(publish_event(follow_up("t-1")), lambda_context())
     store.delay = 0.1
     publisher.at.clear()
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
     assert publisher.at and min(publisher.at) >= store.reserved_at[1]
 
 
-def test_a_speculative_call_that_admission_refuses_is_cancelled_and_counted(gateway, capsys):  # noqa: F811
+def test_a_speculative_call_that_admission_refuses_is_cancelled_and_counted(gateway, capsys):
     # GIVEN a warm function whose kept usage item predicts admission
     model = GatedModel()
     model.gate.set()
     handler = chat.make_handler(gateway.runtime(provider=model))
-    handler(publish_event(follow_up("t-1")), LambdaContext())
+    handler(publish_event(follow_up("t-1")), lambda_context())
     # AND meanwhile the user's daily input ran out elsewhere (the kept item is out of date)
     gateway.dynamodb.update_item(
         TableName="usage",
@@ -206,7 +203,7 @@ def test_a_speculative_call_that_admission_refuses_is_cancelled_and_counted(gate
     model.closed.clear()
     capsys.readouterr()
     # WHEN the next turn runs
-    handler(publish_event(follow_up("t-2")), LambdaContext())
+    handler(publish_event(follow_up("t-2")), lambda_context())
     # THEN it is refused, nothing of the model's answer was published, the call was closed
     events = gateway.endpoint.events(OWN_CHANNEL)
     assert [e["type"] for e in events] == ["error"] and events[0]["code"] == "limit_exceeded"
@@ -219,15 +216,15 @@ def test_a_speculative_call_that_admission_refuses_is_cancelled_and_counted(gate
     assert metric_values(blobs, "SpeculativeInputTokens") == [record.speculative_input_tokens]
 
 
-def test_a_prompt_the_index_knows_is_looked_up_and_served(gateway):  # noqa: F811
+def test_a_prompt_the_index_knows_is_looked_up_and_served(gateway):
     prepare(gateway, "What is the gateway?", "One governed door.")
     runtime = gateway.runtime()
     handler = chat.make_handler(runtime)
-    handler(publish_event(follow_up("t-1")), LambdaContext())
+    handler(publish_event(follow_up("t-1")), lambda_context())
     runtime.core().admission.prepared_index.refresh()
     gateway.calls.reset()
     gateway.model.requests.clear()
-    handler(publish_event(chat_payload("what is the gateway", turnId="t-2")), LambdaContext())
+    handler(publish_event(chat_payload("what is the gateway", turnId="t-2")), lambda_context())
     turn = [e for e in gateway.endpoint.events(OWN_CHANNEL) if e["turnId"] == "t-2"]
     assert deltas(turn) == "One governed door." and terminal(turn)["cached"] is True
     assert gateway.model.requests == []  # never speculated on: it could be served

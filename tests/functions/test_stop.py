@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import chat
 import pytest
-from gateway.environment import FunctionEnvironment
 from gateway.providers import Completion, ModelRequest, TextDelta
 from gateway.runtime import Runtime
 from gateway.stop import (
@@ -29,18 +28,18 @@ from gateway.usage import TokenUsage
 from gateway.usage_store import DynamoTurnStore
 
 from tests.functions.support import (
-    INBOUND,
     OTHER_SUB,
     OUTBOUND,
     SUB,
     CountingCalls,
-    LambdaContext,
     RecordingEndpoint,
     StaticTiers,
     chat_payload,
     create_tables,
+    function_environment,
     publish_event,
 )
+from tests.support.appsync import lambda_context
 
 OWN_CHANNEL = f"/{OUTBOUND}/{SUB}"
 PIECE = "word "  # 5 characters: ceil(5 n / 4) output tokens for n pieces
@@ -121,14 +120,7 @@ def handler_for(
 ):
     from gateway.publisher import EventsHttpPublisher
 
-    env = FunctionEnvironment(
-        usage_table="usage",
-        prepared_responses_table="prepared",
-        events_http_endpoint=endpoint.url,
-        inbound_namespace=INBOUND,
-        outbound_namespace=OUTBOUND,
-        stream_flush_ms=20,
-    )
+    env = function_environment(events_http_endpoint=endpoint.url)
     runtime = Runtime(
         env,
         tiers=StaticTiers(),
@@ -160,7 +152,7 @@ def test_a_stopped_turn_ends_with_one_done_stopped_and_only_the_usage_produced(
     handle = handler_for(dynamodb, endpoint, model, stops, clock)
 
     # WHEN the turn runs
-    handle(publish_event(chat_payload(turnId="t-7")), LambdaContext())
+    handle(publish_event(chat_payload(turnId="t-7")), lambda_context())
 
     # THEN it stopped reading the model at once and closed its stream
     assert model.closed_early
@@ -190,7 +182,7 @@ def test_a_turn_shorter_than_the_interval_never_looks_for_a_stop(dynamodb, endpo
     pieces = int(CHECK_INTERVAL_SECONDS / 0.25) - 1  # 1.75 s of streaming
     stops = FakeStops(stop_at_check=1)
     handle = handler_for(dynamodb, endpoint, PacedModel(clock, pieces), stops, clock)
-    handle(publish_event(chat_payload()), LambdaContext())
+    handle(publish_event(chat_payload()), lambda_context())
     assert stops.checks == []
     assert endpoint.events(OWN_CHANNEL)[-1]["stopReason"] == "end_turn"
 
@@ -200,7 +192,7 @@ def test_a_long_turn_looks_at_most_once_per_interval_of_streaming(dynamodb, endp
     model = PacedModel(clock, pieces=200)  # 50 s of streaming
     stops = FakeStops()
     handle = handler_for(dynamodb, endpoint, model, stops, clock)
-    handle(publish_event(chat_payload()), LambdaContext())
+    handle(publish_event(chat_payload()), lambda_context())
     streamed = model.pieces * model.step
     assert len(stops.checks) == int(streamed / CHECK_INTERVAL_SECONDS)
     assert endpoint.events(OWN_CHANNEL)[-1]["stopReason"] == "end_turn"
@@ -210,7 +202,7 @@ def test_a_store_that_cannot_be_read_never_stops_or_breaks_the_turn(dynamodb, en
     clock = StreamClock()
     stops = FakeStops(fail=True)
     handle = handler_for(dynamodb, endpoint, PacedModel(clock, 40), stops, clock)
-    handle(publish_event(chat_payload()), LambdaContext())
+    handle(publish_event(chat_payload()), lambda_context())
     assert len(stops.checks) == 5
     assert endpoint.events(OWN_CHANNEL)[-1]["stopReason"] == "end_turn"
 
@@ -258,7 +250,7 @@ def test_a_malformed_stop_gets_invalid_request_under_an_id_of_its_own(
 ) -> None:
     stops = FakeStops()
     handle = handler_for(dynamodb, endpoint, PacedModel(StreamClock(), 1), stops)
-    handle(publish_event(payload), LambdaContext())
+    handle(publish_event(payload), lambda_context())
     [event] = endpoint.events(OWN_CHANNEL)
     assert (event["type"], event["code"], event["seq"]) == ("error", "invalid_request", 0)
     # The turn the stop names is another turn: its id is never reused for the stop's error.
@@ -269,7 +261,7 @@ def test_a_malformed_stop_gets_invalid_request_under_an_id_of_its_own(
 def test_a_stop_that_cannot_be_recorded_is_logged_and_answers_nothing(dynamodb, endpoint) -> None:
     stops = FakeStops(fail=True)
     handle = handler_for(dynamodb, endpoint, PacedModel(StreamClock(), 1), stops)
-    handle(publish_event({"action": "stop", "turnId": "t-9"}), LambdaContext())
+    handle(publish_event({"action": "stop", "turnId": "t-9"}), lambda_context())
     assert endpoint.events() == []
 
 
@@ -295,7 +287,7 @@ def test_a_stop_is_one_item_with_the_tables_ttl_found_until_it_expires(dynamodb)
 
 def test_a_stop_item_never_touches_the_users_usage_item(dynamodb, endpoint) -> None:
     handle = handler_for(dynamodb, endpoint, PacedModel(StreamClock(), 1), None)
-    handle(publish_event(chat_payload()), LambdaContext())
+    handle(publish_event(chat_payload()), lambda_context())
     before = usage_item(dynamodb)
     DynamoStopSignals(lambda: dynamodb, "usage").request(SUB, "t-1", int(time.time()))
     assert usage_item(dynamodb) == before
@@ -321,13 +313,13 @@ def test_a_stop_from_another_invocation_ends_a_running_turn_within_the_interval(
 
     handle = handler_for(dynamodb, endpoint, LocalModel(40), None)
     payload = chat_payload("[tokens=400] go", turnId="t-long")
-    turn = threading.Thread(target=handle, args=(publish_event(payload), LambdaContext()))
+    turn = threading.Thread(target=handle, args=(publish_event(payload), lambda_context()))
     started = time.monotonic()
     turn.start()
     deadline = started + 10
     while not endpoint.events(OWN_CHANNEL) and time.monotonic() < deadline:
         time.sleep(0.01)
-    handle(publish_event({"action": "stop", "turnId": "t-long"}), LambdaContext("req-stop"))
+    handle(publish_event({"action": "stop", "turnId": "t-long"}), lambda_context("req-stop"))
     turn.join(timeout=30)
 
     events = endpoint.events(OWN_CHANNEL)
@@ -355,7 +347,7 @@ def test_a_stop_is_seen_at_the_first_look_after_it_was_recorded(dynamodb, endpoi
 
     model = StoppedMidway(clock, pieces=100)
     handle = handler_for(dynamodb, endpoint, model, stops, clock)
-    handle(publish_event(chat_payload()), LambdaContext())
+    handle(publish_event(chat_payload()), lambda_context())
     # THEN the turn stopped at its next look, within one interval of the stop
     stopped_at = model.yielded * model.step
     assert stopped_at == 2 * CHECK_INTERVAL_SECONDS

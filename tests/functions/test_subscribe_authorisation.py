@@ -14,10 +14,10 @@ from tests.functions.support import (
     OTHER_SUB,
     OUTBOUND,
     SUB,
-    LambdaContext,
     appsync_event,
     cognito_identity,
 )
+from tests.support.appsync import lambda_context
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,8 @@ def _namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def subscribe_to(path: str, identity: Any, segments: list[str] | None = None) -> Any:
-    return subscribe.handler(appsync_event("SUBSCRIBE", path, identity, segments=segments), None)
+    given = {} if segments is None else {"segments": segments}
+    return subscribe.handler(appsync_event("SUBSCRIBE", path, identity, **given), None)
 
 
 def test_a_user_may_subscribe_to_their_own_outbound_channel():
@@ -107,4 +108,4 @@ def test_a_wildcard_sub_cannot_subscribe_to_a_wildcard_channel():
 @pytest.mark.parametrize("event", [{}, {"info": None}, {"identity": cognito_identity()}, []])
 def test_a_malformed_event_is_refused(event):
     with pytest.raises(UnauthorizedException):
-        subscribe.handler(event, LambdaContext())
+        subscribe.handler(event, lambda_context())

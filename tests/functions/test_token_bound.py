@@ -10,13 +10,9 @@ import pytest
 from gateway.token_bound import input_token_bound, text_token_bound
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-mistral = pytest.importorskip("mistral_common.tokens.tokenizers.mistral")
-from mistral_common.protocol.instruct.messages import (  # noqa: E402
-    AssistantMessage,
-    UserMessage,
-)
-from mistral_common.protocol.instruct.request import ChatCompletionRequest  # noqa: E402
+from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+from mistral_common.protocol.instruct.request import ChatCompletionRequest
+from mistral_common.tokens.tokenizers import mistral
 
 TOKENIZERS = {
     "sentencepiece-v1": mistral.MistralTokenizer.v1(),

@@ -22,8 +22,9 @@ from gateway.environment import FunctionEnvironment
 from gateway.usage import VERSION, UsageSnapshot, bucket_attribute, month_attribute
 from gateway.windows import bucket_start, month_key
 
-from bench.harness import Stage
-from tests.robustness.cases import CASES, OUTCOMES, appsync_event
+from tests.robustness.cases import CASES, OUTCOMES
+from tests.support.appsync import appsync_event
+from tests.support.stage import Stage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,10 +110,10 @@ class GatewayStage:
         path = channel if channel is not None else f"/{INBOUND}/{sub}"
         if segments == "derive":
             segments = [s for s in str(path).split("/") if s]
-        return {
-            **appsync_event(identity, INBOUND, "PUBLISH", path, segments),
-            "events": [{"id": str(uuid.uuid4()), "payload": p} for p in payloads],
-        }
+        events = [{"id": str(uuid.uuid4()), "payload": p} for p in payloads]
+        return appsync_event(
+            "PUBLISH", path, identity, events=events, segments=segments, namespace=INBOUND
+        )
 
     @staticmethod
     def user(sub: str | None = None, groups: list[str] | None = None) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import chat
-from gateway.environment import FunctionEnvironment
 from gateway.providers import LocalModel, ModelProvider
 from gateway.relay import PublishError
 from gateway.runtime import Runtime
@@ -28,11 +27,12 @@ from gateway.telemetry import NoAnalytics, TurnCounters, TurnRecord
 from tests.functions.support import (
     INBOUND,
     OUTBOUND,
-    LambdaContext,
     StaticTiers,
     cognito_identity,
     create_tables,
+    function_environment,
 )
+from tests.support.appsync import appsync_event, lambda_context
 
 #: Decides, per publish request (numbered from 0), which event indexes the endpoint refuses.
 Refusals = Callable[[int, list[str]], set[int]]
@@ -134,14 +134,7 @@ class HostileGateway:
         **runtime: Any,
     ) -> None:
         self.api = api or EventApi()
-        env = FunctionEnvironment(
-            usage_table="usage",
-            prepared_responses_table="prepared",
-            inbound_namespace=INBOUND,
-            outbound_namespace=OUTBOUND,
-            stream_flush_ms=20,
-            model_provider="local",
-        )
+        env = function_environment(model_provider="local")
         self.runtime = Runtime(
             env,
             tiers=tiers or StaticTiers(),
@@ -155,15 +148,13 @@ class HostileGateway:
         self.handler = chat.make_handler(self.runtime)
 
     def invoke(self, event: dict[str, Any]) -> None:
-        self.handler(event, LambdaContext(f"req-{uuid.uuid4().hex[:8]}"))
+        self.handler(event, lambda_context(f"req-{uuid.uuid4().hex[:8]}"))
 
     def publish(
         self, sub: str, *payloads: Any, groups: list[str] | None = None, path: str | None = None
     ) -> list[dict[str, Any]]:
         """Invoke the handler with ``payloads`` published by ``sub``; the events that reached
         ``sub``'s outbound channel because of it."""
-        from tests.functions.support import appsync_event
-
         mark = len(self.api.events(own_channel(sub)))
         self.invoke(
             appsync_event(

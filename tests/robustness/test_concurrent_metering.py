@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import chat
-from gateway.metering import estimate_input_tokens  # noqa: E402
-from gateway.providers import Completion, LocalModel, ModelRequest  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
+from gateway.metering import estimate_input_tokens
+from gateway.providers import Completion, LocalModel, ModelRequest
+from gateway.runtime import Runtime
 
-from tests.functions.support import LambdaContext  # noqa: E402
 from tests.robustness.cases import ran, saw
 from tests.robustness.conftest import OUTBOUND, TIERS
+from tests.support.appsync import lambda_context
 
 TURNS = 50
 FREE = TIERS["free"]
@@ -80,7 +80,7 @@ def _concurrent_turns(stage, sub: str, clock) -> tuple[RecordingModel, dict[str,
         event = stage.publish_event(identity, [stage.turn(f"turn {i}: tell me about windows")])
         start.wait()
         try:
-            handler(event, LambdaContext(str(uuid.uuid4())))
+            handler(event, lambda_context(str(uuid.uuid4())))
         except BaseException as err:  # the assertion below reports it
             failures.append(err)
 

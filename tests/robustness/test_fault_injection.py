@@ -22,17 +22,17 @@ from typing import Any
 import boto3
 import chat
 import pytest
-from aws_lambda_powertools import Logger  # noqa: E402
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
 from botocore.stub import Stubber
-from gateway.metering import DEFAULT_RESERVATION_SECONDS  # noqa: E402
-from gateway.providers import BedrockProvider, LocalModel  # noqa: E402
-from gateway.publisher import publish_stats  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
+from gateway.metering import DEFAULT_RESERVATION_SECONDS
+from gateway.providers import BedrockProvider, LocalModel
+from gateway.publisher import publish_stats
+from gateway.runtime import Runtime
 
-from tests.functions.support import LambdaContext  # noqa: E402
 from tests.robustness.cases import ran
 from tests.robustness.conftest import LITE, OUTBOUND, PRO, TIERS, emf_blobs, emf_metric, terminal_of
+from tests.support.appsync import lambda_context
 
 FREE_MAX = TIERS["free"]["maxOutputTokensPerTurn"]
 
@@ -166,7 +166,7 @@ def run_turn(stage, capsys) -> Iterator[Callable[..., Outcome]]:
             arm()  # the fault, armed once the user is in place
         try:
             event = stage.publish_event(stage.user(sub, groups or ["free"]), [stage.turn(text)])
-            handler(event, LambdaContext(str(uuid.uuid4())))
+            handler(event, lambda_context(str(uuid.uuid4())))
         finally:
             stage.stage.meter.clear_faults()
             stage.stage.sink.recover()

@@ -23,14 +23,14 @@ from typing import Any
 
 import chat
 import pytest
-from gateway.contract import ErrorCode  # noqa: E402
-from gateway.tiers import WINDOWS  # noqa: E402
+from gateway.contract import ErrorCode
+from gateway.tiers import WINDOWS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.functions.support import LambdaContext  # noqa: E402
 from tests.robustness.cases import ran
 from tests.robustness.conftest import INBOUND, LITE, MICRO, OUTBOUND, PRO, terminal_of
+from tests.support.appsync import lambda_context
 
 EXAMPLES = int(os.environ.get("ROBUSTNESS_EXAMPLES", "300"))
 REFUSALS = {
@@ -248,7 +248,9 @@ def test_generated_invocations_never_crash_leak_or_charge_a_refusal(stage, case)
     mark = stage.mark()
 
     # WHEN the real handler runs the invocation
-    chat.handler(stage.publish_event(identity, payloads_, channel, segments), LambdaContext("fuzz"))
+    chat.handler(
+        stage.publish_event(identity, payloads_, channel, segments), lambda_context("fuzz")
+    )
     published = stage.published_since(mark)
 
     # THEN nothing went anywhere but the sender's own outbound channel, and nothing at all
@@ -308,6 +310,6 @@ def test_an_unroutable_channel_path_still_gets_a_terminal_event(stage) -> None:
     ran("fuzz: chat handler")
     identity = stage.user(FRESH)
     mark = stage.mark()
-    chat.handler(stage.publish_event(identity, [stage.turn()], "\n0", None), LambdaContext("fuzz"))
+    chat.handler(stage.publish_event(identity, [stage.turn()], "\n0", None), lambda_context("fuzz"))
     events = [e.payload for e in stage.published_since(mark)]
     assert [e["code"] for e in terminal_of(events)] == ["unauthorized"]

@@ -13,7 +13,8 @@ from aws_lambda_powertools.event_handler.events_appsync.exceptions import Unauth
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.robustness.cases import appsync_event, ran
+from tests.robustness.cases import ran
+from tests.support.appsync import appsync_event
 
 OUTBOUND = "replies"
 INBOUND = "chat"
@@ -108,7 +109,7 @@ def subscriptions(draw: st.DrawFn) -> tuple[Any, str, Any]:
 
 def _event(identity: Any, path: str, segments: Any) -> dict[str, Any]:
     """An onSubscribe event in the shape AppSync Events sends."""
-    return appsync_event(identity, OUTBOUND, "SUBSCRIBE", path, segments)
+    return appsync_event("SUBSCRIBE", path, identity, segments=segments, namespace=OUTBOUND)
 
 
 @pytest.fixture(autouse=True)

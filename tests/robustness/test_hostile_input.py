@@ -21,6 +21,7 @@ from tests.robustness.hostile_gateway import (
     own_channel,
     turns_of,
 )
+from tests.support.appsync import appsync_event
 
 DEEP = "[" * 5000 + "]" * 5000
 
@@ -146,8 +147,6 @@ def test_a_sub_with_a_trailing_newline_is_no_user(aws) -> None:
 
 
 def _publish_event(identity: Any, path: str, payloads: list[Any]) -> dict[str, Any]:
-    from tests.functions.support import appsync_event
-
     return appsync_event(
         "PUBLISH",
         path,

@@ -15,15 +15,15 @@ from typing import Any
 
 import chat
 import pytest
-from gateway.providers import Completion, ModelRequest, TextDelta  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
-from gateway.tiers import TierConfig  # noqa: E402
-from gateway.token_bound import input_token_bound  # noqa: E402
-from gateway.usage import TokenUsage, UsageSnapshot  # noqa: E402
+from gateway.providers import Completion, ModelRequest, TextDelta
+from gateway.runtime import Runtime
+from gateway.tiers import TierConfig
+from gateway.token_bound import input_token_bound
+from gateway.usage import TokenUsage, UsageSnapshot
 
-from tests.functions.support import LambdaContext  # noqa: E402
 from tests.robustness.cases import ran, saw
 from tests.robustness.conftest import LITE, MICRO, OUTBOUND
+from tests.support.appsync import lambda_context
 
 TURNS = 50
 LIMITS = {
@@ -58,11 +58,11 @@ SCRIPTS = {
 
 
 def _tekken() -> Callable[[list[str]], int]:
-    mistral = pytest.importorskip("mistral_common.tokens.tokenizers.mistral")
     from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-    tokenizer = mistral.MistralTokenizer.v3(is_tekken=True)
+    tokenizer = MistralTokenizer.v3(is_tekken=True)
 
     def count(texts: list[str]) -> int:
         roles = [UserMessage, AssistantMessage]
@@ -136,7 +136,7 @@ def test_turns_one_after_another_never_store_usage_past_a_limit(stage, script, t
         mark = stage.mark()
         handler(
             stage.publish_event(identity, [stage.turn(f"{i}: {prompt}")]),
-            LambdaContext(str(uuid.uuid4())),
+            lambda_context(str(uuid.uuid4())),
         )
         ran("multilingual: sequential turns")
         events = [p.payload for p in stage.published_since(mark)]
@@ -174,7 +174,7 @@ def test_fifty_turns_at_once_at_the_edge_never_store_usage_past_a_limit(
     def one(i: int) -> None:
         event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
         start.wait()
-        handler(event, LambdaContext(str(uuid.uuid4())))
+        handler(event, lambda_context(str(uuid.uuid4())))
 
     # WHEN fifty of their turns arrive at once
     threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
@@ -220,7 +220,7 @@ def test_one_publish_delivered_twice_at_once_runs_and_is_charged_once(stage):
     def deliver() -> None:
         event = stage.publish_event(identity, [payload])
         start.wait()
-        handler(event, LambdaContext(str(uuid.uuid4())))
+        handler(event, lambda_context(str(uuid.uuid4())))
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for thread in threads:
