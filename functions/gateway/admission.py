@@ -40,7 +40,7 @@ from gateway.rates import (
 )
 from gateway.refusals import refusal_for
 from gateway.schema import usage_key
-from gateway.tiers import Tier, TierConfig
+from gateway.tiers import ModelPrice, Tier, TierConfig
 from gateway.token_bound import input_token_bound
 from gateway.turn_io import TurnFailed, TurnRefused, TurnRequest, refused
 from gateway.usage import Reservation, UsageSnapshot, turn_attribute
@@ -71,6 +71,8 @@ class TurnPlan:
     #: message's text: a counted history reserves its count plus the new text's bound.
     history_key: str | None = None
     new_text: str = ""
+    #: The price the turn is metered at: the dearest of the models it may call (None: unpriced).
+    price: ModelPrice | None = None
 
     def input_bound_on(self, snapshot: UsageSnapshot, now: int) -> int:
         """The input this turn reserves against ``snapshot``: the counted history plus the
@@ -147,6 +149,7 @@ class TurnAdmission:
             texts=texts,
             history_key=history_key(model_id, request),
             new_text=request.prompt,
+            price=_dearest(self.tiers(), (model_id, tier.fallback_model)),
         )
         if known is not None:
             predicted = self._decide(plan, known, int(self.clock()))
@@ -198,7 +201,12 @@ class TurnAdmission:
 
     def _lease(self, plan: TurnPlan, reservation: Reservation | None) -> ReservationLease:
         return ReservationLease(
-            self.store, plan.user_key, reservation, cache=self.usage_cache, log=self.log
+            self.store,
+            plan.user_key,
+            reservation,
+            cache=self.usage_cache,
+            log=self.log,
+            price=plan.price,
         )
 
     def _write(
@@ -263,6 +271,7 @@ class TurnAdmission:
                 plan.input_bound_on(snapshot, now),
                 plan.reservation_id,
                 self.reservation_seconds,
+                plan.price,
             )
             if isinstance(tokens, Refusal):
                 return tokens
@@ -312,6 +321,16 @@ class TurnAdmission:
         if not self.fail_open:
             raise TurnRefused(TurnFailed(ErrorCode.USAGE_UNAVAILABLE), store_failures=1)
         return 1
+
+
+def _dearest(config: TierConfig, models: tuple[str | None, ...]) -> ModelPrice | None:
+    """The highest input and output price among ``models`` (None when any is unpriced and the
+    turn cannot be costed)."""
+    prices = [config.price_of(m) for m in models if m]
+    if not prices or any(p is None for p in prices):
+        return None
+    known = [p for p in prices if p is not None]
+    return ModelPrice(max(p.input_per_1k for p in known), max(p.output_per_1k for p in known))
 
 
 def _landed(current: UsageSnapshot, plan: TurnPlan) -> bool:

@@ -32,7 +32,7 @@ from gateway.contract import ErrorCode
 from gateway.counted import COUNT_SECONDS, answered_key
 from gateway.environment import DEFAULT_TIER_CONFIG_CACHE_SECONDS
 from gateway.lease import ReservationLease
-from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view
+from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view, usd
 from gateway.model import ModelRequest
 from gateway.model_call import ModelCall, ModelRun
 from gateway.ports import (
@@ -303,6 +303,7 @@ class ChatTurns:
             cached=False,
             limits=limits_view(plan.tier, used),
             provider=self.deps.provider.name,
+            cost_usd=usd(trace.usage.cost_nano) if plan.price is not None else None,
         )
 
     def _serve_prepared(
@@ -326,6 +327,7 @@ class ChatTurns:
             usage=TokenUsage(),
             cached=True,
             limits=limits_view(plan.tier, used),
+            cost_usd=0.0 if plan.price is not None else None,
         )
 
     def _speculate(self, plan: TurnPlan, request: ModelRequest) -> SpeculativeCall | None:
