@@ -43,6 +43,8 @@ class CatalogModel:
     output_per_1k: float | None
     price_source: str | None = None
     price_read_on: date | None = None
+    #: Whether Bedrock's CountTokens counts this model's input (``countTokensSource`` in the file).
+    count_tokens: bool = False
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -114,6 +116,7 @@ def _model(entry: Mapping[str, Any], index: int) -> CatalogModel:
             output_per_1k=float(price["outputPer1k"]) if price else None,
             price_source=str(price["source"]) if price else None,
             price_read_on=_date(price.get("readOn")) if price else None,
+            count_tokens=bool(entry.get("countTokens", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise CatalogError(f"model-catalog.json {where}: malformed entry ({err})") from None

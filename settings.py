@@ -221,7 +221,9 @@ def load_settings(
         raise SettingsError(str(err)) from None
     catalog = load_catalog() if catalog is None else catalog
     warnings = model_lifecycle_warnings(tier_config, catalog, today)
-    tier_config = tier_config.with_prices(model_prices(tier_config, catalog))
+    tier_config = tier_config.with_prices(
+        model_prices(tier_config, catalog), counted_by_bedrock(tier_config, catalog)
+    )
 
     inbound = _namespace(value("inboundNamespace"), "inboundNamespace")
     outbound = _namespace(value("outboundNamespace"), "outboundNamespace")
@@ -350,6 +352,13 @@ def model_prices(tier_config: TierConfig, catalog: ModelCatalog) -> dict[str, Mo
                 )
             prices[model_id] = ModelPrice(model.input_per_1k, model.output_per_1k)
     return prices
+
+
+def counted_by_bedrock(tier_config: TierConfig, catalog: ModelCatalog) -> frozenset[str]:
+    """The configured models whose input Bedrock's CountTokens can count."""
+    return frozenset(
+        m for m in tier_config.all_models() if (found := catalog.find(m)) and found.count_tokens
+    )
 
 
 def model_lifecycle_warnings(

@@ -43,6 +43,8 @@ class GatewayFunctionsArgs:
     model_ids: Sequence[str]
     #: Ids of the Bedrock guardrails any tier applies.
     guardrail_ids: Sequence[str] = ()
+    #: Models whose tokens the chat function may count with Bedrock's CountTokens.
+    countable_model_ids: Sequence[str] = ()
     region: str = "us-east-1"
     chat_memory_mb: int = 1024
     #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
@@ -138,6 +140,16 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
                     iam.bedrock_model_arns(args.model_ids, args.region, account),
                 )
             ]
+            if args.countable_model_ids:
+                # CountTokens takes the foundation-model id, so only foundation-model ARNs.
+                # https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html
+                statements.append(
+                    iam.allow(
+                        "CountTokensOfCountableModels",
+                        ["bedrock:CountTokens"],
+                        iam.foundation_model_arns(args.countable_model_ids),
+                    )
+                )
             if args.guardrail_ids:
                 statements.append(
                     iam.allow(

@@ -188,11 +188,15 @@ class TierConfig:
     tiers: Mapping[str, Tier] = field(default_factory=dict)
     #: Each model's price (from the model catalog), by every id a tier uses.
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    #: The models whose tokens Bedrock's CountTokens can count (from the model catalog).
+    countable: frozenset[str] = frozenset()
 
     def price_of(self, model_id: str) -> ModelPrice | None:
         return self.prices.get(model_id)
 
-    def with_prices(self, prices: Mapping[str, ModelPrice]) -> TierConfig:
+    def with_prices(
+        self, prices: Mapping[str, ModelPrice], countable: frozenset[str] = frozenset()
+    ) -> TierConfig:
         """This config with prices; a tier with a money window needs one for every model."""
         for tier in self.tiers.values():
             if not tier.money_windows:
@@ -203,7 +207,7 @@ class TierConfig:
                         f"ai-gateway:tiers.{tier.name}: '{model}' has no price, so its "
                         "dailyUsd/monthlyUsd cannot be metered"
                     )
-        return TierConfig(self.default_tier, self.tiers, dict(prices))
+        return TierConfig(self.default_tier, self.tiers, dict(prices), frozenset(countable))
 
     def tier_for_groups(self, groups: Iterable[str] | None) -> Tier:
         """The tier of a user in ``groups``: the matching tier with the lowest precedence wins,
@@ -230,13 +234,21 @@ class TierConfig:
         }
         if self.prices:
             doc["prices"] = {m: p.to_document() for m, p in sorted(self.prices.items())}
+        if self.countable:
+            doc["countTokens"] = sorted(self.countable)
         return doc
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> TierConfig:
         """Parse the run-time document (the shape :meth:`to_document` writes)."""
         config = parse_tier_config(doc.get("tiers"), doc.get("defaultTier"))
-        return config.with_prices(_parse_prices(doc.get("prices")))
+        counted = doc.get("countTokens")
+        countable = (
+            frozenset(m for m in counted if isinstance(m, str))
+            if isinstance(counted, list)
+            else frozenset()
+        )
+        return config.with_prices(_parse_prices(doc.get("prices")), countable)
 
 
 _LIMIT_KEYS = (*WINDOWS, "maxOutputTokensPerTurn")
