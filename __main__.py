@@ -25,10 +25,12 @@ from components import (
     MeteringComponent,
     ObservabilityArgs,
     ObservabilityComponent,
+    OpenAiApiArgs,
+    OpenAiApiComponent,
     WebArgs,
     WebComponent,
 )
-from components.function_code import code_archive, powertools_version
+from components.function_code import code_archive, door_archive, powertools_version
 from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
@@ -70,6 +72,7 @@ try:
             self_sign_up=settings.self_sign_up,
             callback_urls=sign_in_urls,
             federated_providers=settings.federated_providers,
+            machine_clients=settings.open_ai.machine_clients,
         ),
         opts,
     )
@@ -166,7 +169,11 @@ try:
                 region=settings.region,
                 events_http_endpoint=events.endpoint.http_endpoint,
                 events_realtime_endpoint=events.endpoint.realtime_endpoint,
-                hosted_sign_in_domain=identity.hosted_domain,
+                # The hosted sign-in domain serves the app only with federated providers (a
+                # domain that exists for machine clients' tokens has nothing for browsers).
+                hosted_sign_in_domain=identity.hosted_domain
+                if settings.federated_providers
+                else None,
                 config={
                     "region": settings.region,
                     "userPoolId": identity.user_pool_id,
@@ -196,7 +203,58 @@ except BaseException:
         resolve_sign_in_urls(pulumi.Output.from_input(list(settings.callback_urls)))
     raise
 
-# 5. Stack outputs (the contract clients and the local runtime share).
+# 5. The OpenAI-compatible door (docs/openai.md): the same tiers, tables and models as the chat
+# function, and in production the Event API's web ACL.
+if settings.open_ai.enabled:
+    gateway = events.handlers
+    assert isinstance(gateway, GatewayFunctionsComponent)
+    open_ai = OpenAiApiComponent(
+        f"{name}-openai",
+        OpenAiApiArgs(
+            api_name=f"{name}-openai",
+            function_name=f"{name}-openai",
+            code=door_archive(FUNCTIONS_DIR, PROJECT_DIR / ".local" / "build"),
+            powertools_layer=gateway.powertools_layer,
+            user_pool_arn=identity.user_pool_arn,
+            environment=settings.function_environment(),
+            usage_table=metering.usage_table,
+            prepared_responses_table=cache.table,
+            tier_config_parameter=metering.tier_config_parameter,
+            analytics_stream=analytics.stream,
+            model_ids=tiers.all_models(),
+            countable_model_ids=sorted(tiers.countable),
+            guardrail_ids=sorted(
+                {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
+            ),
+            region=settings.region,
+            machine_client_tiers=identity.machine_client_tiers,
+            throttle_rate=settings.open_ai.throttle_rate,
+            throttle_burst=settings.open_ai.throttle_burst,
+            domain=settings.open_ai.domain,
+            certificate_arn=settings.open_ai.certificate_arn,
+            web_acl_arn=events.web_acl.arn if events.web_acl is not None else None,
+            log_retention_days=settings.log_retention_days,
+            memory_mb=settings.chat_memory_mb,
+        ),
+        opts,
+    )
+    pulumi.export("openAiBaseUrl", open_ai.base_url)
+    if identity.machine_clients and identity.hosted_domain is not None:
+        # Machine clients' client-credentials grant:
+        # https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html
+        pulumi.export(
+            "openAiTokenUrl",
+            identity.hosted_domain.apply(
+                lambda prefix: (
+                    f"https://{prefix}.auth.{settings.region}.amazoncognito.com/oauth2/token"
+                )
+            ),
+        )
+        pulumi.export(
+            "machineClientIds", {n: c.id for n, c in sorted(identity.machine_clients.items())}
+        )
+
+# 6. Stack outputs (the contract clients and the local runtime share).
 pulumi.export("region", settings.region)
 pulumi.export("userPoolId", identity.user_pool_id)
 pulumi.export("userPoolClientId", identity.client_id)

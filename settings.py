@@ -53,6 +53,21 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.
 # CloudFront takes viewer certificates only from ACM in us-east-1:
 # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+# --- the OpenAI-compatible API ---
+# A Regional API Gateway custom domain takes an ACM certificate from the API's own Region:
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html
+_REGIONAL_CERTIFICATE = re.compile(
+    r"^arn:aws:acm:(?P<region>[a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$"
+)
+# API Gateway's account-level throttle quota per Region is 10,000 requests per second with a
+# burst of 5,000; a stage or method limit above it has no effect:
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html
+_THROTTLE_RATE_MAX = 10_000
+_THROTTLE_BURST_MAX = 5_000
+# Our own names for machine clients: the app client's name is "<project>-<stack>-<name>", and
+# Cognito app client names are at most 128 characters
+# (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html).
+_MACHINE_CLIENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 
 
 class SettingsError(ValueError):
@@ -68,6 +83,29 @@ class WebSettings:
     domain: str = ""  # custom domain; empty: the distribution's *.cloudfront.net name
     certificate_arn: str = ""  # ACM certificate (us-east-1) for ``domain``
     access_logging: bool = False
+
+
+@dataclass(frozen=True)
+class MachineClient:
+    """An application that signs in with the client-credentials grant and is metered as one
+    caller of ``tier``."""
+
+    name: str
+    tier: str
+
+
+@dataclass(frozen=True)
+class OpenAiSettings:
+    """The OpenAI-compatible API under ``/v1``: on or off, its stage throttle, its optional
+    custom domain, and the machine clients that may call it without a user."""
+
+    enabled: bool = True
+    #: Steady requests per second across the stage, and the burst above it.
+    throttle_rate: float = 50.0
+    throttle_burst: int = 100
+    domain: str = ""  # custom domain; empty: the execute-api URL
+    certificate_arn: str = ""  # ACM certificate in the stack's region for ``domain``
+    machine_clients: tuple[MachineClient, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +150,7 @@ class Settings:
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).
     warnings: tuple[str, ...] = ()
     web: WebSettings = field(default_factory=WebSettings)
+    open_ai: OpenAiSettings = field(default_factory=OpenAiSettings)
 
     def function_environment(self, **resources: Any) -> FunctionEnvironment:
         """The functions' environment: what this stack's settings say, plus ``resources``
@@ -305,6 +344,7 @@ def load_settings(
         or None,
         warnings=tuple(warnings),
         web=_web(value),
+        open_ai=_open_ai(value, region, tier_config),
     )
 
 
@@ -358,6 +398,85 @@ def counted_by_bedrock(tier_config: TierConfig, catalog: ModelCatalog) -> frozen
     """The configured models whose input Bedrock's CountTokens can count."""
     return frozenset(
         m for m in tier_config.all_models() if (found := catalog.find(m)) and found.count_tokens
+    )
+
+
+def _open_ai(value: Callable[[str], Any], region: str, tier_config: TierConfig) -> OpenAiSettings:
+    """``openAi``, ``openAiThrottle``, ``openAiDomain`` + ``openAiCertificateArn`` and
+    ``machineClients``."""
+    throttle = value("openAiThrottle")
+    key = f"{PROJECT}:openAiThrottle"
+    if not isinstance(throttle, Mapping) or set(throttle) - {"rate", "burst"}:
+        raise SettingsError(f"{key}: must be a mapping of rate and burst")
+    rate = throttle.get("rate", OpenAiSettings.throttle_rate)
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not 0 < rate <= _THROTTLE_RATE_MAX
+    ):
+        raise SettingsError(
+            f"{key}.rate: requests per second, above 0 and at most {_THROTTLE_RATE_MAX} "
+            f"(API Gateway's per-Region quota), got {rate!r}"
+        )
+    burst = _int(
+        throttle.get("burst", OpenAiSettings.throttle_burst),
+        "openAiThrottle.burst",
+        minimum=1,
+        maximum=_THROTTLE_BURST_MAX,
+    )
+
+    domain = str(value("openAiDomain") or "").strip().lower()
+    certificate = str(value("openAiCertificateArn") or "").strip()
+    if domain and not _HOSTNAME.fullmatch(domain):
+        raise SettingsError(
+            f"{PROJECT}:openAiDomain: {domain!r} is not a DNS name (api.example.com)"
+        )
+    if bool(domain) != bool(certificate):
+        missing = "openAiCertificateArn" if domain else "openAiDomain"
+        given = "openAiDomain" if domain else "openAiCertificateArn"
+        raise SettingsError(
+            f"{PROJECT}:{missing}: required with {given} (a custom domain needs both)"
+        )
+    if certificate:
+        match = _REGIONAL_CERTIFICATE.fullmatch(certificate)
+        if not match or match["region"] != region:
+            raise SettingsError(
+                f"{PROJECT}:openAiCertificateArn: {certificate!r} is not an ACM certificate ARN "
+                f"in {region}, the stack's region (a Regional API takes its own region's)"
+            )
+
+    clients_key = f"{PROJECT}:machineClients"
+    raw_clients = value("machineClients") or {}
+    if not isinstance(raw_clients, Mapping):
+        raise SettingsError(f"{clients_key}: must be a mapping of client name to {{tier}}")
+    clients = []
+    for name, spec in sorted(raw_clients.items()):
+        if not isinstance(name, str) or not _MACHINE_CLIENT_NAME.fullmatch(name):
+            raise SettingsError(
+                f"{clients_key}.{name}: a client name is 1-48 lowercase letters, digits and "
+                "inner hyphens"
+            )
+        if not isinstance(spec, Mapping) or set(spec) != {"tier"}:
+            raise SettingsError(f"{clients_key}.{name}: must be {{tier: <tier name>}}")
+        if spec["tier"] not in tier_config.tiers:
+            raise SettingsError(
+                f"{clients_key}.{name}.tier: {spec['tier']!r} is not one of the tiers "
+                f"({', '.join(sorted(tier_config.tiers))})"
+            )
+        clients.append(MachineClient(name=name, tier=spec["tier"]))
+    enabled = _bool(value("openAi"), "openAi")
+    if clients and not enabled:
+        raise SettingsError(
+            f"{clients_key}: machine clients call the OpenAI-compatible API; set "
+            f"{PROJECT}:openAi to true or remove them"
+        )
+    return OpenAiSettings(
+        enabled=enabled,
+        throttle_rate=float(rate),
+        throttle_burst=burst,
+        domain=domain,
+        certificate_arn=certificate,
+        machine_clients=tuple(clients),
     )
 
 

@@ -15,6 +15,7 @@ from components.functions import (
 from components.identity import IdentityArgs, IdentityComponent
 from components.metering import MeteringArgs, MeteringComponent
 from components.observability import ObservabilityArgs, ObservabilityComponent
+from components.openai_api import OpenAiApiArgs, OpenAiApiComponent
 from components.web import WebArgs, WebComponent
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "MeteringComponent",
     "ObservabilityArgs",
     "ObservabilityComponent",
+    "OpenAiApiArgs",
+    "OpenAiApiComponent",
     "WebArgs",
     "WebComponent",
 ]

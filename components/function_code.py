@@ -14,6 +14,7 @@ and AWS all run the same Powertools, and the archive stays a few kilobytes of ou
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,18 @@ CHAT_ENVIRONMENT = (
     "message_preview_chars",
 )
 SUBSCRIBE_ENVIRONMENT = ("outbound_namespace",)
+#: What the OpenAI door's turns read: the chat function's, less the Event API's endpoint and
+#: namespaces (its answers go back over HTTP, not through a channel).
+OPENAI_ENVIRONMENT = tuple(
+    f
+    for f in CHAT_ENVIRONMENT
+    if f not in ("events_http_endpoint", "inbound_namespace", "outbound_namespace")
+)
+
+#: The OpenAI door's handler: the script the Lambda Web Adapter's wrapper executes.
+DOOR_SCRIPT = "openai_door.sh"
+#: A fixed time for every archive entry (zip's earliest), so equal sources zip to equal bytes.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def code_files(functions_dir: Path) -> list[Path]:
@@ -69,6 +82,35 @@ def code_archive(functions_dir: Path) -> pulumi.AssetArchive:
             for relative in code_files(functions_dir)
         }
     )
+
+
+def door_archive(functions_dir: Path, build_dir: Path) -> pulumi.FileArchive:
+    """The OpenAI door's deployment package: the functions' sources and :data:`DOOR_SCRIPT`,
+    executable.
+
+    The adapter's wrapper runs the handler with ``exec -- "${LAMBDA_TASK_ROOT}/${_HANDLER}"``
+    (layer/bootstrap of https://github.com/awslabs/aws-lambda-web-adapter), so the script must
+    keep its execute bit, and Pulumi drops file modes when it zips an ``AssetArchive`` or a
+    directory (pulumi/pulumi#3593). The zip is therefore written here, with explicit modes, a
+    fixed entry time and sorted entries, and handed over as an existing ``.zip``, which Pulumi
+    uploads as it is; unchanged sources give the same bytes, so nothing redeploys.
+    """
+    entries = [(p.as_posix(), 0o644) for p in code_files(functions_dir)]
+    entries.append((DOOR_SCRIPT, 0o755))
+    build_dir.mkdir(parents=True, exist_ok=True)
+    target = build_dir / "openai-door.zip"
+    staging = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, mode in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.external_attr = (0o100000 | mode) << 16  # a regular file with ``mode``
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (functions_dir / name).read_bytes())
+    if target.exists() and target.read_bytes() == staging.read_bytes():
+        staging.unlink()
+    else:
+        staging.replace(target)
+    return pulumi.FileArchive(str(target))
 
 
 def powertools_version(requirements: Path) -> str:

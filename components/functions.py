@@ -58,6 +58,77 @@ class GatewayFunctionsArgs:
             raise ValueError("GatewayFunctionsArgs.model_ids: at least one model is required")
 
 
+def model_access_document(
+    model_ids: Sequence[str],
+    guardrail_ids: Sequence[str],
+    region: str,
+    account: str,
+    countable_model_ids: Sequence[str] = (),
+) -> str:
+    """What a function running turns may call on Bedrock: the allowlisted models (streamed),
+    CountTokens on the models that support it, and the tiers' guardrails, nothing else."""
+    statements = [
+        iam.allow(
+            "InvokeAllowlistedModels",
+            ["bedrock:InvokeModelWithResponseStream"],
+            iam.bedrock_model_arns(model_ids, region, account),
+        )
+    ]
+    if countable_model_ids:
+        # CountTokens takes the foundation-model id, so only foundation-model ARNs.
+        # https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html
+        statements.append(
+            iam.allow(
+                "CountTokensOfCountableModels",
+                ["bedrock:CountTokens"],
+                iam.foundation_model_arns(countable_model_ids),
+            )
+        )
+    if guardrail_ids:
+        statements.append(
+            iam.allow(
+                "ApplyTierGuardrails",
+                ["bedrock:ApplyGuardrail"],
+                iam.guardrail_arns(guardrail_ids, region, account),
+            )
+        )
+    return iam.document(*statements)
+
+
+def turn_statements(
+    usage_table: aws.dynamodb.Table,
+    prepared_responses_table: aws.dynamodb.Table,
+    tier_config_parameter: aws.ssm.Parameter,
+    analytics_stream: aws.kinesis.FirehoseDeliveryStream,
+) -> pulumi.Output[list[dict[str, object]]]:
+    """What running a turn touches whichever door it came through: metering, prepared
+    responses, the tier document and the analytics stream."""
+    resources = pulumi.Output.all(
+        usage=usage_table.arn,
+        prepared=prepared_responses_table.arn,
+        parameter=tier_config_parameter.arn,
+        stream=analytics_stream.arn,
+    )
+    return resources.apply(
+        lambda r: [
+            iam.allow(
+                "MeterUsage",
+                ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                [r["usage"]],
+            ),
+            # Scan: the function keeps an index of the prepared keys (keys only, refreshed
+            # in the background) so a first message skips the lookup unless its key is there.
+            iam.allow(
+                "ReadPreparedResponses",
+                ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Scan"],
+                [r["prepared"]],
+            ),
+            iam.allow("ReadTierConfig", ["ssm:GetParameter"], [r["parameter"]]),
+            iam.allow("RecordTurns", ["firehose:PutRecord"], [r["stream"]]),
+        ]
+    )
+
+
 class GatewayFunctionsComponent(pulumi.ComponentResource):
     """``chat`` (the inbound onPublish handler, invoked asynchronously) and ``subscribe`` (the
     outbound onSubscribe handler), Python 3.13 on arm64 with the managed Powertools layer.
@@ -72,6 +143,8 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
     chat_role: aws.iam.Role
     subscribe_role: aws.iam.Role
     model_access_policy: aws.iam.RolePolicy
+    #: The managed Powertools layer's ARN, for any other function that runs turns.
+    powertools_layer: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: GatewayFunctionsArgs, opts: pulumi.ResourceOptions | None = None
@@ -84,6 +157,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         self._layer = aws.ssm.get_parameter_output(
             name=powertools_layer_parameter(args.powertools_version), opts=invoke_opts
         ).insecure_value
+        self.powertools_layer = self._layer
 
         self.chat_role = self._create_role("chat")
         self.model_access_policy = self._create_model_access_policy(args)
@@ -132,68 +206,34 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         )
 
     def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
-        def policy(account: str) -> str:
-            statements = [
-                iam.allow(
-                    "InvokeAllowlistedModels",
-                    ["bedrock:InvokeModelWithResponseStream"],
-                    iam.bedrock_model_arns(args.model_ids, args.region, account),
-                )
-            ]
-            if args.countable_model_ids:
-                # CountTokens takes the foundation-model id, so only foundation-model ARNs.
-                # https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html
-                statements.append(
-                    iam.allow(
-                        "CountTokensOfCountableModels",
-                        ["bedrock:CountTokens"],
-                        iam.foundation_model_arns(args.countable_model_ids),
-                    )
-                )
-            if args.guardrail_ids:
-                statements.append(
-                    iam.allow(
-                        "ApplyTierGuardrails",
-                        ["bedrock:ApplyGuardrail"],
-                        iam.guardrail_arns(args.guardrail_ids, args.region, account),
-                    )
-                )
-            return iam.document(*statements)
-
         return aws.iam.RolePolicy(
             f"{self._name}-chat-model-access",
             role=self.chat_role.id,
-            policy=self._account.apply(policy),
+            policy=self._account.apply(
+                lambda account: model_access_document(
+                    args.model_ids,
+                    args.guardrail_ids,
+                    args.region,
+                    account,
+                    args.countable_model_ids,
+                )
+            ),
             opts=self._child(),
         )
 
     def _create_chat_runtime_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
-        resources = pulumi.Output.all(
-            publish=args.events.outbound_namespace_arn,
-            usage=args.usage_table.arn,
-            prepared=args.prepared_responses_table.arn,
-            parameter=args.tier_config_parameter.arn,
-            stream=args.analytics_stream.arn,
+        publish = args.events.outbound_namespace_arn.apply(
+            lambda arn: [iam.allow("PublishReplies", ["appsync:EventPublish"], [arn])]
         )
-        statements = resources.apply(
-            lambda r: [
-                iam.allow("PublishReplies", ["appsync:EventPublish"], [r["publish"]]),
-                iam.allow(
-                    "MeterUsage",
-                    ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-                    [r["usage"]],
-                ),
-                # Scan: the function keeps an index of the prepared keys (keys only, refreshed
-                # in the background) so a first message skips the lookup unless its key is there.
-                iam.allow(
-                    "ReadPreparedResponses",
-                    ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Scan"],
-                    [r["prepared"]],
-                ),
-                iam.allow("ReadTierConfig", ["ssm:GetParameter"], [r["parameter"]]),
-                iam.allow("RecordTurns", ["firehose:PutRecord"], [r["stream"]]),
-            ]
-        )
+        statements = pulumi.Output.all(
+            publish,
+            turn_statements(
+                args.usage_table,
+                args.prepared_responses_table,
+                args.tier_config_parameter,
+                args.analytics_stream,
+            ),
+        ).apply(lambda parts: [*parts[0], *parts[1]])
         return self._create_runtime_policy(
             "chat", self.chat_role, args.chat_log_group, extra=statements
         )

@@ -103,7 +103,9 @@ def trust(
 
 def foundation_model_arns(model_ids: Sequence[str]) -> list[str]:
     """The foundation-model ARNs (in any Region) behind model or inference-profile ids."""
-    return sorted({f"arn:aws:bedrock:*::foundation-model/{foundation_model_of(m)}" for m in model_ids})
+    return sorted(
+        {f"arn:aws:bedrock:*::foundation-model/{foundation_model_of(m)}" for m in model_ids}
+    )
 
 
 def bedrock_model_arns(model_ids: Sequence[str], region: str, account: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Who may use the gateway: a Cognito user pool whose groups are the tiers."""
+"""Who may use the gateway: a Cognito user pool whose groups are the tiers, and the machine
+clients (applications without a user) that call the OpenAI-compatible API."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from settings import FederatedProvider
+from settings import FederatedProvider, MachineClient
 
 _ALLOWED_MFA = ("OFF", "OPTIONAL", "ON")
+
+#: The gateway's OAuth 2.0 resource server and its one scope. Machine clients' access tokens
+#: carry ``ai-gateway/chat``: Cognito names custom scopes ``<resource server>/<scope>``
+#: (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-define-resource-servers.html).
+RESOURCE_SERVER = "ai-gateway"
+CHAT_SCOPE = f"{RESOURCE_SERVER}/chat"
+#: Scopes a user's access token carries: ``aws.cognito.signin.user.admin`` after SRP (or
+#: password) sign-in through the user pool API, ``openid`` after hosted-UI / federated sign-in
+#: with the web client's scopes
+#: (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html).
+USER_SCOPES = ("aws.cognito.signin.user.admin", "openid")
 
 
 @dataclass
@@ -28,10 +40,18 @@ class IdentityArgs:
     #: ``None``: the callback URLs.
     logout_urls: pulumi.Input[Sequence[str]] | None = None
     federated_providers: Sequence[FederatedProvider] = field(default_factory=tuple)
+    #: Applications that sign in with the client-credentials grant, each metered at its tier.
+    machine_clients: Sequence[MachineClient] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if not self.tier_groups:
             raise ValueError("IdentityArgs.tier_groups: at least one tier group is required")
+        for client in self.machine_clients:
+            if client.tier not in self.tier_groups:
+                raise ValueError(
+                    f"IdentityArgs.machine_clients: {client.name!r} has tier {client.tier!r}, "
+                    "which is not one of the tier groups"
+                )
         if self.mfa not in _ALLOWED_MFA:
             raise ValueError(f"IdentityArgs.mfa: one of {_ALLOWED_MFA}, got {self.mfa!r}")
 
@@ -40,7 +60,10 @@ class IdentityComponent(pulumi.ComponentResource):
     """A user pool with e-mail sign-in, a public SPA client and one group per tier.
 
     Federated identity providers (Google, OIDC, SAML) and the hosted sign-in domain they need are
-    declared only when the stack configures some.
+    declared only when the stack configures some. Machine clients are confidential app clients
+    (a secret, the client-credentials grant and nothing else) that get access tokens with the
+    ``ai-gateway/chat`` scope of the gateway's resource server from the domain's
+    ``/oauth2/token`` endpoint; the domain is declared for them too.
     """
 
     user_pool: aws.cognito.UserPool
@@ -53,6 +76,12 @@ class IdentityComponent(pulumi.ComponentResource):
     #: Prefix of the hosted sign-in domain (``<prefix>.auth.<region>.amazoncognito.com``), declared
     #: only with federated providers; ``None`` without.
     hosted_domain: pulumi.Output[str] | None
+    resource_server: aws.cognito.ResourceServer | None
+    #: Machine client name -> its app client.
+    machine_clients: dict[str, aws.cognito.UserPoolClient]
+    #: App client id -> tier, for every machine client: how the door meters a token without a
+    #: user (its ``client_id`` claim names the client).
+    machine_client_tiers: pulumi.Output[dict[str, str]]
 
     def __init__(
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
@@ -62,8 +91,20 @@ class IdentityComponent(pulumi.ComponentResource):
         self.user_pool = self._create_user_pool(args)
         self.groups = self._create_groups(args.tier_groups)
         self.providers = self._create_federated_providers(args.federated_providers)
-        self.hosted_domain = self._create_domain().domain if self.providers else None
+        needs_domain = bool(self.providers or args.machine_clients)
+        self.hosted_domain = self._create_domain().domain if needs_domain else None
         self.client = self._create_client(args)
+        self.resource_server = None
+        self.machine_clients = {}
+        if args.machine_clients:
+            self.resource_server = self._create_resource_server()
+            self.machine_clients = {
+                client.name: self._create_machine_client(client) for client in args.machine_clients
+            }
+        tiers = {client.name: client.tier for client in args.machine_clients}
+        self.machine_client_tiers = pulumi.Output.all(
+            *(self.machine_clients[name].id for name in sorted(tiers))
+        ).apply(lambda ids: dict(zip(ids, (tiers[n] for n in sorted(tiers)), strict=True)))
 
         self.user_pool_id = self.user_pool.id
         self.user_pool_arn = self.user_pool.arn
@@ -73,6 +114,7 @@ class IdentityComponent(pulumi.ComponentResource):
                 "userPoolId": self.user_pool_id,
                 "userPoolArn": self.user_pool_arn,
                 "clientId": self.client_id,
+                "machineClientIds": {n: c.id for n, c in self.machine_clients.items()},
             }
         )
 
@@ -175,6 +217,44 @@ class IdentityComponent(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.providers)),
             **oauth,
+        )
+
+    def _create_resource_server(self) -> aws.cognito.ResourceServer:
+        return aws.cognito.ResourceServer(
+            f"{self._name}-resource-server",
+            user_pool_id=self.user_pool.id,
+            identifier=RESOURCE_SERVER,
+            name="ai-gateway OpenAI-compatible API",
+            scopes=[
+                {
+                    "scope_name": CHAT_SCOPE.removeprefix(f"{RESOURCE_SERVER}/"),
+                    "scope_description": "Chat through the gateway as a machine client",
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_machine_client(self, client: MachineClient) -> aws.cognito.UserPoolClient:
+        # A confidential client that can only get a token for itself: the client-credentials
+        # grant needs a client secret and takes only custom scopes
+        # (https://docs.aws.amazon.com/cognito/latest/developerguide/federation-endpoints-oauth-grants.html).
+        # No user sign-in flow: left unset, ExplicitAuthFlows would allow SRP and custom auth
+        # (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html).
+        return aws.cognito.UserPoolClient(
+            f"{self._name}-machine-{client.name}",
+            name=f"{self._name}-machine-{client.name}",
+            user_pool_id=self.user_pool.id,
+            generate_secret=True,
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_flows=["client_credentials"],
+            allowed_oauth_scopes=[CHAT_SCOPE],
+            explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
+            supported_identity_providers=["COGNITO"],
+            prevent_user_existence_errors="ENABLED",
+            enable_token_revocation=True,
+            access_token_validity=60,
+            token_validity_units={"access_token": "minutes"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.resource_server]),
         )
 
 

@@ -4,7 +4,7 @@
 through pulumi-policy's analyzer (see ``policy/offline.py``).
 """
 
-from . import cdn, compute, events, iam, identity, models, operations, storage
+from . import cdn, compute, events, iam, identity, models, operations, rest_api, storage
 
 PACK_NAME = "ai-gateway"
 
@@ -14,6 +14,7 @@ POLICIES = [
     *iam.POLICIES,
     *identity.POLICIES,
     *events.POLICIES,
+    *rest_api.POLICIES,
     *cdn.POLICIES,
     *models.POLICIES,
     *operations.POLICIES,

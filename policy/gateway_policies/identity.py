@@ -1,5 +1,6 @@
-"""Sign-in: strong passwords, MFA in production, and a browser client that holds no secret and
-whose refresh tokens can be revoked."""
+"""Sign-in: strong passwords, MFA in production, user-facing clients that hold no secret and
+whose refresh tokens can be revoked, and machine clients that can do nothing but the
+client-credentials grant."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from ._props import PRODUCTION_ONLY, get, is_production
+from ._props import PRODUCTION_ONLY, as_list, get, is_production
 
 USER_POOL = "aws:cognito/userPool:UserPool"
 USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
@@ -92,10 +93,17 @@ cognito_mfa_in_prod = ResourceValidationPolicy(
 )
 
 
+def is_machine_client(props: object) -> bool:
+    """A client whose only OAuth flow is the client-credentials grant: an application, not a
+    user, holds its tokens. Cognito requires such a client to have a secret
+    (https://docs.aws.amazon.com/cognito/latest/developerguide/federation-endpoints-oauth-grants.html)."""
+    return as_list(get(props, "allowedOauthFlows", default=[])) == ["client_credentials"]
+
+
 def _cognito_public_client(args: ResourceValidationArgs, report_violation: ReportViolation):
     if args.resource_type != USER_POOL_CLIENT:
         return
-    if get(args.props, "generateSecret") is True:
+    if get(args.props, "generateSecret") is True and not is_machine_client(args.props):
         report_violation(
             "generateSecret is true: the web and CLI clients run where a secret cannot be kept; "
             "use a public client (PKCE/SRP)."
@@ -114,10 +122,53 @@ def _cognito_public_client(args: ResourceValidationArgs, report_violation: Repor
 
 cognito_public_client = ResourceValidationPolicy(
     name="cognito-public-client",
-    description="Cognito app clients are public clients: no client secret, refresh-token "
-    "revocation on, and no user-existence errors.",
+    description="Cognito app clients users sign in with are public clients: no client secret, "
+    "refresh-token revocation on, and no user-existence errors. Machine clients (only the "
+    "client-credentials grant) may hold a secret.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_cognito_public_client,
 )
 
-POLICIES = [cognito_password_policy, cognito_mfa_in_prod, cognito_public_client]
+
+def _cognito_machine_client(args: ResourceValidationArgs, report_violation: ReportViolation):
+    if args.resource_type != USER_POOL_CLIENT:
+        return
+    flows = as_list(get(args.props, "allowedOauthFlows", default=[]))
+    if "client_credentials" not in flows:
+        return
+    if flows != ["client_credentials"]:
+        others = sorted(f for f in flows if f != "client_credentials")
+        report_violation(
+            f"A client-credentials client also allows {', '.join(others)}: users could sign in "
+            "with a client whose secret an application holds. Give machines their own client."
+        )
+    user_flows = sorted(
+        f
+        for f in as_list(get(args.props, "explicitAuthFlows", default=None) or ["(default)"])
+        if f != "ALLOW_REFRESH_TOKEN_AUTH"
+    )
+    if user_flows:
+        report_violation(
+            f"explicitAuthFlows allows {', '.join(user_flows)}; a machine client needs no user "
+            "sign-in flow (unset, Cognito allows SRP and custom auth): set it to "
+            "['ALLOW_REFRESH_TOKEN_AUTH']."
+        )
+    if get(args.props, "callbackUrls"):
+        report_violation("A machine client has no use for callbackUrls; remove them.")
+
+
+cognito_machine_client = ResourceValidationPolicy(
+    name="cognito-machine-client",
+    description="A Cognito app client with the client-credentials grant has no other OAuth "
+    "flow, no user sign-in flow and no callback URLs: its secret lets an application act "
+    "only as itself.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_cognito_machine_client,
+)
+
+POLICIES = [
+    cognito_password_policy,
+    cognito_mfa_in_prod,
+    cognito_public_client,
+    cognito_machine_client,
+]

@@ -26,6 +26,8 @@ def comparable(value: Any) -> Any:
     compare equal exactly when the engine would see the same code."""
     if isinstance(value, pulumi.AssetArchive):
         return {"archive": {k: comparable(v) for k, v in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileArchive):  # a prebuilt zip (the OpenAI door's)
+        return {"zip-sha256": hashlib.sha256(Path(value.path).read_bytes()).hexdigest()}
     if isinstance(value, pulumi.FileAsset):
         return {"file-sha256": hashlib.sha256(Path(value.path).read_bytes()).hexdigest()}
     if isinstance(value, pulumi.StringAsset):

@@ -108,6 +108,73 @@ BAD_CONFIGS = [
         "ai-gateway:tiers.pro.models[3]",
         id="model-not-in-catalog",
     ),
+    # --- the OpenAI-compatible API ---
+    pytest.param({"openAi": "sometimes"}, "ai-gateway:openAi", id="open-ai-not-a-bool"),
+    pytest.param(
+        {"openAiThrottle": {"rate": 0, "burst": 10}},
+        "ai-gateway:openAiThrottle.rate",
+        id="throttle-rate-zero",
+    ),
+    pytest.param(
+        {"openAiThrottle": {"rate": 20_000, "burst": 10}},
+        "ai-gateway:openAiThrottle.rate",
+        id="throttle-rate-above-the-region-quota",
+    ),
+    pytest.param(
+        {"openAiThrottle": {"rate": 10, "burst": 9000}},
+        "ai-gateway:openAiThrottle.burst",
+        id="throttle-burst-above-the-region-quota",
+    ),
+    pytest.param(
+        {"openAiThrottle": {"rate": 10, "bursts": 5}},
+        "ai-gateway:openAiThrottle",
+        id="throttle-unknown-key",
+    ),
+    pytest.param(
+        {"openAiDomain": "api.example.com"},
+        "ai-gateway:openAiCertificateArn",
+        id="open-ai-domain-without-certificate",
+    ),
+    pytest.param(
+        {
+            "openAiDomain": "api.example.com",
+            "openAiCertificateArn": (
+                "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b"
+            ),
+        },
+        "ai-gateway:openAiCertificateArn",
+        id="open-ai-certificate-in-another-region",
+    ),
+    pytest.param(
+        {"openAiDomain": "not a host", "openAiCertificateArn": "x"},
+        "ai-gateway:openAiDomain",
+        id="open-ai-domain-not-a-hostname",
+    ),
+    pytest.param(
+        {"machineClients": {"reporting-bot": {"tier": "gold"}}},
+        "ai-gateway:machineClients.reporting-bot.tier",
+        id="machine-client-unknown-tier",
+    ),
+    pytest.param(
+        {"machineClients": {"Reporting Bot": {"tier": "pro"}}},
+        "ai-gateway:machineClients.Reporting Bot",
+        id="machine-client-bad-name",
+    ),
+    pytest.param(
+        {"machineClients": {"reporting-bot": {"tier": "pro", "scopes": ["x"]}}},
+        "ai-gateway:machineClients.reporting-bot",
+        id="machine-client-unknown-setting",
+    ),
+    pytest.param(
+        {"machineClients": ["reporting-bot"]},
+        "ai-gateway:machineClients",
+        id="machine-clients-not-a-mapping",
+    ),
+    pytest.param(
+        {"openAi": False, "machineClients": {"reporting-bot": {"tier": "pro"}}},
+        "ai-gateway:machineClients",
+        id="machine-clients-without-the-api",
+    ),
 ]
 
 
@@ -127,3 +194,26 @@ def test_tiers_that_are_not_json_fail_naming_the_key():
 
 def test_the_stack_files_are_valid(stack):
     assert stack.resources
+
+
+def test_the_open_ai_settings_default_to_on_with_no_machine_clients():
+    from settings import OpenAiSettings, load_settings
+
+    defaults = load_stack_config("dev")
+    settings = load_settings("dev", "us-east-1", lambda key: defaults.get(f"ai-gateway:{key}"))
+    assert settings.open_ai == OpenAiSettings()
+    assert settings.open_ai.enabled
+
+
+def test_machine_clients_are_read_with_their_tiers():
+    from settings import MachineClient, load_settings
+
+    config = {
+        **load_stack_config("dev"),
+        "ai-gateway:machineClients": {"reporting-bot": {"tier": "pro"}, "etl": {"tier": "free"}},
+    }
+    settings = load_settings("dev", "us-east-1", lambda key: config.get(f"ai-gateway:{key}"))
+    assert settings.open_ai.machine_clients == (
+        MachineClient("etl", "free"),
+        MachineClient("reporting-bot", "pro"),
+    )

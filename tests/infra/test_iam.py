@@ -17,6 +17,7 @@ from devtools.declare import declare_stack
 
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 MODEL_POLICY_SUFFIX = "-chat-model-access"
+DOOR_MODEL_POLICY_SUFFIX = "-openai-model-access"
 
 DEV_MODEL_ARNS = {
     "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",
@@ -57,12 +58,17 @@ def test_chat_may_stream_only_from_the_allowlisted_models(dev):
 
 
 def test_model_permissions_live_in_their_own_policy(stack):
-    (model_policy,) = [
-        p for p in stack.of_type(ROLE_POLICY) if p.name.endswith(MODEL_POLICY_SUFFIX)
+    # One model policy per function that runs turns: the chat function and the OpenAI door.
+    model_policies = [
+        p
+        for p in stack.of_type(ROLE_POLICY)
+        if p.name.endswith(MODEL_POLICY_SUFFIX) or p.name.endswith(DOOR_MODEL_POLICY_SUFFIX)
     ]
-    actions = {a for s in statements(model_policy) for a in as_list(s["Action"])}
-    assert actions == {"bedrock:InvokeModelWithResponseStream"}
-    others = [p for p in stack.of_type(ROLE_POLICY) if p is not model_policy]
+    assert len(model_policies) == 2
+    for model_policy in model_policies:
+        actions = {a for s in statements(model_policy) for a in as_list(s["Action"])}
+        assert actions == {"bedrock:InvokeModelWithResponseStream"}
+    others = [p for p in stack.of_type(ROLE_POLICY) if p not in model_policies]
     assert not any(
         a.startswith("bedrock:")
         for p in others

@@ -79,14 +79,19 @@ def test_a_model_change_changes_only_the_tier_parameter_and_the_model_policy(dev
     ]
     after = declare_stack("dev", {"tiers.free.models": models})
     changed = _changed(dev, after)
-    # THEN exactly the tier parameter and the chat role's model-access policy change
-    assert sorted(changed.values()) == [ROLE_POLICY, PARAMETER]
-    (policy_urn,) = [urn for urn, t in changed.items() if t == ROLE_POLICY]
-    assert policy_urn.endswith("-chat-model-access")
-    # ... the parameter lists the models as written, and the policy now covers the new profile
+    # THEN exactly the tier parameter and the model-access policies of the two functions that
+    # run turns (the chat function and the OpenAI door) change
+    assert sorted(changed.values()) == [ROLE_POLICY, ROLE_POLICY, PARAMETER]
+    policy_urns = sorted(urn for urn, t in changed.items() if t == ROLE_POLICY)
+    assert [u.rsplit("::", 1)[1].removeprefix("ai-gateway-dev-") for u in policy_urns] == [
+        "functions-chat-model-access",
+        "openai-model-access",
+    ]
+    # ... the parameter lists the models as written, and the policies cover the new profile
     assert _tier_document(after)["tiers"]["free"]["models"] == models
-    policy = after.by_urn(policy_urn).inputs["policy"]
-    assert "inference-profile/us.amazon.nova-pro-v1:0" in policy
+    for policy_urn in policy_urns:
+        policy = after.by_urn(policy_urn).inputs["policy"]
+        assert "inference-profile/us.amazon.nova-pro-v1:0" in policy
 
 
 def test_changing_a_default_model_within_the_allowlist_changes_only_the_parameter(dev):

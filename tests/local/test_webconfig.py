@@ -42,6 +42,7 @@ def test_the_site_config_carries_the_outputs_and_srp_and_no_tier_data(tmp_path):
     assert sorted(p.suffix for p in (site / "assets").iterdir() if p.suffix != ".txt") == [
         ".css",
         ".js",
+        ".svg",  # the favicon
     ]
 
 

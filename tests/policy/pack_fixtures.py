@@ -395,3 +395,99 @@ def access_logs(*, log_type: str = "ACCESS_LOGS") -> list[FixtureResource]:
         },
     )
     return [source, delivery]
+
+
+# --- the OpenAI-compatible door (an API Gateway REST API) ----------------------------------------
+
+REST_RESOURCE = "aws:apigateway/resource:Resource"
+REST_METHOD = "aws:apigateway/method:Method"
+REST_INTEGRATION = "aws:apigateway/integration:Integration"
+REST_STAGE = "aws:apigateway/stage:Stage"
+REST_METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
+REST_API_ID = "a1b2c3d4e5"
+DOOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:door"
+STREAMING_URI = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2021-11-15/functions/"
+    f"{DOOR_ARN}/response-streaming-invocations"
+)
+BUFFERED_URI = (
+    f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{DOOR_ARN}/invocations"
+)
+STAGE_ARN = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/api"
+
+
+def chat_completions_route(**integration: Any) -> list[FixtureResource]:
+    """``/v1/chat/completions``'s resources and its streamed Lambda proxy integration."""
+    v1 = resource(REST_RESOURCE, "v1", {"restApi": REST_API_ID, "pathPart": "v1"}, id="r-v1")
+    chat = resource(
+        REST_RESOURCE,
+        "chat",
+        {"restApi": REST_API_ID, "pathPart": "chat", "parentId": "r-v1"},
+        id="r-chat",
+    )
+    completions = resource(
+        REST_RESOURCE,
+        "completions",
+        {"restApi": REST_API_ID, "pathPart": "completions", "parentId": "r-chat"},
+        id="r-completions",
+    )
+    props = {
+        "restApi": REST_API_ID,
+        "resourceId": "r-completions",
+        "httpMethod": "POST",
+        "type": "AWS_PROXY",
+        "integrationHttpMethod": "POST",
+        "uri": STREAMING_URI,
+        "responseTransferMode": "STREAM",
+        **integration,
+    }
+    return [v1, chat, completions, resource(REST_INTEGRATION, "chat-integration", props)]
+
+
+def rest_method(**changes: Any) -> dict[str, Any]:
+    return {
+        "restApi": REST_API_ID,
+        "resourceId": "r-completions",
+        "httpMethod": "POST",
+        "authorization": "COGNITO_USER_POOLS",
+        "authorizerId": "auth1",
+        "authorizationScopes": ["ai-gateway/chat"],
+        **changes,
+    }
+
+
+def rest_stage(**changes: Any) -> FixtureResource:
+    props = {
+        "restApi": REST_API_ID,
+        "stageName": "api",
+        "deployment": "dep1",
+        "accessLogSettings": {
+            "destinationArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/apigateway/door",
+            "format": '{"requestId":"$context.requestId"}',
+        },
+        **changes,
+    }
+    return resource(REST_STAGE, "door-stage", props, arn=STAGE_ARN)
+
+
+def rest_method_settings(**settings: Any) -> FixtureResource:
+    props = {
+        "restApi": REST_API_ID,
+        "stageName": "api",
+        "methodPath": "*/*",
+        "settings": {"throttlingRateLimit": 50.0, "throttlingBurstLimit": 100, **settings},
+    }
+    return resource(REST_METHOD_SETTINGS, "door-settings", props)
+
+
+def machine_client(**changes: Any) -> dict[str, Any]:
+    """A compliant machine client: a secret and only the client-credentials grant."""
+    props = {
+        "generateSecret": True,
+        "allowedOauthFlowsUserPoolClient": True,
+        "allowedOauthFlows": ["client_credentials"],
+        "allowedOauthScopes": ["ai-gateway/chat"],
+        "explicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
+        **changes,
+    }
+    return client(**{k: v for k, v in props.items() if v is not None})

@@ -8,6 +8,7 @@ import importlib
 import pytest
 from pack_fixtures import (
     BUCKET,
+    BUFFERED_URI,
     CLIENT,
     COGNITO,
     COMPLIANT_BUCKET,
@@ -15,8 +16,10 @@ from pack_fixtures import (
     FUNCTION,
     IAM,
     LOG_GROUP,
+    REST_METHOD,
     ROLE,
     ROLE_POLICY,
+    STAGE_ARN,
     TABLE,
     TLS_ONLY_STATEMENT,
     TOPIC,
@@ -31,6 +34,7 @@ from pack_fixtures import (
     assert_stack_no_violations,
     behaviour,
     bucket_stack,
+    chat_completions_route,
     client,
     distribution,
     document,
@@ -38,8 +42,12 @@ from pack_fixtures import (
     function,
     headers_policy,
     log_group,
+    machine_client,
     namespace,
     resource,
+    rest_method,
+    rest_method_settings,
+    rest_stage,
     run,
     s3_origin,
     table,
@@ -374,6 +382,114 @@ CASES = [
         [resource(CLIENT, "web", client(generateSecret=True))],
         [resource(CLIENT, "web", client())],
         culprit="web",
+    ),
+    Case(
+        "cognito-public-client",
+        "client with a secret that users can sign in with through the hosted UI",
+        [
+            resource(
+                CLIENT,
+                "web",
+                client(generateSecret=True, allowedOauthFlows=["code", "client_credentials"]),
+            )
+        ],
+        # A machine client (client-credentials only) legitimately holds a secret.
+        [resource(CLIENT, "machine", machine_client())],
+        culprit="web",
+    ),
+    Case(
+        "cognito-machine-client",
+        "client-credentials client that also allows the code flow",
+        [
+            resource(
+                CLIENT, "machine", machine_client(allowedOauthFlows=["client_credentials", "code"])
+            )
+        ],
+        [resource(CLIENT, "machine", machine_client())],
+        culprit="machine",
+    ),
+    Case(
+        "cognito-machine-client",
+        "client-credentials client left with Cognito's default sign-in flows",
+        [resource(CLIENT, "machine", machine_client(explicitAuthFlows=None))],
+        culprit="machine",
+    ),
+    Case(
+        "cognito-machine-client",
+        "client-credentials client that allows SRP sign-in",
+        [
+            resource(
+                CLIENT,
+                "machine",
+                machine_client(
+                    explicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+                ),
+            )
+        ],
+        culprit="machine",
+    ),
+    Case(
+        "apigateway-lambda-integrations-streamed",
+        "chat completions integration left BUFFERED",
+        chat_completions_route(responseTransferMode="BUFFERED"),
+        chat_completions_route(),
+        culprit="chat-integration",
+    ),
+    Case(
+        "apigateway-lambda-integrations-streamed",
+        "chat completions integration in STREAM mode calling the buffered Invoke",
+        chat_completions_route(uri=BUFFERED_URI),
+        culprit="chat-integration",
+    ),
+    Case(
+        "apigateway-methods-authorized",
+        "method open to anyone",
+        [resource(REST_METHOD, "chat-post", rest_method(authorization="NONE"))],
+        [resource(REST_METHOD, "chat-post", rest_method())],
+        culprit="chat-post",
+    ),
+    Case(
+        "apigateway-methods-authorized",
+        "Cognito method without its authorizer",
+        [resource(REST_METHOD, "chat-post", rest_method(authorizerId=None))],
+        culprit="chat-post",
+    ),
+    Case(
+        "apigateway-stage-throttled-and-logged",
+        "stage without a throttle",
+        [rest_stage()],
+        [rest_stage(), rest_method_settings()],
+        culprit="door-stage",
+    ),
+    Case(
+        "apigateway-stage-throttled-and-logged",
+        "stage throttled at zero requests per second",
+        [rest_stage(), rest_method_settings(throttlingRateLimit=0)],
+        culprit="door-stage",
+    ),
+    Case(
+        "apigateway-stage-throttled-and-logged",
+        "stage without access logs",
+        [rest_stage(accessLogSettings=None), rest_method_settings()],
+        culprit="door-stage",
+    ),
+    Case(
+        "prod-rest-api-waf",
+        "production REST API stage without a web ACL",
+        [rest_stage()],
+        [
+            rest_stage(),
+            resource(
+                WAF_ASSOCIATION,
+                "door-waf",
+                {
+                    "resourceArn": STAGE_ARN,
+                    "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/gw/1",
+                },
+            ),
+        ],
+        environment="prod",
+        culprit="door-stage",
     ),
     Case(
         "cognito-public-client",
@@ -752,6 +868,7 @@ def test_compliant_counterpart_passes_the_policy(case: Case):
         ),
         ("prod-alarms-notify", [alarm("errors", [])]),
         ("prod-event-api-waf", [event_api()]),
+        ("prod-rest-api-waf", [rest_stage()]),
         ("prod-cloudfront-access-logs", [distribution()]),
     ],
     ids=lambda value: value if isinstance(value, str) else "",

@@ -166,6 +166,27 @@ BREAKS: list[tuple[str, str, Callable[[Props], Props] | None]] = [
         _set("securityHeadersConfig.strictTransportSecurity", None),
     ),
     ("prod-cloudfront-access-logs", "aws:cloudwatch/logDelivery:LogDelivery", None),
+    (
+        "cognito-machine-client",
+        "aws:cognito/userPoolClient:UserPoolClient",
+        _set("allowedOauthFlows", ["client_credentials", "code"]),
+    ),
+    (
+        "apigateway-lambda-integrations-streamed",
+        "aws:apigateway/integration:Integration",
+        _set("responseTransferMode", "BUFFERED"),
+    ),
+    (
+        "apigateway-methods-authorized",
+        "aws:apigateway/method:Method",
+        _set("authorization", "NONE"),
+    ),
+    (
+        "apigateway-stage-throttled-and-logged",
+        "aws:apigateway/methodSettings:MethodSettings",
+        None,
+    ),
+    ("prod-rest-api-waf", "aws:wafv2/webAclAssociation:WebAclAssociation", None),
 ]
 
 

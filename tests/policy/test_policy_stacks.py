@@ -136,3 +136,27 @@ def test_config_not_matching_a_policy_schema_is_rejected():
 def test_config_with_a_bad_enforcement_level_is_rejected():
     with pytest.raises(PolicyConfigError, match="blocking"):
         analyze_stack("dev", config={"s3-tls-only": "blocking"})
+
+
+def test_prod_with_machine_clients_and_a_custom_domain_passes_the_pack():
+    # Machine clients hold a secret (cognito-public-client exempts them, cognito-machine-client
+    # checks them) and the door's stage still sits behind the web ACL.
+    result = analyze_stack(
+        "prod",
+        {
+            "machineClients": {"reporting-bot": {"tier": "pro"}},
+            "openAiDomain": "api.example.com",
+            "openAiCertificateArn": (
+                "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1b1a-2c2b-3d3c-4e4d4c4b4a49"
+            ),
+        },
+    )
+    assert not result.mandatory, _listing(result)
+
+
+def test_prod_without_waf_is_blocked_on_the_event_api_and_the_openai_stage():
+    result = analyze_stack("prod", {"waf": False})
+    assert {v.resource_type for v in result.of_policy("prod-rest-api-waf")} == {
+        "aws:apigateway/stage:Stage"
+    }
+    assert result.of_policy("prod-event-api-waf")

@@ -181,7 +181,8 @@ def gateway_stage(request: pytest.FixtureRequest) -> Iterator[GatewayStage]:
     module's cached runtime are its own) comes from the test module's name."""
     from local.aws import bootstrap
 
-    stack = "robust-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:30]
+    # Within the program's stack-name limit (settings.MAX_STACK_NAME_LENGTH).
+    stack = ("robust-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-"))[:30]
     settings = _settings(stack)
     stage = Stage().start()
     try:
