@@ -137,6 +137,7 @@ try:
                 tier_config_parameter=metering.tier_config_parameter,
                 analytics_stream=analytics.stream,
                 model_ids=tiers.all_models(),
+                countable_model_ids=sorted(tiers.countable),
                 guardrail_ids=sorted(
                     {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
                 ),
@@ -224,6 +225,7 @@ if settings.open_ai.enabled:
             tier_config_parameter=metering.tier_config_parameter,
             analytics_stream=analytics.stream,
             model_ids=tiers.all_models(),
+            countable_model_ids=sorted(tiers.countable),
             guardrail_ids=sorted(
                 {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
             ),

@@ -37,8 +37,14 @@ class CatalogModel:
     legacy_on: date | None
     eol_on: date | None
     source: str
-    input_per_1k: float
-    output_per_1k: float
+    #: On-demand list price in USD per 1,000 tokens, where and when it was read (None: unpriced,
+    #: and then no stack may use the model).
+    input_per_1k: float | None
+    output_per_1k: float | None
+    price_source: str | None = None
+    price_read_on: date | None = None
+    #: Whether Bedrock's CountTokens counts this model's input (``countTokensSource`` in the file).
+    count_tokens: bool = False
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -96,7 +102,7 @@ def _model(entry: Mapping[str, Any], index: int) -> CatalogModel:
     where = f"models[{index}]"
     try:
         lifecycle = entry["lifecycle"]
-        price = entry["price"]
+        price = entry.get("price")
         model = CatalogModel(
             name=entry["name"],
             provider=entry["provider"],
@@ -106,8 +112,11 @@ def _model(entry: Mapping[str, Any], index: int) -> CatalogModel:
             legacy_on=_date(lifecycle.get("legacyOn")),
             eol_on=_date(lifecycle.get("eolOn")),
             source=entry["source"],
-            input_per_1k=float(price["inputPer1k"]),
-            output_per_1k=float(price["outputPer1k"]),
+            input_per_1k=float(price["inputPer1k"]) if price else None,
+            output_per_1k=float(price["outputPer1k"]) if price else None,
+            price_source=str(price["source"]) if price else None,
+            price_read_on=_date(price.get("readOn")) if price else None,
+            count_tokens=bool(entry.get("countTokens", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise CatalogError(f"model-catalog.json {where}: malformed entry ({err})") from None

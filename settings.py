@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from gateway.environment import FunctionEnvironment
-from gateway.tiers import TierConfig, TierConfigError, parse_tier_config
+from gateway.tiers import ModelPrice, TierConfig, TierConfigError, parse_tier_config
 
 from model_catalog import ACTIVE, EOL, ModelCatalog, load_catalog
 
@@ -258,8 +258,10 @@ def load_settings(
         tier_config = parse_tier_config(value("tiers"), value("defaultTier"), prefix=f"{PROJECT}:")
     except TierConfigError as err:
         raise SettingsError(str(err)) from None
-    warnings = model_lifecycle_warnings(
-        tier_config, load_catalog() if catalog is None else catalog, today
+    catalog = load_catalog() if catalog is None else catalog
+    warnings = model_lifecycle_warnings(tier_config, catalog, today)
+    tier_config = tier_config.with_prices(
+        model_prices(tier_config, catalog), counted_by_bedrock(tier_config, catalog)
     )
 
     inbound = _namespace(value("inboundNamespace"), "inboundNamespace")
@@ -372,6 +374,30 @@ def _web(value: Callable[[str], Any]) -> WebSettings:
         domain=domain,
         certificate_arn=certificate,
         access_logging=_bool(value("webLogging"), "webLogging"),
+    )
+
+
+def model_prices(tier_config: TierConfig, catalog: ModelCatalog) -> dict[str, ModelPrice]:
+    """Every configured model's price, from the catalog; a model without one is refused (the
+    gateway meters spend, and a money window could not be kept without it)."""
+    prices: dict[str, ModelPrice] = {}
+    for tier in tier_config.tiers.values():
+        for model_id in (*tier.models, *([tier.fallback_model] if tier.fallback_model else [])):
+            model = catalog.find(model_id)
+            if model is None or model.input_per_1k is None or model.output_per_1k is None:
+                raise SettingsError(
+                    f"{PROJECT}:tiers.{tier.name}.models: '{model_id}' has no price in "
+                    "model-catalog.json; add its input and output price per 1,000 tokens, with "
+                    "the page and the date it was read"
+                )
+            prices[model_id] = ModelPrice(model.input_per_1k, model.output_per_1k)
+    return prices
+
+
+def counted_by_bedrock(tier_config: TierConfig, catalog: ModelCatalog) -> frozenset[str]:
+    """The configured models whose input Bedrock's CountTokens can count."""
+    return frozenset(
+        m for m in tier_config.all_models() if (found := catalog.find(m)) and found.count_tokens
     )
 
 

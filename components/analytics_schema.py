@@ -58,6 +58,26 @@ def named_queries(database: str) -> dict[str, tuple[str, str]]:
             f"FROM {table}\nWHERE {last_30_days}\n"
             f"GROUP BY dt, tier\nORDER BY dt DESC, tier",
         ),
+        "spend-by-user-model-tier": (
+            "Spend in US dollars per day, user, model and tier, last 30 days (list prices)",
+            f"SELECT dt, user_id, model_id, tier, count(*) AS turns,\n"
+            f"       round(sum(cost_usd), 6) AS spend_usd\n"
+            f"FROM {table}\nWHERE {last_30_days}\n"
+            f"GROUP BY dt, user_id, model_id, tier\nORDER BY dt DESC, spend_usd DESC",
+        ),
+        "spend-by-model": (
+            "Spend in US dollars per day and model, last 30 days (list prices)",
+            f"SELECT dt, model_id, count(*) AS turns, round(sum(cost_usd), 6) AS spend_usd\n"
+            f"FROM {table}\nWHERE {last_30_days}\n"
+            f"GROUP BY dt, model_id\nORDER BY dt DESC, spend_usd DESC",
+        ),
+        "spend-by-tier": (
+            "Spend in US dollars per day and tier, with its users, last 30 days (list prices)",
+            f"SELECT dt, tier, count(DISTINCT user_id) AS users, count(*) AS turns,\n"
+            f"       round(sum(cost_usd), 6) AS spend_usd\n"
+            f"FROM {table}\nWHERE {last_30_days}\n"
+            f"GROUP BY dt, tier\nORDER BY dt DESC, spend_usd DESC",
+        ),
         "cache-hit-rate": (
             "Share of turns that ended without error served from prepared responses, per day",
             f"SELECT dt, count(*) AS turns,\n"

@@ -43,6 +43,8 @@ class GatewayFunctionsArgs:
     model_ids: Sequence[str]
     #: Ids of the Bedrock guardrails any tier applies.
     guardrail_ids: Sequence[str] = ()
+    #: Models whose tokens the chat function may count with Bedrock's CountTokens.
+    countable_model_ids: Sequence[str] = ()
     region: str = "us-east-1"
     chat_memory_mb: int = 1024
     #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
@@ -57,10 +59,14 @@ class GatewayFunctionsArgs:
 
 
 def model_access_document(
-    model_ids: Sequence[str], guardrail_ids: Sequence[str], region: str, account: str
+    model_ids: Sequence[str],
+    guardrail_ids: Sequence[str],
+    region: str,
+    account: str,
+    countable_model_ids: Sequence[str] = (),
 ) -> str:
-    """What a function running turns may call on Bedrock: the allowlisted models (streamed)
-    and the tiers' guardrails, nothing else."""
+    """What a function running turns may call on Bedrock: the allowlisted models (streamed),
+    CountTokens on the models that support it, and the tiers' guardrails, nothing else."""
     statements = [
         iam.allow(
             "InvokeAllowlistedModels",
@@ -68,6 +74,16 @@ def model_access_document(
             iam.bedrock_model_arns(model_ids, region, account),
         )
     ]
+    if countable_model_ids:
+        # CountTokens takes the foundation-model id, so only foundation-model ARNs.
+        # https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html
+        statements.append(
+            iam.allow(
+                "CountTokensOfCountableModels",
+                ["bedrock:CountTokens"],
+                iam.foundation_model_arns(countable_model_ids),
+            )
+        )
     if guardrail_ids:
         statements.append(
             iam.allow(
@@ -195,7 +211,11 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             role=self.chat_role.id,
             policy=self._account.apply(
                 lambda account: model_access_document(
-                    args.model_ids, args.guardrail_ids, args.region, account
+                    args.model_ids,
+                    args.guardrail_ids,
+                    args.region,
+                    account,
+                    args.countable_model_ids,
                 )
             ),
             opts=self._child(),

@@ -101,6 +101,13 @@ def trust(
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def foundation_model_arns(model_ids: Sequence[str]) -> list[str]:
+    """The foundation-model ARNs (in any Region) behind model or inference-profile ids."""
+    return sorted(
+        {f"arn:aws:bedrock:*::foundation-model/{foundation_model_of(m)}" for m in model_ids}
+    )
+
+
 def bedrock_model_arns(model_ids: Sequence[str], region: str, account: str) -> list[str]:
     """The resource ARNs a model call needs for each allowlisted model id.
 

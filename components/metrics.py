@@ -50,6 +50,7 @@ def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
             [[_search(Metric.FIRST_TOKEN_LATENCY, p, p)] for p in ("p50", "p90", "p99")],
             False,
         ),
+        ("Spend, US dollars at list prices", [[_search(Metric.COST_USD, "Sum", "spend")]], True),
         ("Errors by code", [[_search(Metric.ERRORS, "Sum", "errors")]], True),
         ("Prepared-response cache hits", [[_search(Metric.CACHE_HITS, "Sum", "hits")]], False),
         ("Model throttles", [[_search(Metric.MODEL_THROTTLES, "Sum", "throttles")]], False),

@@ -129,6 +129,8 @@ class OpenAiApiArgs:
     #: Every model any tier may call (``TierConfig.all_models()``).
     model_ids: Sequence[str]
     guardrail_ids: Sequence[str] = ()
+    #: Models whose tokens the door may count with Bedrock's CountTokens.
+    countable_model_ids: Sequence[str] = ()
     region: str = "us-east-1"
     #: App client id -> tier of every machine client (``IdentityComponent``).
     machine_client_tiers: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
@@ -273,7 +275,11 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             role=self.role.id,
             policy=self._account.apply(
                 lambda account: model_access_document(
-                    args.model_ids, args.guardrail_ids, args.region, account
+                    args.model_ids,
+                    args.guardrail_ids,
+                    args.region,
+                    account,
+                    args.countable_model_ids,
                 )
             ),
             opts=self._child(),

@@ -16,6 +16,7 @@ reservation as a :class:`gateway.lease.ReservationLease` — or raises
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import re
 import uuid
@@ -40,12 +41,14 @@ from gateway.rates import (
 )
 from gateway.refusals import refusal_for
 from gateway.schema import usage_key
-from gateway.tiers import Tier, TierConfig
+from gateway.tiers import ModelPrice, Tier, TierConfig
 from gateway.token_bound import input_token_bound
 from gateway.turn_io import TurnFailed, TurnRefused, TurnRequest, refused
 from gateway.usage import Reservation, UsageSnapshot, turn_attribute
 from gateway.usage_cache import UsageCache
 
+#: The windows a turn's input counts in (the money windows too: input is paid for).
+_INPUT_PRICED = frozenset({"dailyInputTokens", "monthlyInputTokens", "dailyUsd", "monthlyUsd"})
 #: Reservation attempts when other turns of the same user keep winning the race.
 MAX_RESERVE_ATTEMPTS = 24
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/-]{1,128}\Z")
@@ -71,6 +74,11 @@ class TurnPlan:
     #: message's text: a counted history reserves its count plus the new text's bound.
     history_key: str | None = None
     new_text: str = ""
+    #: The price the turn is metered at: the dearest of the models it may call (None: unpriced).
+    price: ModelPrice | None = None
+    #: The request's exact input count, asked of the provider only when the bound does not fit
+    #: (called at most once; None: the provider cannot count this model).
+    count_input: Callable[[], int | None] | None = None
 
     def input_bound_on(self, snapshot: UsageSnapshot, now: int) -> int:
         """The input this turn reserves against ``snapshot``: the counted history plus the
@@ -114,7 +122,12 @@ class TurnAdmission:
     def tier_of(self, request: TurnRequest) -> Tier:
         return self.tiers().tier_for_groups(request.caller.groups)
 
-    def plan(self, request: TurnRequest, tier: Tier) -> TurnPlan:
+    def plan(
+        self,
+        request: TurnRequest,
+        tier: Tier,
+        count_input: Callable[[], int | None] | None = None,
+    ) -> TurnPlan:
         """Resolve the model (refusing one outside the tier's allowlist) and predict."""
         model_id = request.model_id or tier.default_model
         if not tier.allows(model_id):
@@ -147,6 +160,8 @@ class TurnAdmission:
             texts=texts,
             history_key=history_key(model_id, request),
             new_text=request.prompt,
+            price=_dearest(self.tiers(), (model_id, tier.fallback_model)),
+            count_input=functools.cache(count_input) if count_input is not None else None,
         )
         if known is not None:
             predicted = self._decide(plan, known, int(self.clock()))
@@ -198,7 +213,12 @@ class TurnAdmission:
 
     def _lease(self, plan: TurnPlan, reservation: Reservation | None) -> ReservationLease:
         return ReservationLease(
-            self.store, plan.user_key, reservation, cache=self.usage_cache, log=self.log
+            self.store,
+            plan.user_key,
+            reservation,
+            cache=self.usage_cache,
+            log=self.log,
+            price=plan.price,
         )
 
     def _write(
@@ -256,14 +276,7 @@ class TurnAdmission:
             # A prepared answer costs no tokens: its write counts the request and its turn id.
             admission = Admission(None, 0, tuple(snapshot.stale_attributes(now)))
         else:
-            tokens = plan_turn(
-                snapshot,
-                plan.tier,
-                now,
-                plan.input_bound_on(snapshot, now),
-                plan.reservation_id,
-                self.reservation_seconds,
-            )
+            tokens = self._reserve_tokens(plan, snapshot, now)
             if isinstance(tokens, Refusal):
                 return tokens
             admission = tokens
@@ -277,6 +290,36 @@ class TurnAdmission:
             request_bucket=rate_bucket(now),
             turn_key=key,
             turn_mark=turn_mark(now, plan.reservation_id),
+        )
+
+    def _reserve_tokens(
+        self, plan: TurnPlan, snapshot: UsageSnapshot, now: int
+    ) -> Admission | Refusal:
+        """The reservation at the input bound; where that does not fit an input or money window
+        and the provider can count the request exactly, at the exact count instead."""
+        bound = plan.input_bound_on(snapshot, now)
+        tokens = plan_turn(
+            snapshot,
+            plan.tier,
+            now,
+            bound,
+            plan.reservation_id,
+            self.reservation_seconds,
+            plan.price,
+        )
+        if not isinstance(tokens, Refusal) or tokens.window not in _INPUT_PRICED:
+            return tokens
+        exact = plan.count_input() if plan.count_input is not None else None
+        if exact is None or exact >= bound:
+            return tokens
+        return plan_turn(
+            snapshot,
+            plan.tier,
+            now,
+            exact,
+            plan.reservation_id,
+            self.reservation_seconds,
+            plan.price,
         )
 
     # -- requests refused before admission -----------------------------------------------------
@@ -312,6 +355,16 @@ class TurnAdmission:
         if not self.fail_open:
             raise TurnRefused(TurnFailed(ErrorCode.USAGE_UNAVAILABLE), store_failures=1)
         return 1
+
+
+def _dearest(config: TierConfig, models: tuple[str | None, ...]) -> ModelPrice | None:
+    """The highest input and output price among ``models`` (None when any is unpriced and the
+    turn cannot be costed)."""
+    prices = [config.price_of(m) for m in models if m]
+    if not prices or any(p is None for p in prices):
+        return None
+    known = [p for p in prices if p is not None]
+    return ModelPrice(max(p.input_per_1k for p in known), max(p.output_per_1k for p in known))
 
 
 def _landed(current: UsageSnapshot, plan: TurnPlan) -> bool:

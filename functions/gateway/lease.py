@@ -13,6 +13,7 @@ from types import TracebackType
 
 from gateway.metering import charged_usage
 from gateway.ports import StoreUnavailable, TurnLog, TurnStore
+from gateway.tiers import ModelPrice
 from gateway.usage import CountedConversation, Reservation, TokenUsage, UsageSnapshot
 from gateway.usage_cache import UsageCache
 
@@ -41,6 +42,7 @@ class ReservationLease:
         *,
         cache: UsageCache | None,
         log: TurnLog,
+        price: ModelPrice | None = None,
     ) -> None:
         self.user_key = user_key
         self.reservation = reservation
@@ -48,6 +50,7 @@ class ReservationLease:
         self._store = store
         self._cache = cache
         self._log = log
+        self.price = price
         self._closed = reservation is None
 
     def __enter__(self) -> ReservationLease:
@@ -75,7 +78,7 @@ class ReservationLease:
     ) -> Settlement:
         """Store ``reported`` usage, capped at the reservation (a turn metered fail-open has
         none and stores what was reported), and the conversation the model ``counted``."""
-        charge = charged_usage(self.reservation, reported)
+        charge = charged_usage(self.reservation, reported, self.price)
         if charge.overrun_input_tokens or charge.overrun_output_tokens:
             # The model counted more than the turn's upper bound: stored usage stays within the
             # limits (the reservation was admitted within them); the excess is counted instead.

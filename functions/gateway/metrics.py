@@ -18,6 +18,7 @@ class Metric:
     TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId
     FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId
     CACHE_HITS = "CacheHits"  # dimension modelId
+    COST_USD = "CostUsd"  # US dollars at list prices, dimension modelId
     ERRORS = "Errors"  # dimension code
     MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
     # Faults a turn survived (it still ended with a terminal event).

@@ -33,6 +33,7 @@ class DoneBody(TypedDict):
     cached: bool
     limits: LimitsView
     provider: NotRequired[str]
+    costUsd: NotRequired[float]
 
 
 class ErrorBody(TypedDict):
@@ -46,8 +47,8 @@ class ErrorBody(TypedDict):
     limits: NotRequired[LimitsView]
     limit: NotRequired[str]
     duplicateOf: NotRequired[str]
-    needed: NotRequired[int]
-    remaining: NotRequired[int]
+    needed: NotRequired[int | float]
+    remaining: NotRequired[int | float]
 
 
 class UsageBody(TypedDict):
@@ -75,6 +76,7 @@ def done_body(
     cached: bool,
     limits: LimitsView,
     provider: str | None = None,
+    cost_usd: float | None = None,
 ) -> DoneBody:
     body: DoneBody = {
         "type": EventType.DONE.value,
@@ -86,6 +88,8 @@ def done_body(
     }
     if provider:
         body["provider"] = provider
+    if cost_usd is not None:
+        body["costUsd"] = cost_usd
     return body
 
 
@@ -125,6 +129,7 @@ def terminal_body(outcome: TurnOutcome, request_id: str) -> DoneBody | ErrorBody
             cached=outcome.cached,
             limits=outcome.limits,
             provider=outcome.provider,
+            cost_usd=outcome.cost_usd,
         )
     return failure_body(outcome, request_id)
 

@@ -128,6 +128,23 @@ class ModelProvider(Protocol):
     def stream(self, request: ModelRequest) -> Iterator[TextDelta | Completion]: ...
 
 
+class TokenCounter(Protocol):
+    """Counts tokens exactly as the model will charge them, where its provider can (None: it
+    cannot, and the caller keeps its bound or estimate)."""
+
+    def input_tokens(self, request: ModelRequest) -> int | None: ...
+
+    def output_tokens(self, model_id: str, text: str) -> int | None: ...
+
+
+class NoTokenCounter:
+    def input_tokens(self, request: ModelRequest) -> int | None:
+        return None
+
+    def output_tokens(self, model_id: str, text: str) -> int | None:
+        return None
+
+
 class StopSignals(Protocol):
     """Where stops are recorded by one invocation and found by another."""
 

@@ -7,9 +7,9 @@ time it resets); the fields beside it are what a client acts on.
 from __future__ import annotations
 
 from gateway.contract import ErrorCode, new_turn_id
-from gateway.metering import Refusal, limits_view
+from gateway.metering import Refusal, limits_view, usd
 from gateway.rates import REQUESTS_PER_MINUTE, Duplicate, RateRefusal
-from gateway.tiers import Tier
+from gateway.tiers import MONEY_WINDOWS, Tier
 from gateway.turn_io import TurnFailed, TurnRefused, refused
 from gateway.usage import UsageSnapshot
 from gateway.windows import iso_utc
@@ -19,6 +19,8 @@ _WINDOW_NAMES = {
     "dailyOutputTokens": "daily output",
     "monthlyInputTokens": "monthly input",
     "monthlyOutputTokens": "monthly output",
+    "dailyUsd": "daily spending",
+    "monthlyUsd": "monthly spending",
 }
 
 
@@ -26,7 +28,7 @@ def refusal_for(
     decision: Refusal | RateRefusal | Duplicate, tier: Tier, snapshot: UsageSnapshot, now: int
 ) -> TurnRefused:
     """The refusal a user is told, for a turn that is a duplicate, over a request rate, or does
-    not fit a token window."""
+    not fit a token or money window."""
     if isinstance(decision, Duplicate):
         return TurnRefused(
             TurnFailed(
@@ -49,21 +51,39 @@ def refusal_for(
             f"Your tier allows {what}; retry after {iso_utc(decision.resets_at)}.",
             fields={"limit": decision.limit, "resetsAt": iso_utc(decision.resets_at)},
         )
+    return _window_refusal(decision, tier, snapshot, now)
+
+
+def _window_refusal(
+    decision: Refusal, tier: Tier, snapshot: UsageSnapshot, now: int
+) -> TurnRefused:
+    """``turn_too_large`` while the window has room for a small turn; ``limit_exceeded``
+    (with when it resets) only once it has not."""
+    name = _WINDOW_NAMES[decision.window]
+    money = decision.window in MONEY_WINDOWS
+    limits = limits_view(tier, snapshot.committed(now))
     if not decision.used_up:
+        needed: int | float = usd(decision.needed) if money else decision.needed
+        remaining: int | float = usd(decision.remaining) if money else decision.remaining
+        what = (
+            f"${needed:.4f} of your {name} allowance, but ${remaining:.4f} is left"
+            if money
+            else f"up to {needed} {name} tokens, but {remaining} are left in that allowance"
+        )
         return refused(
             ErrorCode.TURN_TOO_LARGE,
-            f"This turn needs up to {decision.needed} {_WINDOW_NAMES[decision.window]} tokens, "
-            f"but {decision.remaining} are left in that allowance. A shorter message, or a new "
-            "chat without the earlier messages, will fit now.",
+            f"This turn needs {what}. A shorter message, or a new chat without the earlier "
+            "messages, will fit now.",
             window=decision.window,
-            limits=limits_view(tier, snapshot.committed(now)),
-            fields={"needed": decision.needed, "remaining": decision.remaining},
+            limits=limits,
+            fields={"needed": needed, "remaining": remaining},
         )
+    allowed = f"${usd(decision.allowed):.2f}" if money else str(decision.allowed)
     return refused(
         ErrorCode.LIMIT_EXCEEDED,
-        f"You have reached your {_WINDOW_NAMES[decision.window]} token limit "
-        f"({decision.allowed}); you can continue after {iso_utc(decision.resets_at)}.",
+        f"You have reached your {name} {'limit' if money else 'token limit'} ({allowed}); you "
+        f"can continue after {iso_utc(decision.resets_at)}.",
         window=decision.window,
         resets_at=iso_utc(decision.resets_at),
-        limits=limits_view(tier, snapshot.committed(now)),
+        limits=limits,
     )

@@ -19,10 +19,12 @@ from gateway.ports import (
     AnalyticsSink,
     Clock,
     ModelProvider,
+    NoTokenCounter,
     PreparedKeySource,
     StopSignals,
     SystemClock,
     TierSource,
+    TokenCounter,
     TurnLog,
     TurnMetrics,
     TurnStore,
@@ -89,6 +91,7 @@ class Runtime:
         analytics: AnalyticsSink | None = None,
         metrics: TurnMetrics | None = None,
         stops: StopSignals | None = None,
+        counter: TokenCounter | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -101,6 +104,7 @@ class Runtime:
             "analytics": analytics,
             "metrics": metrics,
             "stops": stops,
+            "counter": counter,
         }
         self._log = log
         self._clock = clock or SystemClock()
@@ -153,6 +157,7 @@ class Runtime:
             stops=self._given["stops"] or self._stop_signals(),
             prepared_keys=_prepared_key_source(store),
         )
+        deps.counter = self._given["counter"] or self._counter(deps)
         if self._sleep is not None:
             deps.sleep = self._sleep
         settings = TurnSettings(
@@ -231,6 +236,22 @@ class Runtime:
                 self._client("bedrock-runtime", connect_timeout=5, read_timeout=60)
             )
         raise ValueError(f"MODEL_PROVIDER must be bedrock, local or openai, got {kind!r}")
+
+    def _counter(self, deps: TurnDeps) -> TokenCounter:
+        """Exact counts from the provider this runtime built (none for a provider given)."""
+        from gateway.counting import BedrockTokenCounter, LocalTokenCounter
+
+        if self._given["provider"] is not None:
+            return NoTokenCounter()
+        kind = self.env.model_provider.strip().lower()
+        if kind == "local":
+            return LocalTokenCounter()
+        if kind == "bedrock":
+            client = self._client(
+                "bedrock-runtime", max_attempts=1, connect_timeout=2, read_timeout=3
+            )
+            return BedrockTokenCounter(client, deps.tiers, deps.log)
+        return NoTokenCounter()
 
     def _publisher(self) -> Publisher:
         from gateway.publisher import EventsHttpPublisher

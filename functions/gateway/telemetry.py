@@ -44,6 +44,8 @@ class TurnRecord:
     #: Model calls opened before admission and then cancelled, and their estimated input.
     speculative_cancelled: int = 0
     speculative_input_tokens: int = 0
+    #: What the turn cost at list prices, in US dollars (0 for a model with no price).
+    cost_usd: float = 0.0
 
     def to_json_line(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":")) + "\n"
@@ -102,34 +104,7 @@ class EmfTurnMetrics:
         namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE
 
         if record.model_id:
-            by_model = EphemeralMetrics(namespace=namespace)
-            by_model.add_dimension("modelId", record.model_id)
-            if record.outcome == "done" or record.input_tokens or record.output_tokens:
-                by_model.add_metric(Metric.INPUT_TOKENS, MetricUnit.Count, record.input_tokens)
-                by_model.add_metric(Metric.OUTPUT_TOKENS, MetricUnit.Count, record.output_tokens)
-                by_model.add_metric(Metric.TURN_LATENCY, MetricUnit.Milliseconds, record.latency_ms)
-            if record.first_token_ms is not None:
-                by_model.add_metric(
-                    Metric.FIRST_TOKEN_LATENCY, MetricUnit.Milliseconds, record.first_token_ms
-                )
-            if record.cached:
-                by_model.add_metric(Metric.CACHE_HITS, MetricUnit.Count, 1)
-            overrun = record.overrun_input_tokens + record.overrun_output_tokens
-            if overrun:
-                by_model.add_metric(Metric.METERING_OVERRUN_TOKENS, MetricUnit.Count, overrun)
-            if record.speculative_cancelled:
-                by_model.add_metric(
-                    Metric.SPECULATIVE_CALLS_CANCELLED,
-                    MetricUnit.Count,
-                    record.speculative_cancelled,
-                )
-                by_model.add_metric(
-                    Metric.SPECULATIVE_INPUT_TOKENS,
-                    MetricUnit.Count,
-                    record.speculative_input_tokens,
-                )
-            if by_model.metric_set:
-                by_model.flush_metrics()
+            _emit_by_model(record, record.model_id, namespace)
 
         for model_id in sorted(set(counters.throttled_models)):
             throttles = EphemeralMetrics(namespace=namespace)
@@ -160,3 +135,39 @@ class EmfTurnMetrics:
             faults.add_metric(Metric.PUBLISH_RETRIES, MetricUnit.Count, counters.publish_retries)
         if faults.metric_set:
             faults.flush_metrics()
+
+
+def _emit_by_model(record: TurnRecord, model_id: str, namespace: str) -> None:
+    """The turn's metrics that carry its model as a dimension."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    by_model = EphemeralMetrics(namespace=namespace)
+    by_model.add_dimension("modelId", model_id)
+    if record.outcome == "done" or record.input_tokens or record.output_tokens:
+        by_model.add_metric(Metric.INPUT_TOKENS, MetricUnit.Count, record.input_tokens)
+        by_model.add_metric(Metric.OUTPUT_TOKENS, MetricUnit.Count, record.output_tokens)
+        by_model.add_metric(Metric.TURN_LATENCY, MetricUnit.Milliseconds, record.latency_ms)
+    if record.first_token_ms is not None:
+        by_model.add_metric(
+            Metric.FIRST_TOKEN_LATENCY, MetricUnit.Milliseconds, record.first_token_ms
+        )
+    if record.cached:
+        by_model.add_metric(Metric.CACHE_HITS, MetricUnit.Count, 1)
+    if record.cost_usd:
+        by_model.add_metric(Metric.COST_USD, MetricUnit.NoUnit, record.cost_usd)
+    overrun = record.overrun_input_tokens + record.overrun_output_tokens
+    if overrun:
+        by_model.add_metric(Metric.METERING_OVERRUN_TOKENS, MetricUnit.Count, overrun)
+    if record.speculative_cancelled:
+        by_model.add_metric(
+            Metric.SPECULATIVE_CALLS_CANCELLED,
+            MetricUnit.Count,
+            record.speculative_cancelled,
+        )
+        by_model.add_metric(
+            Metric.SPECULATIVE_INPUT_TOKENS,
+            MetricUnit.Count,
+            record.speculative_input_tokens,
+        )
+    if by_model.metric_set:
+        by_model.flush_metrics()

@@ -1,4 +1,5 @@
-"""The tier model: which models a Cognito group may use and how many tokens it may spend.
+"""The tier model: which models a Cognito group may use, and how many tokens and dollars it may
+spend.
 
 This module is the single source of truth for tier configuration. The Pulumi program validates
 the stack's ``ai-gateway:tiers`` with it before declaring anything, and the functions parse the
@@ -12,13 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The four metered windows, by their config (and wire) names.
+#: The four token windows, by their config (and wire) names.
 WINDOWS: tuple[str, ...] = (
     "dailyInputTokens",
     "dailyOutputTokens",
     "monthlyInputTokens",
     "monthlyOutputTokens",
 )
+#: The optional money windows (US dollars), by their config (and wire) names.
+MONEY_WINDOWS: tuple[str, ...] = ("dailyUsd", "monthlyUsd")
+#: Money is metered in nano-dollars (10^-9 USD), whole numbers, as DynamoDB adds them exactly.
+NANO_PER_USD = 1_000_000_000
 
 # Bedrock model ids ("amazon.nova-lite-v1:0") and cross-region inference-profile ids
 # ("us.anthropic.claude-3-5-haiku-20241022-v1:0"). Provider prefix, dotted name, optional version.
@@ -61,6 +66,34 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class ModelPrice:
+    """A model's on-demand price in US dollars per 1,000 tokens."""
+
+    input_per_1k: float
+    output_per_1k: float
+
+    def cost_nano(self, input_tokens: int, output_tokens: int) -> int:
+        """What these tokens cost, in nano-dollars, rounded up (never under-charged)."""
+        return _nano(input_tokens * self.input_per_1k) + _nano(output_tokens * self.output_per_1k)
+
+    def output_nano(self, output_tokens: int) -> int:
+        return _nano(output_tokens * self.output_per_1k)
+
+    def input_nano(self, input_tokens: int) -> int:
+        return _nano(input_tokens * self.input_per_1k)
+
+    def to_document(self) -> dict[str, float]:
+        return {"inputPer1k": self.input_per_1k, "outputPer1k": self.output_per_1k}
+
+
+def _nano(per_1k_total: float) -> int:
+    """USD-per-1k times tokens, as whole nano-dollars rounded up (``x / 1000 * 10^9``)."""
+    exact = per_1k_total * (NANO_PER_USD // 1000)
+    whole = int(exact)
+    return whole if whole >= exact - 1e-6 else whole + 1
+
+
+@dataclass(frozen=True)
 class Tier:
     """One tier: a Cognito group name, its model allowlist and its token limits."""
 
@@ -81,6 +114,19 @@ class Tier:
     max_concurrent_turns_setting: int | None = None
     #: The tier's coalescing interval of stream deltas (None: the stack-wide ``streamFlushMs``).
     stream_flush_ms: int | None = None
+    #: Money allowances in US dollars (None: no money limit in that window).
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+
+    @property
+    def money_windows(self) -> tuple[str, ...]:
+        """The money windows this tier sets."""
+        return tuple(w for w in MONEY_WINDOWS if self.money_limit(w) is not None)
+
+    def money_limit(self, window: str) -> int | None:
+        """A money window's allowance in nano-dollars (None: not set)."""
+        usd = {"dailyUsd": self.daily_usd, "monthlyUsd": self.monthly_usd}[window]
+        return None if usd is None else round(usd * NANO_PER_USD)
 
     @property
     def requests_per_minute(self) -> int:
@@ -126,6 +172,8 @@ class Tier:
             ("requestsPerMinute", self.requests_per_minute_setting),
             ("maxConcurrentTurns", self.max_concurrent_turns_setting),
             ("streamFlushMs", self.stream_flush_ms),
+            ("dailyUsd", self.daily_usd),
+            ("monthlyUsd", self.monthly_usd),
         ):
             if value is not None:
                 doc[name] = value
@@ -138,6 +186,28 @@ class TierConfig:
 
     default_tier: str
     tiers: Mapping[str, Tier] = field(default_factory=dict)
+    #: Each model's price (from the model catalog), by every id a tier uses.
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    #: The models whose tokens Bedrock's CountTokens can count (from the model catalog).
+    countable: frozenset[str] = frozenset()
+
+    def price_of(self, model_id: str) -> ModelPrice | None:
+        return self.prices.get(model_id)
+
+    def with_prices(
+        self, prices: Mapping[str, ModelPrice], countable: frozenset[str] = frozenset()
+    ) -> TierConfig:
+        """This config with prices; a tier with a money window needs one for every model."""
+        for tier in self.tiers.values():
+            if not tier.money_windows:
+                continue
+            for model in (*tier.models, *([tier.fallback_model] if tier.fallback_model else [])):
+                if model not in prices:
+                    raise TierConfigError(
+                        f"ai-gateway:tiers.{tier.name}: '{model}' has no price, so its "
+                        "dailyUsd/monthlyUsd cannot be metered"
+                    )
+        return TierConfig(self.default_tier, self.tiers, dict(prices), frozenset(countable))
 
     def tier_for_groups(self, groups: Iterable[str] | None) -> Tier:
         """The tier of a user in ``groups``: the matching tier with the lowest precedence wins,
@@ -158,15 +228,27 @@ class TierConfig:
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document the functions read at run time."""
-        return {
+        doc: dict[str, Any] = {
             "defaultTier": self.default_tier,
             "tiers": {name: tier.to_document() for name, tier in self.tiers.items()},
         }
+        if self.prices:
+            doc["prices"] = {m: p.to_document() for m, p in sorted(self.prices.items())}
+        if self.countable:
+            doc["countTokens"] = sorted(self.countable)
+        return doc
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> TierConfig:
         """Parse the run-time document (the shape :meth:`to_document` writes)."""
-        return parse_tier_config(doc.get("tiers"), doc.get("defaultTier"))
+        config = parse_tier_config(doc.get("tiers"), doc.get("defaultTier"))
+        counted = doc.get("countTokens")
+        countable = (
+            frozenset(m for m in counted if isinstance(m, str))
+            if isinstance(counted, list)
+            else frozenset()
+        )
+        return config.with_prices(_parse_prices(doc.get("prices")), countable)
 
 
 _LIMIT_KEYS = (*WINDOWS, "maxOutputTokensPerTurn")
@@ -182,6 +264,7 @@ _KNOWN_TIER_KEYS = frozenset(
         "requestsPerMinute",
         "maxConcurrentTurns",
         "streamFlushMs",
+        *MONEY_WINDOWS,
     }
 )
 
@@ -301,6 +384,8 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
             raw.get("maxConcurrentTurns"), f"{key}.maxConcurrentTurns", "turns", 1_000
         ),
         stream_flush_ms=_stream_flush_ms(raw.get("streamFlushMs"), f"{key}.streamFlushMs"),
+        daily_usd=_optional_usd(raw.get("dailyUsd"), f"{key}.dailyUsd"),
+        monthly_usd=_optional_usd(raw.get("monthlyUsd"), f"{key}.monthlyUsd"),
     )
 
 
@@ -312,6 +397,24 @@ def _optional_count(value: Any, key: str, unit: str, maximum: int) -> int | None
     if not 1 <= value <= maximum:
         raise TierConfigError(f"{key}: must be between 1 and {maximum}, got {value}")
     return value
+
+
+def _optional_usd(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1e6:
+        raise TierConfigError(f"{key}: must be an amount of US dollars above 0, got {value!r}")
+    return float(value)
+
+
+def _parse_prices(raw: Any) -> dict[str, ModelPrice]:
+    if not isinstance(raw, Mapping):
+        return {}
+    prices: dict[str, ModelPrice] = {}
+    for model, price in raw.items():
+        if isinstance(price, Mapping):
+            prices[str(model)] = ModelPrice(float(price["inputPer1k"]), float(price["outputPer1k"]))
+    return prices
 
 
 def _stream_flush_ms(value: Any, key: str) -> int | None:

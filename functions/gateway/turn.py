@@ -32,17 +32,19 @@ from gateway.contract import ErrorCode
 from gateway.counted import COUNT_SECONDS, answered_key
 from gateway.environment import DEFAULT_TIER_CONFIG_CACHE_SECONDS
 from gateway.lease import ReservationLease
-from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view
+from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view, usd
 from gateway.model import ModelRequest
 from gateway.model_call import ModelCall, ModelRun
 from gateway.ports import (
     AnalyticsSink,
     Clock,
     ModelProvider,
+    NoTokenCounter,
     PreparedKeySource,
     StopSignals,
     SystemClock,
     TierSource,
+    TokenCounter,
     TurnLog,
     TurnMetrics,
     TurnOutput,
@@ -105,6 +107,9 @@ class TurnDeps:
     #: Lists the prepared-response keys for the warm index (None: look candidates up on every
     #: first message).
     prepared_keys: PreparedKeySource | None = None
+    #: Counts tokens exactly where the provider can (a turn that does not fit its bound, and
+    #: what a stopped turn produced).
+    counter: TokenCounter = field(default_factory=NoTokenCounter)
 
 
 class ChatTurns:
@@ -199,10 +204,8 @@ class ChatTurns:
     def _answer(self, request: TurnRequest, output: TurnOutput, trace: TurnTrace) -> TurnOutcome:
         tier = self.admission.tier_of(request)
         trace.tier = tier.name
-        plan = self.admission.plan(request, tier)
-        trace.model_id = plan.model_id
         model_request = ModelRequest(
-            model_id=plan.model_id,
+            model_id=request.model_id or tier.default_model,
             messages=tuple(m.to_converse() for m in request.messages),
             max_tokens=tier.max_output_tokens_per_turn,
             guardrail=tier.guardrail,
@@ -211,6 +214,9 @@ class ChatTurns:
             top_p=request.sampling.top_p,
             stop_sequences=request.sampling.stop,
         )
+        counter = self.deps.counter
+        plan = self.admission.plan(request, tier, lambda: counter.input_tokens(model_request))
+        trace.model_id = plan.model_id
         call = self._speculate(plan, model_request)
         try:
             admitted = self.admission.admit(plan)
@@ -252,7 +258,7 @@ class ChatTurns:
         trace.model_id = run.model_id
         trace.first_token_at = run.first_token_at
         trace.throttled_models = tuple(run.throttled_models)
-        return self._settle(plan, admitted, run, trace, self._counted(request, run))
+        return self._settle(plan, admitted, run, trace, self._counted(request, run), model_request)
 
     def _counted(self, request: TurnRequest, run: ModelRun) -> CountedConversation | None:
         """The conversation this turn leaves, counted by the model (a whole answer only)."""
@@ -265,6 +271,28 @@ class ChatTurns:
             int(self.deps.clock.now()) + COUNT_SECONDS,
         )
 
+    def _charged(
+        self, plan: TurnPlan, lease: ReservationLease, run: ModelRun, request: ModelRequest
+    ) -> TokenUsage | None:
+        """What the turn is charged: the model's own report; for a stream that never reported
+        (stopped, or broken after some text), what it produced, counted exactly where the
+        provider can count it and estimated elsewhere; nothing for a call that produced none."""
+        done = run.completion
+        if done is not None and done.stop_reason != STOP_REASON_STOPPED:
+            return done.usage
+        if done is None and not run.produced_chars:
+            return None
+        most = lease.max_output_tokens or plan.tier.max_output_tokens_per_turn
+        counter = self.deps.counter
+        output = counter.output_tokens(run.model_id, "".join(run.answer))
+        input_tokens = counter.input_tokens(replace(request, model_id=run.model_id))
+        return TokenUsage(
+            plan.input_estimate if input_tokens is None else input_tokens,
+            estimate_tokens(run.produced_chars, at_most=most)
+            if output is None
+            else min(most, output),
+        )
+
     def _settle(
         self,
         plan: TurnPlan,
@@ -272,18 +300,11 @@ class ChatTurns:
         run: ModelRun,
         trace: TurnTrace,
         counted: CountedConversation | None,
+        model_request: ModelRequest,
     ) -> TurnOutcome:
         """Settle what the model used and say how the turn ended."""
         lease: ReservationLease = admitted.lease
-        usage: TokenUsage | None = None
-        if run.completion is not None:
-            usage = run.completion.usage
-        elif run.produced_chars:
-            # Produced, then failed: charge what was produced (the stream never said).
-            most = lease.max_output_tokens or plan.tier.max_output_tokens_per_turn
-            usage = TokenUsage(
-                plan.input_estimate, estimate_tokens(run.produced_chars, at_most=most)
-            )
+        usage = self._charged(plan, lease, run, model_request)
         snapshot = admitted.snapshot
         now = int(self.deps.clock.now())
         if usage is not None:
@@ -303,6 +324,7 @@ class ChatTurns:
             cached=False,
             limits=limits_view(plan.tier, used),
             provider=self.deps.provider.name,
+            cost_usd=usd(trace.usage.cost_nano) if plan.price is not None else None,
         )
 
     def _serve_prepared(
@@ -326,6 +348,7 @@ class ChatTurns:
             usage=TokenUsage(),
             cached=True,
             limits=limits_view(plan.tier, used),
+            cost_usd=0.0 if plan.price is not None else None,
         )
 
     def _speculate(self, plan: TurnPlan, request: ModelRequest) -> SpeculativeCall | None:

@@ -88,6 +88,8 @@ class TurnDone:
     cached: bool
     limits: LimitsView
     provider: str | None = None
+    #: What the turn cost in US dollars (None: its model has no price).
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.access import Caller
 from gateway.contract import ErrorCode
+from gateway.metering import usd
 from gateway.ports import AnalyticsSink, Clock, OutputReport, TurnLog, TurnMetrics
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
 from gateway.turn_io import TurnFailed, TurnOutcome
@@ -136,6 +137,7 @@ class TurnRecorder:
             overrun_output_tokens=trace.overrun_output_tokens,
             speculative_cancelled=trace.speculative_cancelled,
             speculative_input_tokens=trace.speculative_input_tokens,
+            cost_usd=usd(trace.usage.cost_nano),
         )
 
     def _emit(self, record: TurnRecord, counters: TurnCounters) -> None:

@@ -2,10 +2,11 @@
 
 The item (see :mod:`gateway.usage_store` for how it is written) holds:
 
-* ``d#<bucketStart>#i`` / ``d#<bucketStart>#o`` — input/output tokens settled in a 10-minute bucket;
-* ``m#<YYYY-MM>#i`` / ``m#<YYYY-MM>#o`` — input/output tokens settled in a calendar month;
+* ``d#<bucketStart>#i`` / ``d#<bucketStart>#o`` — input/output tokens settled in a 10-minute bucket,
+  and ``d#<bucketStart>#u`` what they cost, in nano-dollars (10^-9 USD);
+* ``m#<YYYY-MM>#i`` / ``m#<YYYY-MM>#o`` / ``m#<YYYY-MM>#u`` — the same for a calendar month;
 * ``c#<YYYY-MM>#r`` / ``c#<YYYY-MM>#w`` — prompt-cache read/write tokens (recorded, not limited);
-* ``r#<reservationId>`` — a live reservation ``{i, o, exp, b, m}``;
+* ``r#<reservationId>`` — a live reservation ``{i, o, u, exp, b, m}`` (``u``: its worst-case cost);
 * ``q#<bucketStart>`` — requests started in a 10-second bucket (see :mod:`gateway.rates`);
 * ``t#<turnKey>`` — a recent client turn id, ``"<firstSeen>/<reservationId>"``;
 * ``k#<conversationKey>`` — a conversation the model counted, ``"<expiresAt>/<tokens>"``: the
@@ -41,6 +42,8 @@ CACHE_PREFIX = "c#"
 RESERVATION_PREFIX = "r#"
 REQUEST_PREFIX = "q#"
 TURN_PREFIX = "t#"
+#: The direction suffix of a cost attribute (``d#<bucket>#u``, ``m#<month>#u``).
+COST = "u"
 CONVERSATION_PREFIX = "k#"
 VERSION = "version"
 
@@ -88,6 +91,8 @@ class TokenUsage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    #: What the call cost, in nano-dollars (0 where the model has no price).
+    cost_nano: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,15 +117,20 @@ class Reservation:
     expires_at: int
     bucket: int
     month: str
+    #: The worst case's cost in nano-dollars (0 where the model has no price).
+    cost: int = 0
 
     def to_attribute(self) -> dict[str, Any]:
-        return {
+        attribute: dict[str, Any] = {
             "i": self.input_tokens,
             "o": self.output_tokens,
             "exp": self.expires_at,
             "b": self.bucket,
             "m": self.month,
         }
+        if self.cost:
+            attribute["u"] = self.cost
+        return attribute
 
     @classmethod
     def from_attribute(cls, reservation_id: str, value: Mapping[str, Any]) -> Reservation:
@@ -131,6 +141,7 @@ class Reservation:
             expires_at=int(value.get("exp", 0)),
             bucket=int(value.get("b", 0)),
             month=str(value.get("m", "")),
+            cost=int(value.get("u", 0)),
         )
 
     def live_at(self, now: int) -> bool:
@@ -144,6 +155,9 @@ class UsageSnapshot:
     exists: bool = False
     version: int = 0
     buckets: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    #: Nano-dollars settled per 10-minute bucket and per month.
+    bucket_costs: Mapping[int, int] = field(default_factory=dict)
+    month_costs: Mapping[str, int] = field(default_factory=dict)
     months: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     cache_months: frozenset[str] = frozenset()
     reservations: Mapping[str, Reservation] = field(default_factory=dict)
@@ -159,49 +173,21 @@ class UsageSnapshot:
         """Parse a usage item (plain Python values, numbers as int/Decimal)."""
         if not item:
             return cls()
-        buckets: dict[int, list[int]] = {}
-        months: dict[str, list[int]] = {}
-        cache_months: set[str] = set()
-        reservations: dict[str, Reservation] = {}
-        requests: dict[int, int] = {}
-        turns: dict[str, str] = {}
-        conversations: dict[str, tuple[int, int]] = {}
+        parsed = _ItemParts()
         for name, value in item.items():
-            if name.startswith(BUCKET_PREFIX):
-                start, _, direction = name[len(BUCKET_PREFIX) :].partition("#")
-                if start.isdigit() and direction in ("i", "o"):
-                    slot = buckets.setdefault(int(start), [0, 0])
-                    slot[0 if direction == "i" else 1] = int(value)
-            elif name.startswith(MONTH_PREFIX):
-                month, _, direction = name[len(MONTH_PREFIX) :].partition("#")
-                if direction in ("i", "o"):
-                    slot = months.setdefault(month, [0, 0])
-                    slot[0 if direction == "i" else 1] = int(value)
-            elif name.startswith(CACHE_PREFIX):
-                cache_months.add(name[len(CACHE_PREFIX) :].partition("#")[0])
-            elif name.startswith(RESERVATION_PREFIX) and isinstance(value, Mapping):
-                rid = name[len(RESERVATION_PREFIX) :]
-                reservations[rid] = Reservation.from_attribute(rid, value)
-            elif name.startswith(REQUEST_PREFIX):
-                start = name[len(REQUEST_PREFIX) :]
-                if start.isdigit():
-                    requests[int(start)] = int(value)
-            elif name.startswith(TURN_PREFIX):
-                turns[name[len(TURN_PREFIX) :]] = str(value)
-            elif name.startswith(CONVERSATION_PREFIX):
-                counted = _counted(str(value))
-                if counted is not None:
-                    conversations[name[len(CONVERSATION_PREFIX) :]] = counted
+            parsed.take(name, value)
         return cls(
             exists=True,
             version=int(item.get(VERSION, 0)),
-            buckets={b: (v[0], v[1]) for b, v in buckets.items()},
-            months={m: (v[0], v[1]) for m, v in months.items()},
-            cache_months=frozenset(cache_months),
-            reservations=reservations,
-            requests=requests,
-            turns=turns,
-            conversations=conversations,
+            buckets={b: (v[0], v[1]) for b, v in parsed.buckets.items()},
+            months={m: (v[0], v[1]) for m, v in parsed.months.items()},
+            cache_months=frozenset(parsed.cache_months),
+            reservations=parsed.reservations,
+            requests=parsed.requests,
+            turns=parsed.turns,
+            conversations=parsed.conversations,
+            bucket_costs=parsed.bucket_costs,
+            month_costs=parsed.month_costs,
         )
 
     def counted(self, key: str | None, now: int) -> int | None:
@@ -213,7 +199,8 @@ class UsageSnapshot:
         return found[0] if found is not None and found[1] > now else None
 
     def settled(self, now: int) -> dict[str, int]:
-        """Tokens settled in each window at ``now`` (reservations not included)."""
+        """Tokens (and nano-dollars) settled in each window at ``now``, reservations not
+        included."""
         daily_in = daily_out = 0
         for bucket, (i, o) in self.buckets.items():
             if in_daily_window(bucket, now):
@@ -225,6 +212,8 @@ class UsageSnapshot:
             "dailyOutputTokens": daily_out,
             "monthlyInputTokens": month_in,
             "monthlyOutputTokens": month_out,
+            "dailyUsd": sum(c for b, c in self.bucket_costs.items() if in_daily_window(b, now)),
+            "monthlyUsd": self.month_costs.get(month_key(now), 0),
         }
 
     def live_reservations(self, now: int) -> list[Reservation]:
@@ -238,9 +227,11 @@ class UsageSnapshot:
             if in_daily_window(r.bucket, now):
                 used["dailyInputTokens"] += r.input_tokens
                 used["dailyOutputTokens"] += r.output_tokens
+                used["dailyUsd"] += r.cost
             if r.month == current_month:
                 used["monthlyInputTokens"] += r.input_tokens
                 used["monthlyOutputTokens"] += r.output_tokens
+                used["monthlyUsd"] += r.cost
         return used
 
     def stale_attributes(self, now: int) -> list[str]:
@@ -251,12 +242,12 @@ class UsageSnapshot:
         for r in self.reservations.values():
             if not r.live_at(now):
                 stale.append(reservation_attribute(r.id))
-        for bucket in sorted(self.buckets):
+        for bucket in sorted(set(self.buckets) | set(self.bucket_costs)):
             if bucket < daily_window_start(now):
-                stale += [bucket_attribute(bucket, "i"), bucket_attribute(bucket, "o")]
-        for month in sorted(self.months):
+                stale += [bucket_attribute(bucket, d) for d in ("i", "o", COST)]
+        for month in sorted(set(self.months) | set(self.month_costs)):
             if month < oldest_kept_month:
-                stale += [month_attribute(month, "i"), month_attribute(month, "o")]
+                stale += [month_attribute(month, d) for d in ("i", "o", COST)]
         for month in sorted(self.cache_months):
             if month < oldest_kept_month:
                 stale += [cache_attribute(month, "r"), cache_attribute(month, "w")]
@@ -294,6 +285,10 @@ class UsageSnapshot:
         months = dict(self.months)
         i, o = months.get(month, (0, 0))
         months[month] = (i + usage.input_tokens, o + usage.output_tokens)
+        bucket_costs, month_costs = dict(self.bucket_costs), dict(self.month_costs)
+        if usage.cost_nano:
+            bucket_costs[bucket] = bucket_costs.get(bucket, 0) + usage.cost_nano
+            month_costs[month] = month_costs.get(month, 0) + usage.cost_nano
         reservations = {
             k: v for k, v in self.reservations.items() if not reservation or k != reservation.id
         }
@@ -307,6 +302,8 @@ class UsageSnapshot:
             requests=self.requests,
             turns=self.turns,
             conversations=self.conversations,
+            bucket_costs=bucket_costs,
+            month_costs=month_costs,
         )
 
 
@@ -315,3 +312,51 @@ def _counted(value: str) -> tuple[int, int] | None:
     if not (expires.isdigit() and tokens.isdigit()):
         return None
     return int(tokens), int(expires)
+
+
+@dataclass
+class _ItemParts:
+    """The attributes of a usage item, sorted by kind as they are read."""
+
+    buckets: dict[int, list[int]] = field(default_factory=dict)
+    months: dict[str, list[int]] = field(default_factory=dict)
+    bucket_costs: dict[int, int] = field(default_factory=dict)
+    month_costs: dict[str, int] = field(default_factory=dict)
+    cache_months: set[str] = field(default_factory=set)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    requests: dict[int, int] = field(default_factory=dict)
+    turns: dict[str, str] = field(default_factory=dict)
+    conversations: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def take(self, name: str, value: Any) -> None:
+        if name.startswith(BUCKET_PREFIX):
+            start, _, direction = name[len(BUCKET_PREFIX) :].partition("#")
+            if start.isdigit():
+                self._amount(int(start), direction, value, self.buckets, self.bucket_costs)
+        elif name.startswith(MONTH_PREFIX):
+            month, _, direction = name[len(MONTH_PREFIX) :].partition("#")
+            self._amount(month, direction, value, self.months, self.month_costs)
+        elif name.startswith(CACHE_PREFIX):
+            self.cache_months.add(name[len(CACHE_PREFIX) :].partition("#")[0])
+        elif name.startswith(RESERVATION_PREFIX) and isinstance(value, Mapping):
+            rid = name[len(RESERVATION_PREFIX) :]
+            self.reservations[rid] = Reservation.from_attribute(rid, value)
+        elif name.startswith(REQUEST_PREFIX):
+            start = name[len(REQUEST_PREFIX) :]
+            if start.isdigit():
+                self.requests[int(start)] = int(value)
+        elif name.startswith(TURN_PREFIX):
+            self.turns[name[len(TURN_PREFIX) :]] = str(value)
+        elif name.startswith(CONVERSATION_PREFIX):
+            counted = _counted(str(value))
+            if counted is not None:
+                self.conversations[name[len(CONVERSATION_PREFIX) :]] = counted
+
+    @staticmethod
+    def _amount(
+        key: Any, direction: str, value: Any, tokens: dict[Any, list[int]], costs: dict[Any, int]
+    ) -> None:
+        if direction == COST:
+            costs[key] = int(value)
+        elif direction in ("i", "o"):
+            tokens.setdefault(key, [0, 0])[0 if direction == "i" else 1] = int(value)

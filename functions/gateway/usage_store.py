@@ -24,6 +24,7 @@ from gateway.ports import StoreUnavailable, TurnState
 from gateway.prepared import PreparedResponse
 from gateway.schema import USAGE_TABLE
 from gateway.usage import (
+    COST,
     VERSION,
     CountedConversation,
     Reservation,
@@ -222,6 +223,11 @@ class DynamoTurnStore:
         }
         # Every write bumps the version, so a kept snapshot is current only while nothing changed.
         additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o", "#v :one"]
+        if usage.cost_nano:
+            names["#bu"] = bucket_attribute(bucket, COST)
+            names["#mu"] = month_attribute(month, COST)
+            values[":u"] = {"N": str(usage.cost_nano)}
+            additions += ["#bu :u", "#mu :u"]
         if usage.cache_read_tokens or usage.cache_write_tokens:
             names["#cr"] = cache_attribute(month, "r")
             names["#cw"] = cache_attribute(month, "w")

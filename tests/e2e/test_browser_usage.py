@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -29,6 +30,7 @@ from tests.local.gateway_harness import Gateway, start_gateway
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+MONEY_STACK = Path(__file__).with_name("money-stack.yaml")
 TIER_WORDS = {"tier", "tiers", "tierConfig", "models", "defaultModel", "defaultTier", "limits"}
 
 
@@ -261,3 +263,46 @@ def test_limit_reached_clears_when_a_later_answer_shows_room(browser, slow_gatew
         assert usage_of(page, "dailyOutputTokens") == "45 left of 80 tokens"
         expect(page.locator("#announcer")).to_contain_text("room again")
         screenshot(page, "limit-cleared")
+
+
+# --- money windows ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def money_gateway(tmp_path_factory) -> Iterator[Gateway]:
+    running = start_gateway(
+        tmp_path_factory.mktemp("money-gateway"),
+        "--stack",
+        "e2e",
+        "--config-file",
+        str(MONEY_STACK),
+        "--tokens-per-second",
+        "100",
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_panel_shows_the_dollars_left_where_the_tier_sets_a_budget(browser, money_gateway):
+    with page_on(browser, money_gateway) as page:
+        sign_in_as(page, "budget-user")
+        expect_figures_before_any_answer(page)
+        daily = page.locator('#usage-list dd[data-window="dailyUsd"] .usage-figures')
+        expect(daily).to_have_text("$0.50 left of $0.50")
+        monthly = page.locator('#usage-list dd[data-window="monthlyUsd"] .usage-figures')
+        expect(monthly).to_have_text("$5.00 left of $5.00")
+
+        send(page, "What does this cost [tokens=300]")
+        answer = wait_answered(page)
+        # The turn's cost is on the answer, and the panel counts it against the budget.
+        meta = answer.locator(".meta").inner_text()
+        cost = re.search(r"\$[\d.]+", meta)
+        assert cost, meta
+        assert float(cost.group(0)[1:]) > 0, meta
+        assert used_of(page, "dailyUsd") == f"{cost.group(0)} used"
+        left = re.fullmatch(r"\$(\d+\.\d+) left of \$0\.50", daily.inner_text())
+        assert left, daily.inner_text()
+        assert float(left.group(1)) <= 0.5
+        screenshot(page, "usage-dollars")

@@ -61,10 +61,15 @@ TIER_DOCUMENT: dict[str, Any] = {
 }
 
 
-def tier_config(**overrides: Any) -> TierConfig:
-    """The test tiers, with ``free`` settings overridden (``dailyOutputTokens=600``...)."""
+def tier_config(prices: dict[str, Any] | None = None, **overrides: Any) -> TierConfig:
+    """The test tiers, with ``free`` settings overridden (``dailyOutputTokens=600``...) and the
+    models' ``prices`` (``{"inputPer1k", "outputPer1k"}`` for every model)."""
     doc = json.loads(json.dumps(TIER_DOCUMENT))
     doc["tiers"]["free"].update(overrides)
+    if prices is not None:
+        doc["prices"] = {
+            model: prices for tier in doc["tiers"].values() for model in tier["models"]
+        }
     return TierConfig.from_document(doc)
 
 

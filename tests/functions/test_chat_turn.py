@@ -112,7 +112,7 @@ def test_a_turn_leaves_one_analytics_record_and_emf_metrics(gateway, capsys):
         "turn_id", "conversation_id", "user_id", "tier", "model_id", "outcome", "error_code",
         "cached", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
         "latency_ms", "first_token_ms", "events_published", "ts", "overrun_input_tokens",
-        "overrun_output_tokens", "speculative_cancelled", "speculative_input_tokens",
+        "overrun_output_tokens", "speculative_cancelled", "speculative_input_tokens", "cost_usd",
     }  # fmt: skip
     assert (record.user_id, record.tier, record.outcome, record.error_code) == (
         SUB, "free", "done", None,

@@ -198,8 +198,10 @@ def test_stale_buckets_old_months_and_expired_reservations_are_pruned():
     assert set(plan.prune) == {
         bucket_attribute(rolled_off, "i"),
         bucket_attribute(rolled_off, "o"),
+        bucket_attribute(rolled_off, "u"),
         month_attribute("2025-01", "i"),
         month_attribute("2025-01", "o"),
+        month_attribute("2025-01", "u"),
     }
 
 
@@ -212,6 +214,8 @@ def test_settling_moves_usage_into_the_turns_bucket_and_month_and_drops_the_rese
         "dailyOutputTokens": 200,
         "monthlyInputTokens": 80,
         "monthlyOutputTokens": 200,
+        "dailyUsd": 0,
+        "monthlyUsd": 0,
     }
     assert after.reservations == {}
 

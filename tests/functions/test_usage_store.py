@@ -17,6 +17,7 @@ from gateway.ports import StoreUnavailable
 from gateway.providers import Completion, ModelFailure, ModelRequest, TextDelta
 from gateway.relay import Publisher
 from gateway.telemetry import TurnCounters, TurnRecord
+from gateway.tiers import ModelPrice
 from gateway.token_bound import input_token_bound
 from gateway.turn import ChatTurns, TurnDeps
 from gateway.usage import TokenUsage, UsageSnapshot
@@ -185,14 +186,16 @@ class Discard:
     def emit(self, record: TurnRecord, counters: TurnCounters) -> None: ...
 
 
-def racing_door(store: DynamoTurnStore, publisher: Publisher) -> EventsDoor:
+def racing_door(
+    store: DynamoTurnStore, publisher: Publisher, tiers: StaticTiers = RACING_TIERS
+) -> EventsDoor:
     """The chat channel's door over ``store``, on the racing tiers, with the estimating model."""
     import logging
 
     log = logging.getLogger("test")
     core = ChatTurns(
         TurnDeps(
-            tiers=RACING_TIERS,
+            tiers=tiers,
             store=store,
             provider=EstimatingModel(),
             analytics=Discard(),
@@ -205,11 +208,13 @@ def racing_door(store: DynamoTurnStore, publisher: Publisher) -> EventsDoor:
     return EventsDoor(core, publisher, settings, log)
 
 
-def concurrent_turns(dynamodb: Any, prompts: list[str], publisher: Publisher) -> None:
+def concurrent_turns(
+    dynamodb: Any, prompts: list[str], publisher: Publisher, tiers: StaticTiers = RACING_TIERS
+) -> None:
 
     serialised = SerialisedClient(dynamodb)
     store = DynamoTurnStore(lambda: serialised, "usage", "prepared")
-    turns = racing_door(store, publisher)
+    turns = racing_door(store, publisher, tiers)
     start = threading.Barrier(len(prompts))
 
     def one(index: int, prompt: str) -> None:
@@ -341,3 +346,30 @@ def one_turn(store: DynamoTurnStore, publisher: ListPublisher) -> None:
             cognito_identity(), f"/{INBOUND}/{SUB}", [INBOUND, SUB], chat_payload(PROMPT), "r"
         )
     )
+
+
+def test_concurrent_turns_at_the_edge_of_a_money_window_never_spend_past_it(dynamodb):
+    # GIVEN a tier allowed $0.003 a day at Claude Haiku 4.5's price, and 24 turns of one user at
+    # once, each settling 300 input and 1 output token ($0.0003355)
+    price = ModelPrice(0.0011, 0.0055)
+    tiers = StaticTiers(
+        tier_config(
+            price.to_document(), maxConcurrentTurns=100, requestsPerMinute=1000, dailyUsd=0.003
+        )
+    )
+    publisher = ListPublisher()
+    concurrent_turns(dynamodb, [PROMPT] * 24, publisher, tiers)
+
+    terminals = [e for e in publisher.events if e["type"] in ("done", "error")]
+    done = [e for e in terminals if e["type"] == "done"]
+    refused = [e for e in terminals if e["type"] == "error"]
+    # THEN every turn ended, some were refused on the money window, and what is stored is the
+    # settled turns' cost exactly, within the allowance
+    assert len(terminals) == 24 and done and refused
+    assert {e["window"] for e in refused} == {"dailyUsd"}
+    item = raw_item(dynamodb)
+    spent = sum(int(v["N"]) for k, v in item.items() if k.startswith("d#") and k.endswith("#u"))
+    assert spent == len(done) * price.cost_nano(300, 1)
+    assert spent <= 3_000_000
+    assert all(e["costUsd"] == 0.000336 for e in done)
+    assert not [name for name in item if name.startswith("r#")]

@@ -41,6 +41,7 @@ EXPECTED_COLUMNS = [
     ("overrun_output_tokens", "bigint"),
     ("speculative_cancelled", "int"),
     ("speculative_input_tokens", "bigint"),
+    ("cost_usd", "double"),
 ]
 
 
@@ -193,14 +194,19 @@ def test_athena_workgroup_enforces_an_encrypted_results_location(stack):
     assert results["encryptionConfiguration"]["encryptionOption"] == "SSE_S3"
 
 
-def test_named_queries_answer_the_four_product_questions(stack):
+def test_named_queries_answer_the_product_and_spend_questions(stack):
     queries = {q.inputs["name"]: q.inputs for q in stack.of_type(NAMED_QUERY)}
     assert set(queries) == {
         "tokens-by-model",
         "top-users-by-tokens",
         "daily-active-users",
         "cache-hit-rate",
+        "spend-by-user-model-tier",
+        "spend-by-model",
+        "spend-by-tier",
     }
+    for name in ("spend-by-user-model-tier", "spend-by-model", "spend-by-tier"):
+        assert "sum(cost_usd)" in queries[name]["query"], name
     database = _one(stack, DATABASE).inputs["name"]
     workgroup = _one(stack, WORKGROUP).outputs["name"]
     for name, query in queries.items():

@@ -67,13 +67,27 @@ def test_model_permissions_live_in_their_own_policy(stack):
     assert len(model_policies) == 2
     for model_policy in model_policies:
         actions = {a for s in statements(model_policy) for a in as_list(s["Action"])}
-        assert actions == {"bedrock:InvokeModelWithResponseStream"}
+        # Streaming calls, and CountTokens because the stack's tiers list a countable model
+        assert actions == {"bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"}
     others = [p for p in stack.of_type(ROLE_POLICY) if p not in model_policies]
     assert not any(
         a.startswith("bedrock:")
         for p in others
         for s in statements(p)
         for a in as_list(s["Action"])
+    )
+
+
+def test_count_tokens_is_granted_only_on_the_countable_models_foundation_models(stack):
+    chat = grants(stack, function_role(stack, "chat.handler"))
+    countable = {
+        m
+        for tier in stack.config["ai-gateway:tiers"].values()
+        for m in tier["models"]
+        if "anthropic" in m
+    }
+    assert set(chat["bedrock:CountTokens"]) == (
+        {f"arn:aws:bedrock:*::foundation-model/{m.removeprefix('us.')}" for m in countable}
     )
 
 

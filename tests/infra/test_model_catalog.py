@@ -126,3 +126,44 @@ def _write_catalog(tmp_path, **entry_changes):
 def test_a_malformed_catalog_is_refused(tmp_path, changes, message):
     with pytest.raises(CatalogError, match=message):
         load_catalog(_write_catalog(tmp_path, **changes))
+
+
+def test_a_configured_model_without_a_price_is_refused_at_load_naming_the_model():
+    from dataclasses import replace
+
+    from model_catalog import ModelCatalog
+
+    config = load_stack_config("dev")
+    unpriced = ModelCatalog(
+        checked_on=CATALOG.checked_on,
+        models=tuple(
+            replace(m, input_per_1k=None, output_per_1k=None)
+            if m.foundation_model_id == "amazon.nova-lite-v1:0"
+            else m
+            for m in CATALOG
+        ),
+    )
+
+    def get(key: str):
+        return config.get(f"ai-gateway:{key}")
+
+    with pytest.raises(SettingsError, match=r"'amazon.nova-lite-v1:0' has no price"):
+        load_settings("dev", config["aws:region"], get, catalog=unpriced, today=date(2026, 12, 1))
+
+
+def test_every_price_names_its_page_and_the_day_it_was_read():
+    for model in CATALOG:
+        assert model.price_source and model.price_source.startswith("https://"), model.name
+        assert model.price_read_on is not None, model.name
+
+
+def test_the_functions_read_each_configured_models_price_from_the_tier_document():
+    settings = _settings("dev", date(2026, 12, 1))
+    document = settings.tier_config.to_document()
+    for model_id in settings.tier_config.all_models():
+        found = CATALOG.find(model_id)
+        assert found is not None
+        assert document["prices"][model_id] == {
+            "inputPer1k": found.input_per_1k,
+            "outputPer1k": found.output_per_1k,
+        }

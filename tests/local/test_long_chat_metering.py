@@ -1,17 +1,21 @@
 """A long English chat through ``python -m local`` (what ``make dev`` runs) uses its whole daily
 input allowance: the history the model already counted is reserved at its count, and the client
-trims what it sends to what is left, as the web UI does (docs/web-ui.md)."""
+trims what it sends to what is left, as the web UI does (docs/web-ui.md). Each runs on the local
+model and on a model that reports what a real tokenizer (Mistral's Tekken) counts."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway.metering import MINIMAL_TURN_INPUT_TOKENS
 from gateway.providers import local_input_tokens
 
 from tests.local.gateway_harness import Gateway, connect, start_gateway
@@ -23,6 +27,8 @@ DAILY_INPUT = 20_000
 #: What the web UI reckons a message the gateway has not counted costs, beyond its bytes, and a
 #: request beyond its messages (the gateway's own framing allowance).
 MESSAGE_COST, REQUEST_COST = 16, 32
+#: What one event may carry (the stack's maxMessages and maxMessageChars defaults).
+MAX_MESSAGES, MAX_CHARS = 40, 16_000
 SENTENCES = (
     "Could you explain how the reservation of a turn works when the conversation is long",
     "and why the gateway keeps a record of what the model already counted for each chat",
@@ -30,13 +36,83 @@ SENTENCES = (
 )
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
-    running = start_gateway(tmp_path, "--config-file", str(STACK), "--tokens-per-second", "0")
+# About 100 tokens, as long as the local model's answers here, so both chats reach the allowance
+# within the 40 messages an event may carry.
+ANSWER = 3 * (
+    "A reservation holds the most a turn can use until the model reports what it used; the "
+    "gateway then charges the real count and gives the rest back to the allowance. "
+)
+
+
+class TokenizerModel(ThreadingHTTPServer):
+    """An OpenAI-compatible model on loopback that answers every turn with :data:`ANSWER` and
+    reports usage as Mistral's Tekken tokenizer counts it: the chat request's tokens, template
+    included, and the answer's."""
+
+    def __init__(self) -> None:
+        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+        self.tokenizer = MistralTokenizer.v3(is_tekken=True)
+        super().__init__(("127.0.0.1", 0), _TokenizerHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def usage(self, messages: list[dict[str, str]]) -> dict[str, int]:
+        from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+        roles = {"user": UserMessage, "assistant": AssistantMessage}
+        request = ChatCompletionRequest(
+            messages=[roles[m["role"]](content=m["content"]) for m in messages]
+        )
+        prompt = len(self.tokenizer.encode_chat_completion(request).tokens)
+        inner = self.tokenizer.instruct_tokenizer.tokenizer
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(inner.encode(ANSWER, bos=False, eos=False)),
+        }
+
+
+class _TokenizerHandler(BaseHTTPRequestHandler):
+    server: TokenizerModel
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        usage = self.server.usage(body["messages"])
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        chunks = [
+            {"choices": [{"index": 0, "delta": {"content": ANSWER}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": usage},
+        ]
+        for chunk in chunks:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture(params=["local model", "real tokenizer"])
+def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
+    model: TokenizerModel | None = None
+    args = ["--config-file", str(STACK), "--tokens-per-second", "0"]
+    if request.param == "real tokenizer":
+        model = TokenizerModel()
+        args += ["--openai-base-url", model.base_url]
+    running = start_gateway(tmp_path, *args)
+    running.model = model  # type: ignore[attr-defined]
     try:
         yield running
     finally:
         running.stop()
+        if model is not None:
+            model.shutdown()
 
 
 def utf8(text: str) -> int:
@@ -54,6 +130,13 @@ class Chat:
         self.remaining: int | None = None
 
     def messages_for(self, text: str) -> list[tuple[str, str]]:
+        # An event holds at most 40 messages and 16,000 characters: whole turns beyond go first.
+        while self.sent_from < len(self.history) and (
+            len(self.history) - self.sent_from + 1 > MAX_MESSAGES
+            or sum(len(t) for _, t in self.history[self.sent_from :]) + len(text) > MAX_CHARS
+        ):
+            self.sent_from += 2
+            self.last_done = None
         whole = self.history[self.sent_from :] + [("user", text)]
         if not self.trim or self.remaining is None:
             return whole
@@ -63,7 +146,7 @@ class Chat:
             if known + REQUEST_COST + utf8(text) + MESSAGE_COST <= self.remaining:
                 return whole
         start = len(self.history)  # the new message alone, at least
-        for earlier in range(len(self.history) - 2, -1, -2):  # whole turns, newest first
+        for earlier in range(len(self.history) - 2, self.sent_from - 1, -2):  # newest first
             suffix = self.history[earlier:] + [("user", text)]
             if REQUEST_COST + sum(utf8(t) + MESSAGE_COST for _, t in suffix) > self.remaining:
                 break
@@ -117,21 +200,30 @@ async def run_chat(gateway: Gateway, chat: Chat) -> tuple[list[dict[str, Any]], 
 def test_a_long_chat_trimmed_as_the_ui_trims_uses_its_whole_daily_allowance(gateway):
     ends, _ = asyncio.run(run_chat(gateway, Chat(trim=True)))
     refusal = ends[-1]
+    assert refusal["code"] in ("turn_too_large", "limit_exceeded"), refusal
     used = refusal["limits"]["dailyInputTokens"]["used"]
     print(f"trimmed: {len(ends) - 1} turns answered, {used} of {DAILY_INPUT} used at the refusal")
     # THEN the first refusal comes only once at least 95% of the day's input is used
     assert used >= 0.95 * DAILY_INPUT, (used, len(ends))
-    # AND it says the turn does not fit, not that the day is used up
-    assert refusal["code"] == "turn_too_large" and "resetsAt" not in refusal
+    # AND it tells the truth: "used up" (with when it resets) only if not even a small turn fits
+    if DAILY_INPUT - used >= MINIMAL_TURN_INPUT_TOKENS:
+        assert refusal["code"] == "turn_too_large" and "resetsAt" not in refusal
+    else:
+        assert refusal["code"] == "limit_exceeded" and refusal["resetsAt"]
 
 
 def test_an_untrimmed_chat_is_refused_only_when_its_turn_really_needs_more_than_is_left(gateway):
     ends, sent_log = asyncio.run(run_chat(gateway, Chat(trim=False)))
     refusal = ends[-1]
     remaining = refusal["remaining"]
-    # The model's own count of the refused request (the local model counts as it reports).
-    messages = [{"role": r, "content": [{"text": t}]} for r, t in sent_log[-1]]
-    needed = local_input_tokens(messages)
+    # The model's own count of the refused request (each model counts as it reports).
+    model = getattr(gateway, "model", None)
+    if model is None:
+        needed = local_input_tokens(
+            [{"role": r, "content": [{"text": t}]} for r, t in sent_log[-1]]
+        )
+    else:
+        needed = model.usage([{"role": r, "content": t} for r, t in sent_log[-1]])["prompt_tokens"]
     used = refusal["limits"]["dailyInputTokens"]["used"]
     print(
         f"untrimmed: {len(ends) - 1} turns answered, {used} of {DAILY_INPUT} used; the refused "

@@ -171,7 +171,9 @@ export class ChatView {
   }
 
   onUsage(event) {
-    this.usageAsked.delete(event.turnId);
+    // Every tab of the user hears every answer on the user's channel: take only our own, so
+    // another tab's figures, read before this page's turns, never overwrite newer ones.
+    if (!this.usageAsked.delete(event.turnId)) return;
     this.tier = { name: event.tier, models: event.models, defaultModel: event.defaultModel };
     this.usage.update(event.limits, { answered: true });
     this.onTier?.(event);
