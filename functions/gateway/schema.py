@@ -70,4 +70,5 @@ TURN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("overrun_output_tokens", "bigint"),
     ("speculative_cancelled", "int"),
     ("speculative_input_tokens", "bigint"),
+    ("door", "string"),
 )

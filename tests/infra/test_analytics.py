@@ -41,6 +41,7 @@ EXPECTED_COLUMNS = [
     ("overrun_output_tokens", "bigint"),
     ("speculative_cancelled", "int"),
     ("speculative_input_tokens", "bigint"),
+    ("door", "string"),
 ]
 
 
