@@ -8,7 +8,8 @@ token** only, signed by the pool, unexpired, from one of the pool's app clients 
 refused, as on AWS) — and hands :class:`gateway.openai.door.OpenAiDoor` a context of the same
 shape (``{"requestId", "authorizer": {"claims"}}``).
 
-Each request's turn runs on a thread of its own pool (a function's concurrency), and its answer
+Each request's turn runs on a daemon thread of its own, bounded like a function's concurrency
+(a stopping gateway never waits for an answer to finish, as with the chat handler); its answer
 streams through :class:`aiohttp.web.StreamResponse` as the model produces it. A client that
 disconnects makes the next write fail, and the door tells the core, which stops the model.
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from gateway.openai.door import OpenAiDoor, Reply
@@ -28,6 +29,7 @@ from gateway.openai.door import OpenAiDoor, Reply
 from local.auth import CognitoVerifier, Unauthorized
 
 log = logging.getLogger("local.openai")
+_T = TypeVar("_T")
 
 #: How long one write to a client may take before the client is taken for gone.
 WRITE_TIMEOUT_SECONDS = 30.0
@@ -85,12 +87,11 @@ class OpenAiApi:
         self._verifier = verifier
         self._client_ids = client_ids
         self._door = door
-        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="openai-turn")
+        self._slots = threading.BoundedSemaphore(max_concurrency)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
-        app.on_cleanup.append(self._close)
 
     def _context(self, request: web.Request) -> dict[str, Any] | None:
         """The request context API Gateway would pass: the verified token's claims."""
@@ -106,8 +107,7 @@ class OpenAiApi:
 
     async def models(self, request: web.Request) -> web.Response:
         context = self._context(request)
-        loop = asyncio.get_running_loop()
-        reply: Reply = await loop.run_in_executor(self._pool, self._door().models, context)
+        reply: Reply = await self._in_thread(self._door().models, context)
         return web.Response(body=reply.body, status=reply.status, headers=reply.headers)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -122,11 +122,32 @@ class OpenAiApi:
             # Not read: the connection closes after the answer, as the Lambda's server does.
             response.force_close()
         stream = _AioStream(request, response, asyncio.get_running_loop())
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, door.chat, context, body, stream)
+        await self._in_thread(door.chat, context, body, stream)
         if stream.started and not stream.gone():
             await response.write_eof()
         return response
 
-    async def _close(self, app: web.Application) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def _in_thread(self, work: Callable[..., _T], *args: Any) -> _T:
+        """``work(*args)`` on a daemon thread, holding one of the concurrency slots."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[_T] = loop.create_future()
+
+        def settle(result: _T | None, error: BaseException | None) -> None:
+            if done.cancelled():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)  # type: ignore[arg-type]
+
+        def run() -> None:
+            with self._slots:
+                try:
+                    result = work(*args)
+                except BaseException as err:  # handed to the awaiting request
+                    loop.call_soon_threadsafe(settle, None, err)
+                    return
+            loop.call_soon_threadsafe(settle, result, None)
+
+        threading.Thread(target=run, name="openai-turn", daemon=True).start()
+        return await done
