@@ -6,9 +6,10 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: setup test typecheck dev policy preflight bench lint format clean web web-deps amplify-deps
+.PHONY: typecheck setup test dev policy preflight bench lint format clean web web-deps amplify-deps openai-node-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
+OPENAI_NODE_EXAMPLE := examples/openai-node
 
 # `make dev` needs only Python; the npm packages are for the tests (and `make web`).
 setup: $(VENV)/.installed
@@ -36,8 +37,17 @@ $(AMPLIFY_EXAMPLE)/node_modules/.installed: $(AMPLIFY_EXAMPLE)/package.json $(AM
 	cd $(AMPLIFY_EXAMPLE) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The openai npm package example, run by `make test` against make dev's /v1 (pinned by its lock).
+openai-node-deps: $(OPENAI_NODE_EXAMPLE)/node_modules/.installed
+
+$(OPENAI_NODE_EXAMPLE)/node_modules/.installed: $(OPENAI_NODE_EXAMPLE)/package.json $(OPENAI_NODE_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null || (echo "error: Node.js >= 20 and npm are needed (see README)" >&2; exit 1)
+	@echo "==> Installing the openai npm example's packages (npm ci in $(OPENAI_NODE_EXAMPLE))"
+	cd $(OPENAI_NODE_EXAMPLE) && npm ci --no-audit --no-fund
+	@touch $@
+
 # The type check first: a type error fails the run before the tests start.
-test: setup web-deps amplify-deps typecheck
+test: setup web-deps amplify-deps openai-node-deps typecheck
 	$(BIN)/python -m pytest
 
 # mypy over the program, the local gateway and the tools (scope and strictness: pyproject.toml).

@@ -235,6 +235,8 @@ class IdentityComponent(pulumi.ComponentResource):
         )
 
     def _create_machine_client(self, client: MachineClient) -> aws.cognito.UserPoolClient:
+        # Created only once the resource server exists (its scope is granted here).
+        assert self.resource_server is not None
         # A confidential client that can only get a token for itself: the client-credentials
         # grant needs a client secret and takes only custom scopes
         # (https://docs.aws.amazon.com/cognito/latest/developerguide/federation-endpoints-oauth-grants.html).

@@ -145,6 +145,7 @@ def banner(gateway: LocalGateway) -> str:
         f"  Web chat        {out['webUrl']}",
         f"  Event API       {out['eventsRealtimeEndpoint']}  ·  {out['eventsHttpEndpoint']}",
         f"  Sign-in         {out['userPoolEndpoint']}  (Cognito API, SRP and password)",
+        f"  OpenAI API      {out['openAiBaseUrl']}  (Bearer <access token>; docs/openai.md)",
         f"  CA certificate  {out['caCertFile']}  (trust it in non-browser clients)",
         f"  Local AWS       {out['awsEndpointUrl']}  (moto)",
         f"  Model           {provider[gateway.options.model]}",

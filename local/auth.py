@@ -81,24 +81,7 @@ class CognitoVerifier:
         self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(dict(jwks)).keys}
 
     def verify(self, token: str, source_ip: str) -> Caller:
-        token = token.removeprefix("Bearer ").strip()
-        try:
-            header = jwt.get_unverified_header(token)
-            key = self._keys.get(header.get("kid"))
-            if key is None:
-                raise Unauthorized("The token was not signed by this user pool")
-            claims = jwt.decode(
-                token,
-                key=key.key,
-                algorithms=["RS256"],
-                issuer=self.issuer,
-                options={"verify_aud": False, "require": ["exp", "iat", "iss", "sub"]},
-            )
-        except jwt.ExpiredSignatureError as err:
-            raise Unauthorized("The token has expired") from err
-        except jwt.PyJWTError as err:
-            raise Unauthorized(f"The token is not valid: {err}") from err
-
+        claims = self._claims(token)
         use = claims.get("token_use")
         audience = claims.get("aud") if use == "id" else claims.get("client_id")
         if use not in ("id", "access"):
@@ -119,6 +102,37 @@ class CognitoVerifier:
                 "groups": list(groups) if groups else None,
             },
         )
+
+    def verify_access_token(self, token: str, client_ids: frozenset[str]) -> dict[str, Any]:
+        """The claims of an access token one of ``client_ids`` holds, checked as API Gateway's
+        Cognito authorizer checks a method with OAuth scopes: an access token only (an ID token
+        is refused), signed by the pool, unexpired."""
+        claims = self._claims(token)
+        if claims.get("token_use") != "access":
+            raise Unauthorized("An access token is required (ID tokens are not accepted)")
+        if claims.get("client_id") not in client_ids:
+            raise Unauthorized("The token was issued to an app client this API does not accept")
+        return claims
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        token = token.removeprefix("Bearer ").strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(header.get("kid"))
+            if key is None:
+                raise Unauthorized("The token was not signed by this user pool")
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                options={"verify_aud": False, "require": ["exp", "iat", "iss", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as err:
+            raise Unauthorized("The token has expired") from err
+        except jwt.PyJWTError as err:
+            raise Unauthorized(f"The token is not valid: {err}") from err
+        return dict(claims)
 
 
 class SigV4Verifier:

@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 from aiohttp import web
 from gateway.metrics import METRICS_NAMESPACE
+from gateway.openai.door import OpenAiDoor
 
 from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
 from local.aws import (
@@ -38,6 +39,7 @@ from local.events_api import EventsApi
 from local.guard import AccessPolicy
 from local.handlers import FunctionRuntime
 from local.listener import DualProtocolListener
+from local.openai_api import OpenAiApi
 from local.stack import REPO_ROOT, load_stack
 from local.tls import LOOPBACK_NAMES, load_or_create_ca
 from local.webui import WebUi
@@ -144,13 +146,14 @@ class LocalGateway:
             # Each function's Logger and Metrics read their service name at import, as in AWS.
             os.environ["POWERTOOLS_SERVICE_NAME"] = name
             functions.load(name)
+        verifier = CognitoVerifier(
+            issuer=f"https://cognito-idp.{self.settings.region}.amazonaws.com/"
+            f"{resources.user_pool_id}",
+            client_id=resources.user_pool_client_id,
+            jwks=_fetch_json(f"{endpoint}/{resources.user_pool_id}/.well-known/jwks.json"),
+        )
         authorizer = Authorizer(
-            CognitoVerifier(
-                issuer=f"https://cognito-idp.{self.settings.region}.amazonaws.com/"
-                f"{resources.user_pool_id}",
-                client_id=resources.user_pool_client_id,
-                jwks=_fetch_json(f"{endpoint}/{resources.user_pool_id}/.well-known/jwks.json"),
-            ),
+            verifier,
             SigV4Verifier(
                 lambda: credentials.get_frozen_credentials() if credentials else None,
                 region=self.settings.region,
@@ -167,6 +170,12 @@ class LocalGateway:
         self._events.add_routes(app)
         CognitoFront(
             endpoint, resources.user_pool_id, user_password(self.settings.region)
+        ).add_routes(app)
+        OpenAiApi(
+            verifier,
+            lambda: frozenset({resources.user_pool_client_id}),
+            _openai_door,
+            max_concurrency=self.options.max_concurrent_turns,
         ).add_routes(app)
         WebUi(self._web_config).add_routes(app)
         self._runner = web.AppRunner(
@@ -187,6 +196,7 @@ class LocalGateway:
             "inboundNamespace": self.settings.inbound_namespace,
             "outboundNamespace": self.settings.outbound_namespace,
             "userPoolEndpoint": f"https://{base}/cognito-idp/",
+            "openAiBaseUrl": f"https://{base}/v1",
             "caCertFile": _display_path(ca.cert_file),
             "awsEndpointUrl": endpoint,
             "demoUsers": [user.to_output() for user in resources.demo_users],
@@ -265,6 +275,18 @@ class LocalGateway:
             modelProvider=self.outputs["modelProvider"],
             environment="local",
         )
+
+
+def _openai_door() -> OpenAiDoor:
+    """The OpenAI-compatible door on the chat function's own turn core (one runtime per function
+    configuration, so both doors share its usage cache as well as the usage table)."""
+    from gateway.environment import FunctionEnvironment
+    from gateway.openai.clients import machine_client_tiers
+    from gateway.runtime import runtime_for
+
+    return runtime_for(FunctionEnvironment.from_environ()).openai_door(
+        machine_client_tiers(), logging.getLogger("ai-gateway.openai")
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -13,13 +13,15 @@ METRICS_NAMESPACE = "AiGateway"
 class Metric:
     """The metrics of a turn, with the dimension each one carries."""
 
-    INPUT_TOKENS = "InputTokens"  # dimension modelId
-    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId
-    TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId
-    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId
+    INPUT_TOKENS = "InputTokens"  # dimension modelId; and door
+    OUTPUT_TOKENS = "OutputTokens"  # dimension modelId; and door
+    TURN_LATENCY = "TurnLatency"  # milliseconds, dimension modelId; and door
+    FIRST_TOKEN_LATENCY = "FirstTokenLatency"  # milliseconds, dimension modelId; and door
     CACHE_HITS = "CacheHits"  # dimension modelId
     COST_USD = "CostUsd"  # US dollars at list prices, dimension modelId
-    ERRORS = "Errors"  # dimension code
+    ERRORS = "Errors"  # dimension code; and door
+    #: Every turn, refused or answered, by the door it came through (dimension door).
+    TURNS = "Turns"
     MODEL_THROTTLES = "ModelThrottles"  # dimension modelId
     # Faults a turn survived (it still ended with a terminal event).
     USAGE_STORE_FAILURES = "UsageStoreFailures"

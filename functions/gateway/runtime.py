@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.environment import FunctionEnvironment
 from gateway.events_door import EventsDoor, EventsDoorSettings
+from gateway.openai.door import OpenAiDoor, OpenAiDoorSettings
+from gateway.openai.wire import WireLimits
 from gateway.ports import (
     AnalyticsSink,
     Clock,
@@ -114,6 +116,7 @@ class Runtime:
         self._session: Any = None
         self._core: ChatTurns | None = None
         self._events: EventsDoor | None = None
+        self._openai: OpenAiDoor | None = None
 
     def core(self, log: TurnLog | None = None) -> ChatTurns:
         """The turn core of this configuration, built on first use."""
@@ -142,6 +145,21 @@ class Runtime:
                         core.deps.log,
                     )
         return self._events
+
+    def openai_door(
+        self, machine_tiers: Mapping[str, str], log: TurnLog | None = None
+    ) -> OpenAiDoor:
+        """The OpenAI-compatible API's door onto the same core, built on first use."""
+        core = self.core(log)
+        if self._openai is None:
+            with self._lock:
+                if self._openai is None:
+                    env = self.env
+                    limits = WireLimits(env.max_messages, env.max_message_chars)
+                    self._openai = OpenAiDoor(
+                        core, OpenAiDoorSettings(limits, dict(machine_tiers)), core.deps.log
+                    )
+        return self._openai
 
     def _build_core(self, log: TurnLog | None) -> ChatTurns:
         env = self.env

@@ -71,4 +71,5 @@ TURN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("speculative_cancelled", "int"),
     ("speculative_input_tokens", "bigint"),
     ("cost_usd", "double"),
+    ("door", "string"),
 )

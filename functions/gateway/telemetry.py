@@ -46,6 +46,9 @@ class TurnRecord:
     speculative_input_tokens: int = 0
     #: What the turn cost at list prices, in US dollars (0 for a model with no price).
     cost_usd: float = 0.0
+    #: The door the turn came through (``events``: the chat channel; ``openai``: the
+    #: OpenAI-compatible API), from ``TurnRequest.door``.
+    door: str = "events"
 
     def to_json_line(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":")) + "\n"
@@ -120,6 +123,8 @@ class EmfTurnMetrics:
             errors.add_metric(Metric.ERRORS, MetricUnit.Count, 1)
             errors.flush_metrics()
 
+        _emit_by_door(namespace, record)
+
         faults = EphemeralMetrics(namespace=namespace)
         if counters.analytics_failures:
             faults.add_metric(
@@ -171,3 +176,25 @@ def _emit_by_model(record: TurnRecord, model_id: str, namespace: str) -> None:
         )
     if by_model.metric_set:
         by_model.flush_metrics()
+
+
+def _emit_by_door(namespace: str, record: TurnRecord) -> None:
+    """The turn's count, tokens, latencies and error under the ``door`` dimension alone, so
+    the doors compare side by side (the ``modelId`` and ``code`` sets above stay as they are:
+    the dashboard and alarms read them)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    by_door = EphemeralMetrics(namespace=namespace)
+    by_door.add_dimension("door", record.door or "events")
+    by_door.add_metric(Metric.TURNS, MetricUnit.Count, 1)
+    if record.error_code:
+        by_door.add_metric(Metric.ERRORS, MetricUnit.Count, 1)
+    if record.outcome == "done" or record.input_tokens or record.output_tokens:
+        by_door.add_metric(Metric.INPUT_TOKENS, MetricUnit.Count, record.input_tokens)
+        by_door.add_metric(Metric.OUTPUT_TOKENS, MetricUnit.Count, record.output_tokens)
+        by_door.add_metric(Metric.TURN_LATENCY, MetricUnit.Milliseconds, record.latency_ms)
+    if record.first_token_ms is not None:
+        by_door.add_metric(
+            Metric.FIRST_TOKEN_LATENCY, MetricUnit.Milliseconds, record.first_token_ms
+        )
+    by_door.flush_metrics()

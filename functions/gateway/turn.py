@@ -57,7 +57,14 @@ from gateway.stop import STOP_REASON_STOPPED, NoStopSignals, stop_watch
 from gateway.telemetry import TurnRecord
 from gateway.tiers import Tier
 from gateway.token_bound import estimate_tokens
-from gateway.turn_io import TurnDone, TurnFailed, TurnOutcome, TurnRefused, TurnRequest
+from gateway.turn_io import (
+    EVENTS_DOOR,
+    TurnDone,
+    TurnFailed,
+    TurnOutcome,
+    TurnRefused,
+    TurnRequest,
+)
 from gateway.turn_record import TurnRecorder, TurnTrace
 from gateway.usage import CountedConversation, TokenUsage, UsageSnapshot
 from gateway.usage_cache import UsageCache
@@ -142,7 +149,7 @@ class ChatTurns:
 
     def run(self, request: TurnRequest, output: TurnOutput) -> TurnRecord:
         """Run one turn to its outcome, handed to ``output`` last. Never raises."""
-        trace = self._trace(request.caller, request.request_id, request.turn_id)
+        trace = self._trace(request.caller, request.request_id, request.turn_id, request.door)
         trace.conversation_id = request.conversation_id
         trace.prompt = request.prompt
         outcome: TurnOutcome
@@ -165,10 +172,11 @@ class ChatTurns:
         request_id: str,
         turn_id: str,
         conversation_id: str | None = None,
+        door: str = EVENTS_DOOR,
     ) -> TurnRecord:
         """End a turn its door refused before it reached the core (not the caller's channel,
         not a valid request): its outcome, its count against the request rate, its record."""
-        trace = self._trace(caller, request_id, turn_id)
+        trace = self._trace(caller, request_id, turn_id, door)
         trace.conversation_id = conversation_id
         return self._finish(trace, failure, output)
 
@@ -188,9 +196,9 @@ class ChatTurns:
         deps = self.deps
         return usage_report(caller, deps.tiers, deps.store, deps.usage_cache, int(deps.clock.now()))
 
-    def dropped(self, code: ErrorCode) -> None:
-        """Count an event that had no user to answer."""
-        self.recorder.dropped(code)
+    def dropped(self, code: ErrorCode, door: str = EVENTS_DOOR) -> None:
+        """Count an event (or a request) that had no user to answer."""
+        self.recorder.dropped(code, door)
 
     def tier_of(self, caller: Caller) -> Tier | None:
         """The caller's tier (None when the tier source fails; the turn then reports it)."""
@@ -202,7 +210,7 @@ class ChatTurns:
     # -- the pipeline ---------------------------------------------------------------------------
 
     def _answer(self, request: TurnRequest, output: TurnOutput, trace: TurnTrace) -> TurnOutcome:
-        tier = self.admission.tier_of(request)
+        tier = _within_client_maximum(self.admission.tier_of(request), request)
         trace.tier = tier.name
         model_request = ModelRequest(
             model_id=request.model_id or tier.default_model,
@@ -368,9 +376,12 @@ class ChatTurns:
 
     # -- the end of every turn ------------------------------------------------------------------
 
-    def _trace(self, caller: Caller, request_id: str, turn_id: str) -> TurnTrace:
+    def _trace(
+        self, caller: Caller, request_id: str, turn_id: str, door: str = EVENTS_DOOR
+    ) -> TurnTrace:
         return TurnTrace(
             caller=caller,
+            door=door,
             turn_id=turn_id,
             conversation_id=None,
             request_id=request_id,
@@ -387,6 +398,16 @@ class ChatTurns:
             self.admission.count_refused(trace.caller.sub)
         report = output.finish(outcome)
         return self.recorder.finish(trace, outcome, report)
+
+
+def _within_client_maximum(tier: Tier, request: TurnRequest) -> Tier:
+    """The tier as this turn sees it: a client that asks for fewer output tokens than the tier's
+    per-turn maximum (OpenAI's ``max_tokens``) gets that smaller maximum, which also makes its
+    reservation smaller. A client can never ask for more than the tier allows."""
+    asked = request.sampling.max_tokens
+    if asked is None or asked >= tier.max_output_tokens_per_turn:
+        return tier
+    return replace(tier, max_output_tokens_per_turn=max(1, asked))
 
 
 def _prepared_index(deps: TurnDeps, settings: TurnSettings) -> PreparedIndex | None:

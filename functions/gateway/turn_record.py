@@ -15,7 +15,7 @@ from gateway.contract import ErrorCode
 from gateway.metering import usd
 from gateway.ports import AnalyticsSink, Clock, OutputReport, TurnLog, TurnMetrics
 from gateway.telemetry import TurnCounters, TurnRecord, record_timestamp
-from gateway.turn_io import TurnFailed, TurnOutcome
+from gateway.turn_io import EVENTS_DOOR, TurnFailed, TurnOutcome
 from gateway.usage import TokenUsage
 from gateway.wire import printable
 
@@ -30,6 +30,8 @@ class TurnTrace:
     request_id: str
     started_wall: float
     started: float
+    #: The door the turn came through (a dimension of its record and metrics).
+    door: str = EVENTS_DOOR
     prompt: str = ""
     tier: str | None = None
     model_id: str | None = None
@@ -85,7 +87,7 @@ class TurnRecorder:
         self._log.info("turn finished", extra=self._log_fields(trace, record, report))
         return record
 
-    def dropped(self, code: ErrorCode) -> None:
+    def dropped(self, code: ErrorCode, door: str = EVENTS_DOOR) -> None:
         """Count an event that had no user to answer."""
         record = TurnRecord(
             turn_id="",
@@ -104,6 +106,7 @@ class TurnRecorder:
             first_token_ms=None,
             events_published=0,
             ts=record_timestamp(self._clock.now()),
+            door=door,
         )
         self._emit(record, TurnCounters())
 
@@ -138,6 +141,7 @@ class TurnRecorder:
             speculative_cancelled=trace.speculative_cancelled,
             speculative_input_tokens=trace.speculative_input_tokens,
             cost_usd=usd(trace.usage.cost_nano),
+            door=trace.door,
         )
 
     def _emit(self, record: TurnRecord, counters: TurnCounters) -> None:
@@ -155,6 +159,7 @@ class TurnRecorder:
             "turn": record.turn_id,
             "model": record.model_id,
             "tier": record.tier,
+            "door": record.door,
             "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens,
             "latency_ms": record.latency_ms,

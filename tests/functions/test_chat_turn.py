@@ -113,7 +113,9 @@ def test_a_turn_leaves_one_analytics_record_and_emf_metrics(gateway, capsys):
         "cached", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
         "latency_ms", "first_token_ms", "events_published", "ts", "overrun_input_tokens",
         "overrun_output_tokens", "speculative_cancelled", "speculative_input_tokens", "cost_usd",
+        "door",
     }  # fmt: skip
+    assert record.door == "events"
     assert (record.user_id, record.tier, record.outcome, record.error_code) == (
         SUB, "free", "done", None,
     )  # fmt: skip
@@ -129,6 +131,11 @@ def test_a_turn_leaves_one_analytics_record_and_emf_metrics(gateway, capsys):
     assert len(metric_values(blobs, "FirstTokenLatency", **model)) == 1
     assert all(b["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AiGateway" for b in blobs)
     assert metric_values(blobs, "Errors") == []
+    # the same turn under the door dimension alone, beside the model's
+    door = {"door": "events"}
+    assert metric_values(blobs, "Turns", **door) == [1]
+    assert metric_values(blobs, "OutputTokens", **door) == [2]
+    assert len(metric_values(blobs, "FirstTokenLatency", **door)) == 1
 
 
 def test_cache_read_and_write_tokens_are_recorded_apart_from_the_limits(gateway):

@@ -42,6 +42,7 @@ EXPECTED_COLUMNS = [
     ("speculative_cancelled", "int"),
     ("speculative_input_tokens", "bigint"),
     ("cost_usd", "double"),
+    ("door", "string"),
 ]
 
 
