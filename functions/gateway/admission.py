@@ -30,6 +30,7 @@ from gateway.metering import Admission, Refusal, estimate_input_tokens, plan_tur
 from gateway.ports import StoreUnavailable, TurnLog, TurnState, TurnStore
 from gateway.prepared import PreparedResponse, candidate_keys, pick
 from gateway.prepared_index import PreparedIndex
+from gateway.pricing import ModelPrice
 from gateway.rates import (
     Duplicate,
     RateRefusal,
@@ -41,7 +42,7 @@ from gateway.rates import (
 )
 from gateway.refusals import refusal_for
 from gateway.schema import usage_key
-from gateway.tiers import ModelPrice, Tier, TierConfig
+from gateway.tiers import Tier, TierConfig
 from gateway.token_bound import input_token_bound
 from gateway.turn_io import TurnFailed, TurnRefused, TurnRequest, refused
 from gateway.usage import Reservation, UsageSnapshot, turn_attribute
@@ -276,7 +277,7 @@ class TurnAdmission:
             # A prepared answer costs no tokens: its write counts the request and its turn id.
             admission = Admission(None, 0, tuple(snapshot.stale_attributes(now)))
         else:
-            tokens = self._reserve_tokens(plan, snapshot, now)
+            tokens = _reserve_tokens(plan, snapshot, now, self.reservation_seconds)
             if isinstance(tokens, Refusal):
                 return tokens
             admission = tokens
@@ -290,36 +291,6 @@ class TurnAdmission:
             request_bucket=rate_bucket(now),
             turn_key=key,
             turn_mark=turn_mark(now, plan.reservation_id),
-        )
-
-    def _reserve_tokens(
-        self, plan: TurnPlan, snapshot: UsageSnapshot, now: int
-    ) -> Admission | Refusal:
-        """The reservation at the input bound; where that does not fit an input or money window
-        and the provider can count the request exactly, at the exact count instead."""
-        bound = plan.input_bound_on(snapshot, now)
-        tokens = plan_turn(
-            snapshot,
-            plan.tier,
-            now,
-            bound,
-            plan.reservation_id,
-            self.reservation_seconds,
-            plan.price,
-        )
-        if not isinstance(tokens, Refusal) or tokens.window not in _INPUT_PRICED:
-            return tokens
-        exact = plan.count_input() if plan.count_input is not None else None
-        if exact is None or exact >= bound:
-            return tokens
-        return plan_turn(
-            snapshot,
-            plan.tier,
-            now,
-            exact,
-            plan.reservation_id,
-            self.reservation_seconds,
-            plan.price,
         )
 
     # -- requests refused before admission -----------------------------------------------------
@@ -355,6 +326,37 @@ class TurnAdmission:
         if not self.fail_open:
             raise TurnRefused(TurnFailed(ErrorCode.USAGE_UNAVAILABLE), store_failures=1)
         return 1
+
+
+def _reserve_tokens(
+    plan: TurnPlan, snapshot: UsageSnapshot, now: int, reservation_seconds: int
+) -> Admission | Refusal:
+    """The reservation at the input bound; where that does not fit an input or money window
+    and the provider can count the request exactly, at the exact count instead."""
+    bound = plan.input_bound_on(snapshot, now)
+    tokens = plan_turn(
+        snapshot,
+        plan.tier,
+        now,
+        bound,
+        plan.reservation_id,
+        reservation_seconds,
+        plan.price,
+    )
+    if not isinstance(tokens, Refusal) or tokens.window not in _INPUT_PRICED:
+        return tokens
+    exact = plan.count_input() if plan.count_input is not None else None
+    if exact is None or exact >= bound:
+        return tokens
+    return plan_turn(
+        snapshot,
+        plan.tier,
+        now,
+        exact,
+        plan.reservation_id,
+        reservation_seconds,
+        plan.price,
+    )
 
 
 def _dearest(config: TierConfig, models: tuple[str | None, ...]) -> ModelPrice | None:

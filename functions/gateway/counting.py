@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.model import ModelRequest
+from gateway.model_ids import foundation_model_of
 from gateway.ports import TierSource, TurnLog
 from gateway.providers import local_input_tokens
-from gateway.tiers import foundation_model_of
 
 
 class BedrockTokenCounter:

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from gateway.metering import charged_usage
 from gateway.ports import StoreUnavailable, TurnLog, TurnStore
-from gateway.tiers import ModelPrice
+from gateway.pricing import ModelPrice
 from gateway.usage import CountedConversation, Reservation, TokenUsage, UsageSnapshot
 from gateway.usage_cache import UsageCache
 

@@ -12,7 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from gateway.tiers import NANO_PER_USD, WINDOWS, ModelPrice, Tier
+from gateway.pricing import NANO_PER_USD, ModelPrice
+from gateway.tiers import WINDOWS, Tier
 from gateway.token_bound import MESSAGE_FRAMING_TOKENS, REQUEST_FRAMING_TOKENS
 from gateway.turn_io import LimitsView
 from gateway.usage import Reservation, TokenUsage, UsageSnapshot

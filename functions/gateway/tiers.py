@@ -13,6 +13,31 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.model_ids import foundation_model_of, is_inference_profile
+from gateway.pricing import NANO_PER_USD, ModelPrice
+from gateway.tier_values import (
+    TierConfigError,
+    optional_count,
+    optional_usd,
+    parse_prices,
+    positive_int,
+    stream_flush_ms,
+)
+
+__all__ = [
+    "MONEY_WINDOWS",
+    "NANO_PER_USD",
+    "WINDOWS",
+    "Guardrail",
+    "ModelPrice",
+    "Tier",
+    "TierConfig",
+    "TierConfigError",
+    "foundation_model_of",
+    "is_inference_profile",
+    "parse_tier_config",
+]
+
 #: The four token windows, by their config (and wire) names.
 WINDOWS: tuple[str, ...] = (
     "dailyInputTokens",
@@ -22,8 +47,6 @@ WINDOWS: tuple[str, ...] = (
 )
 #: The optional money windows (US dollars), by their config (and wire) names.
 MONEY_WINDOWS: tuple[str, ...] = ("dailyUsd", "monthlyUsd")
-#: Money is metered in nano-dollars (10^-9 USD), whole numbers, as DynamoDB adds them exactly.
-NANO_PER_USD = 1_000_000_000
 
 # Bedrock model ids ("amazon.nova-lite-v1:0") and cross-region inference-profile ids
 # ("us.anthropic.claude-3-5-haiku-20241022-v1:0"). Provider prefix, dotted name, optional version.
@@ -36,25 +59,6 @@ _TIER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 #: bound on what one user's script can make the gateway do.
 DEFAULT_REQUESTS_PER_MINUTE = 60
 DEFAULT_MAX_CONCURRENT_TURNS = 5
-#: Range of a tier's ``streamFlushMs`` (the stack-wide setting has the same range).
-STREAM_FLUSH_MS_RANGE = (10, 5000)
-
-INFERENCE_PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
-
-
-class TierConfigError(ValueError):
-    """A tier configuration value is invalid; the message names the offending key."""
-
-
-def is_inference_profile(model_id: str) -> bool:
-    """True for cross-region inference-profile ids such as ``us.amazon.nova-pro-v1:0``."""
-    prefix, _, rest = model_id.partition(".")
-    return prefix in INFERENCE_PROFILE_PREFIXES and "." in rest
-
-
-def foundation_model_of(model_id: str) -> str:
-    """The foundation-model id an inference profile routes to (the id itself otherwise)."""
-    return model_id.partition(".")[2] if is_inference_profile(model_id) else model_id
 
 
 @dataclass(frozen=True)
@@ -63,34 +67,6 @@ class Guardrail:
 
     identifier: str
     version: str
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """A model's on-demand price in US dollars per 1,000 tokens."""
-
-    input_per_1k: float
-    output_per_1k: float
-
-    def cost_nano(self, input_tokens: int, output_tokens: int) -> int:
-        """What these tokens cost, in nano-dollars, rounded up (never under-charged)."""
-        return _nano(input_tokens * self.input_per_1k) + _nano(output_tokens * self.output_per_1k)
-
-    def output_nano(self, output_tokens: int) -> int:
-        return _nano(output_tokens * self.output_per_1k)
-
-    def input_nano(self, input_tokens: int) -> int:
-        return _nano(input_tokens * self.input_per_1k)
-
-    def to_document(self) -> dict[str, float]:
-        return {"inputPer1k": self.input_per_1k, "outputPer1k": self.output_per_1k}
-
-
-def _nano(per_1k_total: float) -> int:
-    """USD-per-1k times tokens, as whole nano-dollars rounded up (``x / 1000 * 10^9``)."""
-    exact = per_1k_total * (NANO_PER_USD // 1000)
-    whole = int(exact)
-    return whole if whole >= exact - 1e-6 else whole + 1
 
 
 @dataclass(frozen=True)
@@ -248,7 +224,7 @@ class TierConfig:
             if isinstance(counted, list)
             else frozenset()
         )
-        return config.with_prices(_parse_prices(doc.get("prices")), countable)
+        return config.with_prices(parse_prices(doc.get("prices")), countable)
 
 
 _LIMIT_KEYS = (*WINDOWS, "maxOutputTokensPerTurn")
@@ -318,7 +294,7 @@ def _parse_models(raw: Mapping[str, Any], key: str) -> tuple[list[str], str]:
 
 def _parse_limits(raw: Mapping[str, Any], key: str) -> dict[str, int]:
     """A tier's token limits, each window consistent with the others."""
-    limits = {k: _positive_int(raw.get(k), f"{key}.{k}") for k in _LIMIT_KEYS}
+    limits = {k: positive_int(raw.get(k), f"{key}.{k}") for k in _LIMIT_KEYS}
     if limits["maxOutputTokensPerTurn"] > limits["dailyOutputTokens"]:
         raise TierConfigError(
             f"{key}.maxOutputTokensPerTurn: {limits['maxOutputTokensPerTurn']} exceeds "
@@ -377,55 +353,16 @@ def _parse_tier(name: Any, raw: Any, key: str, *, default_precedence: int) -> Ti
         precedence=precedence,
         fallback_model=fallback,
         guardrail=_parse_guardrail(raw.get("guardrail"), f"{key}.guardrail"),
-        requests_per_minute_setting=_optional_count(
+        requests_per_minute_setting=optional_count(
             raw.get("requestsPerMinute"), f"{key}.requestsPerMinute", "requests", 100_000
         ),
-        max_concurrent_turns_setting=_optional_count(
+        max_concurrent_turns_setting=optional_count(
             raw.get("maxConcurrentTurns"), f"{key}.maxConcurrentTurns", "turns", 1_000
         ),
-        stream_flush_ms=_stream_flush_ms(raw.get("streamFlushMs"), f"{key}.streamFlushMs"),
-        daily_usd=_optional_usd(raw.get("dailyUsd"), f"{key}.dailyUsd"),
-        monthly_usd=_optional_usd(raw.get("monthlyUsd"), f"{key}.monthlyUsd"),
+        stream_flush_ms=stream_flush_ms(raw.get("streamFlushMs"), f"{key}.streamFlushMs"),
+        daily_usd=optional_usd(raw.get("dailyUsd"), f"{key}.dailyUsd"),
+        monthly_usd=optional_usd(raw.get("monthlyUsd"), f"{key}.monthlyUsd"),
     )
-
-
-def _optional_count(value: Any, key: str, unit: str, maximum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TierConfigError(f"{key}: must be a whole number of {unit}, got {value!r}")
-    if not 1 <= value <= maximum:
-        raise TierConfigError(f"{key}: must be between 1 and {maximum}, got {value}")
-    return value
-
-
-def _optional_usd(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1e6:
-        raise TierConfigError(f"{key}: must be an amount of US dollars above 0, got {value!r}")
-    return float(value)
-
-
-def _parse_prices(raw: Any) -> dict[str, ModelPrice]:
-    if not isinstance(raw, Mapping):
-        return {}
-    prices: dict[str, ModelPrice] = {}
-    for model, price in raw.items():
-        if isinstance(price, Mapping):
-            prices[str(model)] = ModelPrice(float(price["inputPer1k"]), float(price["outputPer1k"]))
-    return prices
-
-
-def _stream_flush_ms(value: Any, key: str) -> int | None:
-    if value is None:
-        return None
-    low, high = STREAM_FLUSH_MS_RANGE
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TierConfigError(
-            f"{key}: must be a whole number of milliseconds from {low} to {high}, got {value!r}"
-        )
-    return value
 
 
 def _parse_guardrail(raw: Any, key: str) -> Guardrail | None:
@@ -439,11 +376,3 @@ def _parse_guardrail(raw: Any, key: str) -> Guardrail | None:
     if not _GUARDRAIL_VERSION.fullmatch(version):
         raise TierConfigError(f"{key}.version: '{version}' is not DRAFT or a version number")
     return Guardrail(identifier=identifier, version=version)
-
-
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TierConfigError(f"{key}: must be a whole number of tokens, got {value!r}")
-    if value <= 0:
-        raise TierConfigError(f"{key}: must be greater than zero, got {value}")
-    return value

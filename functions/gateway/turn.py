@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from gateway.access import Caller
 from gateway.admission import Admitted, TurnAdmission, TurnPlan
 from gateway.contract import ErrorCode
-from gateway.counted import COUNT_SECONDS, answered_key
 from gateway.environment import DEFAULT_TIER_CONFIG_CACHE_SECONDS
 from gateway.lease import ReservationLease
 from gateway.metering import DEFAULT_RESERVATION_SECONDS, limits_view, usd
@@ -52,11 +51,11 @@ from gateway.ports import (
 )
 from gateway.prepared import PreparedResponse
 from gateway.prepared_index import PreparedIndex
+from gateway.settlement import charged_usage_of, counted_conversation
 from gateway.speculation import SpeculativeCall, speculate
-from gateway.stop import STOP_REASON_STOPPED, NoStopSignals, stop_watch
+from gateway.stop import NoStopSignals, stop_watch
 from gateway.telemetry import TurnRecord
 from gateway.tiers import Tier
-from gateway.token_bound import estimate_tokens
 from gateway.turn_io import (
     EVENTS_DOOR,
     TurnDone,
@@ -229,7 +228,7 @@ class ChatTurns:
         try:
             admitted = self.admission.admit(plan)
         except BaseException:
-            self._cancel(call, trace)
+            _cancel(call, trace)
             raise
         trace.store_failures += admitted.store_failures
         lease = admitted.lease
@@ -253,7 +252,7 @@ class ChatTurns:
             admitted.prepared is not None or admitted.max_tokens != call.request.max_tokens
         ):
             # Served a prepared answer, or admitted with less output than the call may produce.
-            self._cancel(call, trace)
+            _cancel(call, trace)
             call = None
         if admitted.prepared is not None:
             return self._serve_prepared(admitted.prepared, plan, admitted.snapshot, output, trace)
@@ -266,39 +265,13 @@ class ChatTurns:
         trace.model_id = run.model_id
         trace.first_token_at = run.first_token_at
         trace.throttled_models = tuple(run.throttled_models)
-        return self._settle(plan, admitted, run, trace, self._counted(request, run), model_request)
-
-    def _counted(self, request: TurnRequest, run: ModelRun) -> CountedConversation | None:
-        """The conversation this turn leaves, counted by the model (a whole answer only)."""
-        done = run.completion
-        if done is None or run.failure is not None or done.stop_reason == STOP_REASON_STOPPED:
-            return None
-        return CountedConversation(
-            answered_key(run.model_id, request, "".join(run.answer)),
-            done.usage.input_tokens + done.usage.output_tokens,
-            int(self.deps.clock.now()) + COUNT_SECONDS,
-        )
-
-    def _charged(
-        self, plan: TurnPlan, lease: ReservationLease, run: ModelRun, request: ModelRequest
-    ) -> TokenUsage | None:
-        """What the turn is charged: the model's own report; for a stream that never reported
-        (stopped, or broken after some text), what it produced, counted exactly where the
-        provider can count it and estimated elsewhere; nothing for a call that produced none."""
-        done = run.completion
-        if done is not None and done.stop_reason != STOP_REASON_STOPPED:
-            return done.usage
-        if done is None and not run.produced_chars:
-            return None
-        most = lease.max_output_tokens or plan.tier.max_output_tokens_per_turn
-        counter = self.deps.counter
-        output = counter.output_tokens(run.model_id, "".join(run.answer))
-        input_tokens = counter.input_tokens(replace(request, model_id=run.model_id))
-        return TokenUsage(
-            plan.input_estimate if input_tokens is None else input_tokens,
-            estimate_tokens(run.produced_chars, at_most=most)
-            if output is None
-            else min(most, output),
+        return self._settle(
+            plan,
+            admitted,
+            run,
+            trace,
+            counted_conversation(request, run, int(self.deps.clock.now())),
+            model_request,
         )
 
     def _settle(
@@ -312,7 +285,7 @@ class ChatTurns:
     ) -> TurnOutcome:
         """Settle what the model used and say how the turn ended."""
         lease: ReservationLease = admitted.lease
-        usage = self._charged(plan, lease, run, model_request)
+        usage = charged_usage_of(run, model_request, plan, lease, self.deps.counter)
         snapshot = admitted.snapshot
         now = int(self.deps.clock.now())
         if usage is not None:
@@ -367,15 +340,6 @@ class ChatTurns:
             return None  # it could be served a prepared answer: no model call before the lookup
         return speculate(self.deps.provider, plan, request, int(self.deps.clock.now()))
 
-    def _cancel(self, call: SpeculativeCall | None, trace: TurnTrace) -> None:
-        if call is None:
-            return
-        call.cancel()
-        trace.speculative_cancelled += 1
-        trace.speculative_input_tokens += call.input_tokens
-
-    # -- the end of every turn ------------------------------------------------------------------
-
     def _trace(
         self, caller: Caller, request_id: str, turn_id: str, door: str = EVENTS_DOOR
     ) -> TurnTrace:
@@ -417,3 +381,14 @@ def _prepared_index(deps: TurnDeps, settings: TurnSettings) -> PreparedIndex | N
     return PreparedIndex(
         deps.prepared_keys.prepared_keys, settings.prepared_index_seconds, log=deps.log
     )
+
+
+def _cancel(call: SpeculativeCall | None, trace: TurnTrace) -> None:
+    if call is None:
+        return
+    call.cancel()
+    trace.speculative_cancelled += 1
+    trace.speculative_input_tokens += call.input_tokens
+
+
+# -- the end of every turn ------------------------------------------------------------------

@@ -205,53 +205,7 @@ class DynamoTurnStore:
         now: int,
         counted: CountedConversation | None = None,
     ) -> UsageSnapshot:
-        bucket = reservation.bucket if reservation else bucket_start(now)
-        month = reservation.month if reservation else month_key(now)
-        names = {
-            "#bi": bucket_attribute(bucket, "i"),
-            "#bo": bucket_attribute(bucket, "o"),
-            "#mi": month_attribute(month, "i"),
-            "#mo": month_attribute(month, "o"),
-            "#t": _TTL,
-            "#v": VERSION,
-        }
-        values = {
-            ":i": {"N": str(usage.input_tokens)},
-            ":o": {"N": str(usage.output_tokens)},
-            ":t": {"N": str(now + ITEM_TTL_SECONDS)},
-            ":one": {"N": "1"},
-        }
-        # Every write bumps the version, so a kept snapshot is current only while nothing changed.
-        additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o", "#v :one"]
-        if usage.cost_nano:
-            names["#bu"] = bucket_attribute(bucket, COST)
-            names["#mu"] = month_attribute(month, COST)
-            values[":u"] = {"N": str(usage.cost_nano)}
-            additions += ["#bu :u", "#mu :u"]
-        if usage.cache_read_tokens or usage.cache_write_tokens:
-            names["#cr"] = cache_attribute(month, "r")
-            names["#cw"] = cache_attribute(month, "w")
-            values[":cr"] = {"N": str(usage.cache_read_tokens)}
-            values[":cw"] = {"N": str(usage.cache_write_tokens)}
-            additions += ["#cr :cr", "#cw :cw"]
-        assignments = ["#t = :t"]
-        if counted is not None:
-            names["#k"] = conversation_attribute(counted.key)
-            values[":k"] = {"S": counted.to_attribute()}
-            assignments.append("#k = :k")
-        expression = "SET " + ", ".join(assignments) + " ADD " + ", ".join(additions)
-        condition: dict[str, str] = {}
-        if reservation:
-            names["#r"] = reservation_attribute(reservation.id)
-            expression += " REMOVE #r"
-            # Settle exactly once: the write that removes the reservation is the one that
-            # charges. If botocore retries a settle whose first attempt did land (a timeout
-            # after DynamoDB applied it), the retry finds no reservation and charges nothing.
-            # A live turn's reservation cannot have expired: it outlives the function timeout.
-            condition = {
-                "ConditionExpression": "attribute_exists(#r)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
+        expression, names, values, condition = _settle_update(reservation, usage, now, counted)
         try:
             response = self._call(
                 "update_item",
@@ -298,6 +252,64 @@ class DynamoTurnStore:
             ) from err
         except BotoCoreError as err:
             raise StoreUnavailable(f"{operation}: {type(err).__name__}") from err
+
+
+def _settle_update(
+    reservation: Reservation | None,
+    usage: TokenUsage,
+    now: int,
+    counted: CountedConversation | None,
+) -> tuple[str, dict[str, str], dict[str, Any], dict[str, str]]:
+    """The settle's update: usage (and its cost) added to the reservation's bucket and month,
+    the counted conversation set, the reservation removed once."""
+    bucket = reservation.bucket if reservation else bucket_start(now)
+    month = reservation.month if reservation else month_key(now)
+    names = {
+        "#bi": bucket_attribute(bucket, "i"),
+        "#bo": bucket_attribute(bucket, "o"),
+        "#mi": month_attribute(month, "i"),
+        "#mo": month_attribute(month, "o"),
+        "#t": _TTL,
+        "#v": VERSION,
+    }
+    values = {
+        ":i": {"N": str(usage.input_tokens)},
+        ":o": {"N": str(usage.output_tokens)},
+        ":t": {"N": str(now + ITEM_TTL_SECONDS)},
+        ":one": {"N": "1"},
+    }
+    # Every write bumps the version, so a kept snapshot is current only while nothing changed.
+    additions = ["#bi :i", "#bo :o", "#mi :i", "#mo :o", "#v :one"]
+    if usage.cost_nano:
+        names["#bu"] = bucket_attribute(bucket, COST)
+        names["#mu"] = month_attribute(month, COST)
+        values[":u"] = {"N": str(usage.cost_nano)}
+        additions += ["#bu :u", "#mu :u"]
+    if usage.cache_read_tokens or usage.cache_write_tokens:
+        names["#cr"] = cache_attribute(month, "r")
+        names["#cw"] = cache_attribute(month, "w")
+        values[":cr"] = {"N": str(usage.cache_read_tokens)}
+        values[":cw"] = {"N": str(usage.cache_write_tokens)}
+        additions += ["#cr :cr", "#cw :cw"]
+    assignments = ["#t = :t"]
+    if counted is not None:
+        names["#k"] = conversation_attribute(counted.key)
+        values[":k"] = {"S": counted.to_attribute()}
+        assignments.append("#k = :k")
+    expression = "SET " + ", ".join(assignments) + " ADD " + ", ".join(additions)
+    condition: dict[str, str] = {}
+    if reservation:
+        names["#r"] = reservation_attribute(reservation.id)
+        expression += " REMOVE #r"
+        # Settle exactly once: the write that removes the reservation is the one that
+        # charges. If botocore retries a settle whose first attempt did land (a timeout
+        # after DynamoDB applied it), the retry finds no reservation and charges nothing.
+        # A live turn's reservation cannot have expired: it outlives the function timeout.
+        condition = {
+            "ConditionExpression": "attribute_exists(#r)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    return expression, names, values, condition
 
 
 class _ConditionFailed(Exception):

@@ -24,7 +24,6 @@ from tests.functions.support import (
     INBOUND,
     OUTBOUND,
     SUB,
-    LambdaContext,
     RecordingEndpoint,
     StaticTiers,
     chat_payload,
@@ -32,6 +31,7 @@ from tests.functions.support import (
     publish_event,
     tier_config,
 )
+from tests.support.appsync import lambda_context
 
 OWN_CHANNEL = f"/{OUTBOUND}/{SUB}"
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -80,7 +80,7 @@ def run_turn(dynamodb: Any, endpoint: RecordingEndpoint, counter: Any, text: str
         analytics=NoAnalytics(),
         counter=counter,
     )
-    chat.make_handler(runtime)(publish_event(chat_payload(text)), LambdaContext())
+    chat.make_handler(runtime)(publish_event(chat_payload(text)), lambda_context())
     return endpoint.events(OWN_CHANNEL)[-1]
 
 

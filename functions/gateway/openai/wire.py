@@ -35,210 +35,38 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+from gateway.openai.parameters import INERT, SUPPORTED, is_null, no_tools
+from gateway.openai.request import (
+    MAX_MODEL_CHARS,
+    MAX_STOP_SEQUENCE_CHARS,
+    MAX_STOP_SEQUENCES,
+    MAX_USER_CHARS,
+    ChatCompletionRequest,
+    ConverseMessage,
+    InferenceConfig,
+    OpenAiRequestError,
+    WireLimits,
+    body_limit,
+)
 
 #: Code points that cannot be encoded as UTF-8: a JSON ``\ud800`` escape decodes to one.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 #: A key the client sent, echoed back in an error only when it is a plain name.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
-#: Stop sequences OpenAI accepts per request (``completion_create_params.py``: "Up to 4").
-MAX_STOP_SEQUENCES = 4
-MAX_MODEL_CHARS = 256
-MAX_USER_CHARS = 256
-MAX_STOP_SEQUENCE_CHARS = 256
-#: Bytes a body may take per character of text: the costliest is a character outside the Basic
-#: Multilingual Plane written as an escaped surrogate pair (``\ud83d\ude00``, 12 bytes).
-_BYTES_PER_CHAR = 12
-#: Room for the JSON around the text: keys, roles, parameters.
-_ENVELOPE_BYTES = 16 * 1024
-_BYTES_PER_MESSAGE = 256
-
-
-def body_limit(max_messages: int, max_message_chars: int) -> int:
-    """The largest body a request within the text limits can need, in bytes."""
-    return max_message_chars * _BYTES_PER_CHAR + max_messages * _BYTES_PER_MESSAGE + _ENVELOPE_BYTES
-
-
-@dataclass(frozen=True)
-class WireLimits:
-    """The door's request limits; the text limits are the stack's ``maxMessages`` and
-    ``maxMessageChars``, the same as the Event API's."""
-
-    max_messages: int = 40
-    max_message_chars: int = 16_000
-    max_body_bytes: int | None = None  # None: body_limit(max_messages, max_message_chars)
-
-    @property
-    def body_bytes(self) -> int:
-        if self.max_body_bytes is not None:
-            return self.max_body_bytes
-        return body_limit(self.max_messages, self.max_message_chars)
-
-
-class OpenAiRequestError(ValueError):
-    """A request the door refuses with 400; ``message`` is safe to show the client and ``param``
-    names the parameter at fault (``None`` when the body as a whole is)."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-
-@dataclass(frozen=True)
-class ConverseMessage:
-    """One Converse message: a role and its text."""
-
-    role: Literal["user", "assistant"]
-    text: str
-
-    def to_converse(self) -> dict[str, Any]:
-        return {"role": self.role, "content": [{"text": self.text}]}
-
-
-@dataclass(frozen=True)
-class InferenceConfig:
-    """Converse's ``inferenceConfig``; ``None`` leaves a setting to the model's default."""
-
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stop_sequences: tuple[str, ...] = ()
-
-    def to_converse(self) -> dict[str, Any]:
-        """The ``inferenceConfig`` argument of ``converse_stream`` (only what was set)."""
-        config: dict[str, Any] = {}
-        if self.max_tokens is not None:
-            config["maxTokens"] = self.max_tokens
-        if self.temperature is not None:
-            config["temperature"] = self.temperature
-        if self.top_p is not None:
-            config["topP"] = self.top_p
-        if self.stop_sequences:
-            config["stopSequences"] = list(self.stop_sequences)
-        return config
-
-
-@dataclass(frozen=True)
-class ChatCompletionRequest:
-    """A validated Chat Completions request, in Converse's terms."""
-
-    model: str
-    #: The system (and developer) messages' text, in order: Converse's ``system`` blocks.
-    system: tuple[str, ...]
-    #: Starts and ends with a user message; roles alternate.
-    messages: tuple[ConverseMessage, ...]
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    stream: bool = False
-    #: ``stream_options.include_usage``: end the stream with a usage chunk.
-    include_usage: bool = False
-    #: The caller's end-user id (``user``, or ``safety_identifier``), for analytics only.
-    user: str | None = None
-
-    @property
-    def text_chars(self) -> int:
-        """Characters of text in the request: system and messages."""
-        return sum(len(s) for s in self.system) + sum(len(m.text) for m in self.messages)
-
-    def converse_messages(self) -> list[dict[str, Any]]:
-        return [m.to_converse() for m in self.messages]
-
-    def converse_system(self) -> list[dict[str, str]]:
-        return [{"text": text} for text in self.system]
-
-
-# --- parameters ------------------------------------------------------------------------------
-
-_SUPPORTED = frozenset(
-    {
-        "model",
-        "messages",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "stream",
-        "stream_options",
-        "user",
-        "safety_identifier",
-    }
-)
-
-
-def _null(value: Any) -> bool:
-    return value is None
-
-
-def _null_or(*allowed: Any) -> Any:
-    def check(value: Any) -> bool:
-        return value is None or any(
-            type(value) is type(a) and value == a
-            for a in allowed  # True is not 1
-        )
-
-    return check
-
-
-def _no_tools(value: Any) -> bool:
-    return value is None or (isinstance(value, list) and not value)
-
-
-def _text_format(value: Any) -> bool:
-    return value is None or (isinstance(value, Mapping) and dict(value) == {"type": "text"})
-
-
-def _zero(value: Any) -> bool:
-    return value is None or (
-        isinstance(value, int | float) and not isinstance(value, bool) and value == 0
-    )
-
-
-def _empty_mapping(value: Any) -> bool:
-    return value is None or (isinstance(value, Mapping) and not value)
-
-
-def _any_bool(value: Any) -> bool:
-    return value is None or isinstance(value, bool)
-
-
-#: OpenAI parameters the gateway does not implement, each with the values that ask for nothing
-#: more than it does (``completion_create_params.py`` of the ``openai`` package names them all).
-_INERT: dict[str, tuple[Any, str]] = {
-    "n": (_null_or(1), "only one choice per request is supported (n must be 1)"),
-    "tools": (_no_tools, "tools are not supported"),
-    "tool_choice": (_null_or("none"), "tools are not supported"),
-    "parallel_tool_calls": (_any_bool, ""),
-    "functions": (_no_tools, "functions are not supported"),
-    "function_call": (_null_or("none"), "functions are not supported"),
-    "logprobs": (_null_or(False), "logprobs are not supported"),
-    "top_logprobs": (_null, "logprobs are not supported"),
-    "response_format": (_text_format, 'only response_format {"type": "text"} is supported'),
-    "frequency_penalty": (_zero, "frequency_penalty is not supported (it must be 0)"),
-    "presence_penalty": (_zero, "presence_penalty is not supported (it must be 0)"),
-    "logit_bias": (_empty_mapping, "logit_bias is not supported"),
-    "seed": (_null, "seed is not supported"),
-    "modalities": (lambda v: v is None or v == ["text"], 'only modalities ["text"] is supported'),
-    "audio": (_null, "audio output is not supported"),
-    "prediction": (_null, "predicted outputs are not supported"),
-    "web_search_options": (_null, "web search is not supported"),
-    "reasoning_effort": (_null, "reasoning_effort is not supported"),
-    "verbosity": (_null, "verbosity is not supported"),
-    "service_tier": (_null_or("auto", "default"), "only service_tier auto is supported"),
-    "store": (_null_or(False), "stored completions are not supported"),
-    "metadata": (
-        _empty_mapping,
-        "metadata is only for stored completions (not supported)",
-    ),
-    "moderation": (_null, "moderation is not supported"),
-    "prompt_cache_key": (_null, "prompt_cache_key is not supported"),
-    "prompt_cache_retention": (_null, "prompt_cache_retention is not supported"),
-    "prompt_cache_options": (_null, "prompt_cache_options is not supported"),
-}
+__all__ = [
+    "ChatCompletionRequest",
+    "ConverseMessage",
+    "InferenceConfig",
+    "OpenAiRequestError",
+    "WireLimits",
+    "body_limit",
+    "parse_chat_completion",
+]
 
 
 class _StreamOptions(BaseModel):
@@ -271,10 +99,10 @@ _UNSUPPORTED_ROLES = {
 #: the assistant's tool, audio and refusal fields are accepted only empty.
 _MESSAGE_EXTRAS: dict[str, Any] = {
     "name": lambda v: v is None or isinstance(v, str),
-    "tool_calls": _no_tools,
-    "function_call": _null,
-    "audio": _null,
-    "refusal": _null,
+    "tool_calls": no_tools,
+    "function_call": is_null,
+    "audio": is_null,
+    "refusal": is_null,
 }
 
 
@@ -285,7 +113,7 @@ def parse_chat_completion(body: bytes, limits: WireLimits | None = None) -> Chat
     """Validate one ``POST /v1/chat/completions`` body. Raises only :class:`OpenAiRequestError`."""
     limits = limits or WireLimits()
     document = _document(body, limits)
-    unknown = sorted(set(document) - _SUPPORTED - set(_INERT))
+    unknown = sorted(set(document) - SUPPORTED - set(INERT))
     if unknown:
         name = unknown[0]
         shown = name if _PLAIN_KEY.fullmatch(name) else None
@@ -293,7 +121,7 @@ def parse_chat_completion(body: bytes, limits: WireLimits | None = None) -> Chat
             f"Unrecognized request argument supplied: {shown or 'a key that is not a name'}.",
             shown,
         )
-    for name, (accepts, reason) in _INERT.items():
+    for name, (accepts, reason) in INERT.items():
         if name in document and not accepts(document[name]):
             raise OpenAiRequestError(f"{name}: {reason or 'must be true or false'}.", name)
 
