@@ -101,13 +101,29 @@ class StubModel:
         yield Completion("max_tokens", TokenUsage(self.count_input(texts), request.max_tokens))
 
 
+#: The same tier with a daily money window of half a cent at Claude Haiku 4.5's list price: the
+#: dollars run out long before the tokens.
+DAILY_USD = 0.005
+PRICE = {"inputPer1k": 0.0011, "outputPer1k": 0.0055}
+MONEY_TIERS = TierConfig.from_document(
+    {
+        **TIERS.to_document(),
+        "tiers": {"free": {**TIERS.to_document()["tiers"]["free"], "dailyUsd": DAILY_USD}},
+        "prices": {MICRO: PRICE, LITE: PRICE},
+    }
+)
+
+
 class StaticTiers:
+    def __init__(self, config: TierConfig = TIERS) -> None:
+        self.config = config
+
     def current(self) -> TierConfig:
-        return TIERS
+        return self.config
 
 
-def _handler(stage, model: StubModel):
-    return chat.make_handler(Runtime(stage.env, provider=model, tiers=StaticTiers()))
+def _handler(stage, model: StubModel, config: TierConfig = TIERS):
+    return chat.make_handler(Runtime(stage.env, provider=model, tiers=StaticTiers(config)))
 
 
 def _prompt(script: str, chars: int) -> str:
@@ -147,7 +163,8 @@ def test_turns_one_after_another_never_store_usage_past_a_limit(stage, script, t
         if terminal[0]["type"] == "error":
             refused = terminal[0]
             break
-    assert refused is not None and refused["code"] == "limit_exceeded"
+    # (a turn that does not fit what is left is too large; a window with no room is used up)
+    assert refused is not None and refused["code"] in ("turn_too_large", "limit_exceeded")
     assert stage.usage(sub).reservations == {}
     saw(f"sequential {script}/{tokenization}: turns admitted", model.calls)
 
@@ -199,7 +216,7 @@ def test_fifty_turns_at_once_at_the_edge_never_store_usage_past_a_limit(
     assert done and model.calls == len(done)
     if tokenization != "realistic":  # each settles its whole reservation: room for three
         assert len(done) <= 3
-    assert {e["code"] for e in ends if e["type"] == "error"} <= {"limit_exceeded"}
+    assert {e["code"] for e in ends if e["type"] == "error"} <= {"limit_exceeded", "turn_too_large"}
     # AND not one token is stored past any limit, and no reservation is left
     snapshot = stage.usage(sub)
     _assert_within_limits(snapshot)
@@ -246,3 +263,65 @@ def test_one_publish_delivered_twice_at_once_runs_and_is_charged_once(stage):
         (0, "duplicate_turn", payload["turnId"])
     ]
     assert notice_id != payload["turnId"]
+
+
+def _spent_today(snapshot: UsageSnapshot) -> int:
+    return snapshot.settled(int(time.time()))["dailyUsd"]
+
+
+@pytest.mark.parametrize("script", ["english", "chinese"])
+def test_a_dollar_window_is_never_passed_one_turn_after_another(stage, script):
+    model = StubModel(TOKENIZATIONS["bytes"]())
+    handler = _handler(stage, model, MONEY_TIERS)
+    sub = str(uuid.uuid4())
+    identity = stage.user(sub, ["free"])
+    prompt = _prompt(script, 600)
+    refused = None
+    for i in range(60):
+        mark = stage.mark()
+        handler(
+            stage.publish_event(identity, [stage.turn(f"{i}: {prompt}")]),
+            lambda_context(str(uuid.uuid4())),
+        )
+        events = [p.payload for p in stage.published_since(mark)]
+        assert _spent_today(stage.usage(sub)) <= DAILY_USD * 1e9
+        if events[-1]["type"] == "error":
+            refused = events[-1]
+            break
+    assert refused is not None and refused["window"] == "dailyUsd", refused
+    assert stage.usage(sub).reservations == {}
+    saw(f"sequential dollars {script}: turns admitted", model.calls)
+
+
+def test_fifty_turns_at_once_never_spend_past_a_dollar_window(stage):
+    model = StubModel(TOKENIZATIONS["impossible"]())
+    handler = _handler(stage, model, MONEY_TIERS)
+    sub = str(uuid.uuid4())
+    identity = stage.user(sub, ["free"])
+    prompt = _prompt("mixed", 600)
+    start = threading.Barrier(TURNS)
+    mark = stage.mark()
+
+    def one(i: int) -> None:
+        event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
+        start.wait()
+        handler(event, lambda_context(str(uuid.uuid4())))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    ran("multilingual: concurrent turns on a dollar window", TURNS)
+    ends: dict[str, dict] = {}
+    for published in stage.published_since(mark):
+        ends[published.payload["turnId"]] = published.payload
+    assert len(ends) == TURNS
+    done = [e for e in ends.values() if e["type"] == "done"]
+    refused = [e for e in ends.values() if e["type"] == "error"]
+    assert done and refused and {e["window"] for e in refused} == {"dailyUsd"}
+    snapshot = stage.usage(sub)
+    # THEN not one nano-dollar is stored past the window, and no reservation is left
+    assert _spent_today(snapshot) <= DAILY_USD * 1e9
+    assert snapshot.reservations == {}
+    saw("concurrent dollars: admitted", len(done))
