@@ -61,7 +61,7 @@ from components.function_code import (
     OPENAI_ENVIRONMENT,
     environment_variables,
 )
-from components.functions import model_access_document, turn_statements
+from components.functions import model_access_policy, turn_statements
 from components.identity import CHAT_SCOPE, USER_SCOPES
 
 #: The Lambda Web Adapter's layer for arm64, published by the adapter's account in every
@@ -270,19 +270,8 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             ).apply(lambda v: iam.document(*v[1], *iam.log_and_trace(v[0]))),
             opts=self._child(),
         )
-        models = aws.iam.RolePolicy(
-            f"{self._name}-model-access",
-            role=self.role.id,
-            policy=self._account.apply(
-                lambda account: model_access_document(
-                    args.model_ids,
-                    args.guardrail_ids,
-                    args.region,
-                    account,
-                    args.countable_model_ids,
-                )
-            ),
-            opts=self._child(),
+        models = model_access_policy(
+            f"{self._name}-model-access", self.role, self._account, args, self._child()
         )
         return [runtime, models]
 
