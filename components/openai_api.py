@@ -474,8 +474,10 @@ class OpenAiApiComponent(pulumi.ComponentResource):
         trust = self._account.apply(
             lambda account: iam.trust("apigateway.amazonaws.com", source_account=account)
         )
+        # A short logical name: the role's physical name is it plus Pulumi's 8-character suffix,
+        # and IAM allows 64 (tests/infra/test_name_limits.py declares the longest stack name).
         role = aws.iam.Role(
-            f"{self._name}-logging-role",
+            f"{self._name}-gwlogs",
             description="API Gateway: write REST API logs to CloudWatch Logs",
             assume_role_policy=trust,
             opts=self._child(),
