@@ -32,6 +32,7 @@ from components import (
     WebComponent,
 )
 from components.function_code import code_archive, door_archive, powertools_version
+from components.functions import model_access
 from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
@@ -136,11 +137,7 @@ try:
                 prepared_responses_table=cache.table,
                 tier_config_parameter=metering.tier_config_parameter,
                 analytics_stream=analytics.stream,
-                model_ids=tiers.all_models(),
-                countable_model_ids=sorted(tiers.countable),
-                guardrail_ids=sorted(
-                    {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
-                ),
+                **model_access(tiers),
                 region=settings.region,
                 chat_memory_mb=settings.chat_memory_mb,
                 chat_reserved_concurrency=settings.chat_reserved_concurrency,
@@ -224,11 +221,7 @@ if settings.open_ai.enabled:
             prepared_responses_table=cache.table,
             tier_config_parameter=metering.tier_config_parameter,
             analytics_stream=analytics.stream,
-            model_ids=tiers.all_models(),
-            countable_model_ids=sorted(tiers.countable),
-            guardrail_ids=sorted(
-                {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
-            ),
+            **model_access(tiers),
             region=settings.region,
             machine_client_tiers=identity.machine_client_tiers,
             throttle_rate=settings.open_ai.throttle_rate,

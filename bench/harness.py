@@ -5,15 +5,36 @@ the robustness suites' in-process stage (:class:`tests.support.stage.Stage`) ser
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import subprocess
 import sys
 import urllib.parse
+from functools import cache
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from tests.support.aws_meter import AwsUsage
-from tests.support.stage import aws_environment
+if TYPE_CHECKING:
+    from tests.support.aws_meter import AwsUsage
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@cache
+def _aws_meter() -> ModuleType:
+    """The project's AWS request meter (``tests/support/aws_meter.py``, standard library only),
+    loaded from its file: a worker of the reference design runs with the reference's Lambda
+    bundle first on its path, and that bundle has a ``tests`` package of its own, which would
+    shadow the project's."""
+    spec = importlib.util.spec_from_file_location(
+        "ai_gateway_aws_meter", REPO / "tests" / "support" / "aws_meter.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 class RemoteStage:
@@ -43,6 +64,8 @@ class RemoteStage:
 
     def environment(self) -> dict[str, str | None]:
         """What every process on this stage gets: credentials, region, the AWS endpoints."""
+        from tests.support.stage import aws_environment  # the parent's path has the project's
+
         return {
             **aws_environment(self.urls["aws_url"], self.urls["publish_url"]),
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.urls["bedrock_url"],
@@ -72,7 +95,10 @@ class StageClient:
         return self._control[sink].call("GET", f"/_sink/state?since={since}")
 
     def aws_usage(self) -> AwsUsage:
-        return AwsUsage.from_json(self._control["meter"].call("GET", "/_meter/usage"))
+        usage: AwsUsage = _aws_meter().AwsUsage.from_json(
+            self._control["meter"].call("GET", "/_meter/usage")
+        )
+        return usage
 
     def model_calls(self, since: int = 0) -> dict[str, Any]:
         return self._control["model"].call("GET", f"/_model/calls?since={since}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 from gateway.environment import FunctionEnvironment
+from gateway.tiers import TierConfig
 
 from components import iam
 from components.events_api import EventsEndpoint
@@ -93,6 +95,54 @@ def model_access_document(
             )
         )
     return iam.document(*statements)
+
+
+class ModelAccess(Protocol):
+    """What a function running turns may call on Bedrock (both functions' args carry it)."""
+
+    model_ids: Sequence[str]
+    guardrail_ids: Sequence[str]
+    countable_model_ids: Sequence[str]
+    region: str
+
+
+class ModelAccessArguments(TypedDict):
+    model_ids: Sequence[str]
+    countable_model_ids: Sequence[str]
+    guardrail_ids: Sequence[str]
+
+
+def model_access(tiers: TierConfig) -> ModelAccessArguments:
+    """The Bedrock access of a function running the tiers' turns: every model a tier may call,
+    those CountTokens can count, and the tiers' guardrails (arguments of both functions)."""
+    return {
+        "model_ids": tiers.all_models(),
+        "countable_model_ids": sorted(tiers.countable),
+        "guardrail_ids": sorted(
+            {t.guardrail.identifier for t in tiers.tiers.values() if t.guardrail}
+        ),
+    }
+
+
+def model_access_policy(
+    name: str,
+    role: aws.iam.Role,
+    account: pulumi.Output[str],
+    access: ModelAccess,
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.RolePolicy:
+    """The role policy of :func:`model_access_document`, on its own (a model change updates
+    this policy and nothing else)."""
+    return aws.iam.RolePolicy(
+        name,
+        role=role.id,
+        policy=account.apply(
+            lambda a: model_access_document(
+                access.model_ids, access.guardrail_ids, access.region, a, access.countable_model_ids
+            )
+        ),
+        opts=opts,
+    )
 
 
 def turn_statements(
@@ -206,19 +256,8 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         )
 
     def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
-        return aws.iam.RolePolicy(
-            f"{self._name}-chat-model-access",
-            role=self.chat_role.id,
-            policy=self._account.apply(
-                lambda account: model_access_document(
-                    args.model_ids,
-                    args.guardrail_ids,
-                    args.region,
-                    account,
-                    args.countable_model_ids,
-                )
-            ),
-            opts=self._child(),
+        return model_access_policy(
+            f"{self._name}-chat-model-access", self.chat_role, self._account, args, self._child()
         )
 
     def _create_chat_runtime_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:

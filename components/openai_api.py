@@ -61,7 +61,7 @@ from components.function_code import (
     OPENAI_ENVIRONMENT,
     environment_variables,
 )
-from components.functions import model_access_document, turn_statements
+from components.functions import model_access_policy, turn_statements
 from components.identity import CHAT_SCOPE, USER_SCOPES
 
 #: The Lambda Web Adapter's layer for arm64, published by the adapter's account in every
@@ -270,19 +270,8 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             ).apply(lambda v: iam.document(*v[1], *iam.log_and_trace(v[0]))),
             opts=self._child(),
         )
-        models = aws.iam.RolePolicy(
-            f"{self._name}-model-access",
-            role=self.role.id,
-            policy=self._account.apply(
-                lambda account: model_access_document(
-                    args.model_ids,
-                    args.guardrail_ids,
-                    args.region,
-                    account,
-                    args.countable_model_ids,
-                )
-            ),
-            opts=self._child(),
+        models = model_access_policy(
+            f"{self._name}-model-access", self.role, self._account, args, self._child()
         )
         return [runtime, models]
 
@@ -485,8 +474,10 @@ class OpenAiApiComponent(pulumi.ComponentResource):
         trust = self._account.apply(
             lambda account: iam.trust("apigateway.amazonaws.com", source_account=account)
         )
+        # A short logical name: the role's physical name is it plus Pulumi's 8-character suffix,
+        # and IAM allows 64 (tests/infra/test_name_limits.py declares the longest stack name).
         role = aws.iam.Role(
-            f"{self._name}-logging-role",
+            f"{self._name}-gwlogs",
             description="API Gateway: write REST API logs to CloudWatch Logs",
             assume_role_policy=trust,
             opts=self._child(),
