@@ -63,10 +63,18 @@ _LOCAL_PIECE = re.compile(r"\s?[^\s:]+|:")
 
 
 class LocalTokenCounter:
-    """The local model's own counts: its input count, and one token per piece it produced (a
-    prompt word holding ':' it echoes counts one more: never fewer than it produced)."""
+    """The local model's own counts. Its input is counted only for the models Bedrock could
+    count (the tier document's ``countable``): it stands in for the tiers' Bedrock models, and a
+    local gateway that admitted what AWS would refuse would mislead the developers building on
+    it. Its output is one token per piece it produced (a prompt word holding ':' it echoes
+    counts one more: never fewer than it produced)."""
+
+    def __init__(self, tiers: TierSource) -> None:
+        self._tiers = tiers
 
     def input_tokens(self, request: ModelRequest) -> int | None:
+        if request.model_id not in self._tiers.current().countable:
+            return None
         return local_input_tokens(request.messages)
 
     def output_tokens(self, model_id: str, text: str) -> int | None:

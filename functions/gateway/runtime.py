@@ -263,7 +263,7 @@ class Runtime:
             return NoTokenCounter()
         kind = self.env.model_provider.strip().lower()
         if kind == "local":
-            return LocalTokenCounter()
+            return LocalTokenCounter(deps.tiers)
         if kind == "bedrock":
             client = self._client(
                 "bedrock-runtime", max_attempts=1, connect_timeout=2, read_timeout=3

@@ -133,8 +133,19 @@ def test_the_local_counter_counts_what_the_local_model_produced_exactly():
     from gateway.providers import local_reply
 
     pieces = list(islice(local_reply("What is a token? [tokens=40]"), 40))
+    counter = LocalTokenCounter(StaticTiers())
     for produced in (1, 4, 9, 40):
-        assert LocalTokenCounter().output_tokens("m", "".join(pieces[:produced])) == produced
+        assert counter.output_tokens("m", "".join(pieces[:produced])) == produced
+
+
+def test_the_local_counter_counts_input_only_where_bedrock_could():
+    config = tier_config()
+    nova = ModelRequest(
+        "amazon.nova-micro-v1:0", ({"role": "user", "content": [{"text": "Hi"}]},), 9
+    )
+    assert LocalTokenCounter(StaticTiers(config)).input_tokens(nova) is None
+    countable = TierConfig(config.default_tier, config.tiers, {}, frozenset({nova.model_id}))
+    assert LocalTokenCounter(StaticTiers(countable)).input_tokens(nova) == 4
 
 
 class _Log:

@@ -216,7 +216,10 @@ def test_fifty_turns_at_once_at_the_edge_never_store_usage_past_a_limit(
     assert done and model.calls == len(done)
     if tokenization != "realistic":  # each settles its whole reservation: room for three
         assert len(done) <= 3
-    assert {e["code"] for e in ends if e["type"] == "error"} <= {"limit_exceeded", "turn_too_large"}
+    # (a turn that kept losing the race for the usage item is refused, retryably, as the
+    # store's conditional writes were never won: nothing is stored for it either)
+    refusals = {"limit_exceeded", "turn_too_large", "usage_unavailable"}
+    assert {e["code"] for e in ends if e["type"] == "error"} <= refusals
     # AND not one token is stored past any limit, and no reservation is left
     snapshot = stage.usage(sub)
     _assert_within_limits(snapshot)
