@@ -64,6 +64,14 @@ _REGIONAL_CERTIFICATE = re.compile(
 # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html
 _THROTTLE_RATE_MAX = 10_000
 _THROTTLE_BURST_MAX = 5_000
+#: The gateway's OAuth 2.0 resource server and its one scope. Machine clients' access tokens
+#: carry ``ai-gateway/chat``: Cognito names custom scopes ``<resource server>/<scope>``
+#: (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-define-resource-servers.html).
+RESOURCE_SERVER = "ai-gateway"
+CHAT_SCOPE = f"{RESOURCE_SERVER}/chat"
+#: How long a machine client's access token lasts, on AWS (its app client's
+#: ``AccessTokenValidity``) and from ``make dev``'s token endpoint alike.
+MACHINE_ACCESS_TOKEN_MINUTES = 60
 # Our own names for machine clients: the app client's name is "<project>-<stack>-<name>", and
 # Cognito app client names are at most 128 characters
 # (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html).

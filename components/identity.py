@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from settings import FederatedProvider, MachineClient
+from settings import (
+    CHAT_SCOPE,
+    MACHINE_ACCESS_TOKEN_MINUTES,
+    RESOURCE_SERVER,
+    FederatedProvider,
+    MachineClient,
+)
 
 _ALLOWED_MFA = ("OFF", "OPTIONAL", "ON")
 
-#: The gateway's OAuth 2.0 resource server and its one scope. Machine clients' access tokens
-#: carry ``ai-gateway/chat``: Cognito names custom scopes ``<resource server>/<scope>``
-#: (https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-define-resource-servers.html).
-RESOURCE_SERVER = "ai-gateway"
-CHAT_SCOPE = f"{RESOURCE_SERVER}/chat"
 #: Scopes a user's access token carries: ``aws.cognito.signin.user.admin`` after SRP (or
 #: password) sign-in through the user pool API, ``openid`` after hosted-UI / federated sign-in
 #: with the web client's scopes
@@ -207,7 +208,7 @@ class IdentityComponent(pulumi.ComponentResource):
             prevent_user_existence_errors="ENABLED",
             enable_token_revocation=True,
             supported_identity_providers=["COGNITO", *(p.name for p in args.federated_providers)],
-            access_token_validity=60,
+            access_token_validity=MACHINE_ACCESS_TOKEN_MINUTES,
             id_token_validity=60,
             refresh_token_validity=30,
             token_validity_units={
@@ -254,7 +255,7 @@ class IdentityComponent(pulumi.ComponentResource):
             supported_identity_providers=["COGNITO"],
             prevent_user_existence_errors="ENABLED",
             enable_token_revocation=True,
-            access_token_validity=60,
+            access_token_validity=MACHINE_ACCESS_TOKEN_MINUTES,
             token_validity_units={"access_token": "minutes"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.resource_server]),
         )

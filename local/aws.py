@@ -19,7 +19,8 @@ import boto3
 from botocore.config import Config
 from gateway.schema import PREPARED_RESPONSES_TABLE, USAGE_TABLE, TableSchema
 
-from settings import PROJECT, Settings
+from local.oauth import LocalMachineClient
+from settings import CHAT_SCOPE, PROJECT, RESOURCE_SERVER, Settings
 
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -68,6 +69,8 @@ class LocalResources:
     analytics_stream: str
     analytics_bucket: str
     demo_users: tuple[DemoUser, ...] = field(default_factory=tuple)
+    #: The stack's ``machineClients``, as app clients of the local pool (name -> client).
+    machine_clients: dict[str, LocalMachineClient] = field(default_factory=dict)
 
 
 class MotoServer:
@@ -165,9 +168,8 @@ def bootstrap(settings: Settings, endpoint_url: str) -> LocalResources:
         region,
     )
 
-    pool_id, client_id, users = _create_identity(
-        client("cognito-idp", endpoint_url, region), settings, prefix
-    )
+    cognito = client("cognito-idp", endpoint_url, region)
+    pool_id, client_id, users = _create_identity(cognito, settings, prefix)
     return LocalResources(
         endpoint_url=endpoint_url,
         region=region,
@@ -179,6 +181,7 @@ def bootstrap(settings: Settings, endpoint_url: str) -> LocalResources:
         analytics_stream=stream,
         analytics_bucket=bucket,
         demo_users=users,
+        machine_clients=_create_machine_clients(cognito, settings, pool_id, prefix),
     )
 
 
@@ -268,3 +271,43 @@ def _create_identity(
         )
         users.append(user)
     return pool_id, client_id, tuple(users)
+
+
+def _create_machine_clients(
+    cognito: Any, settings: Settings, pool_id: str, prefix: str
+) -> dict[str, LocalMachineClient]:
+    """The stack's machine clients as the stack declares them: the gateway's resource server with
+    its one scope, and per client a confidential app client allowed only the client-credentials
+    grant and that scope (``components/identity.py``)."""
+    machines = settings.open_ai.machine_clients
+    if not machines:
+        return {}
+    cognito.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=RESOURCE_SERVER,
+        Name="ai-gateway OpenAI-compatible API",
+        Scopes=[
+            {
+                "ScopeName": CHAT_SCOPE.removeprefix(f"{RESOURCE_SERVER}/"),
+                "ScopeDescription": "Chat through the gateway as a machine client",
+            }
+        ],
+    )
+    created = {}
+    for machine in machines:
+        app = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=f"{prefix}-machine-{machine.name}",
+            GenerateSecret=True,
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthFlows=["client_credentials"],
+            AllowedOAuthScopes=[CHAT_SCOPE],
+        )["UserPoolClient"]
+        created[machine.name] = LocalMachineClient(
+            name=machine.name,
+            tier=machine.tier,
+            client_id=app["ClientId"],
+            client_secret=app["ClientSecret"],
+            scopes=(CHAT_SCOPE,),
+        )
+    return created

@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 from aiohttp import web
 from gateway.metrics import METRICS_NAMESPACE
+from gateway.openai.clients import MACHINE_CLIENT_TIERS, encode_machine_client_tiers
 from gateway.openai.door import OpenAiDoor
 
 from local.auth import Authorizer, CognitoVerifier, SigV4Verifier
@@ -39,11 +40,13 @@ from local.events_api import EventsApi
 from local.guard import AccessPolicy
 from local.handlers import FunctionRuntime
 from local.listener import DualProtocolListener
+from local.oauth import TokenEndpoint, moto_signing_key
+from local.oauth import outputs as machine_client_outputs
 from local.openai_api import OpenAiApi
 from local.stack import REPO_ROOT, load_stack
 from local.tls import LOOPBACK_NAMES, load_or_create_ca
 from local.webui import WebUi
-from settings import Settings
+from settings import MACHINE_ACCESS_TOKEN_MINUTES, Settings
 from site_config import config_document
 
 log = logging.getLogger("local")
@@ -146,9 +149,11 @@ class LocalGateway:
             # Each function's Logger and Metrics read their service name at import, as in AWS.
             os.environ["POWERTOOLS_SERVICE_NAME"] = name
             functions.load(name)
+        issuer = (
+            f"https://cognito-idp.{self.settings.region}.amazonaws.com/{resources.user_pool_id}"
+        )
         verifier = CognitoVerifier(
-            issuer=f"https://cognito-idp.{self.settings.region}.amazonaws.com/"
-            f"{resources.user_pool_id}",
+            issuer=issuer,
             client_id=resources.user_pool_client_id,
             jwks=_fetch_json(f"{endpoint}/{resources.user_pool_id}/.well-known/jwks.json"),
         )
@@ -171,9 +176,19 @@ class LocalGateway:
         CognitoFront(
             endpoint, resources.user_pool_id, user_password(self.settings.region)
         ).add_routes(app)
+        machines = resources.machine_clients
+        TokenEndpoint(
+            issuer=issuer,
+            clients={m.client_id: m for m in machines.values()},
+            lifetime_seconds=MACHINE_ACCESS_TOKEN_MINUTES * 60,
+            signing_key=moto_signing_key(),
+        ).add_routes(app)
+        door_clients = frozenset(
+            {resources.user_pool_client_id, *(m.client_id for m in machines.values())}
+        )
         OpenAiApi(
             verifier,
-            lambda: frozenset({resources.user_pool_client_id}),
+            lambda: door_clients,
             _openai_door,
             max_concurrency=self.options.max_concurrent_turns,
         ).add_routes(app)
@@ -197,6 +212,8 @@ class LocalGateway:
             "outboundNamespace": self.settings.outbound_namespace,
             "userPoolEndpoint": f"https://{base}/cognito-idp/",
             "openAiBaseUrl": f"https://{base}/v1",
+            "openAiTokenUrl": f"https://{base}/oauth2/token",
+            "machineClients": machine_client_outputs(machines),
             "caCertFile": _display_path(ca.cert_file),
             "awsEndpointUrl": endpoint,
             "demoUsers": [user.to_output() for user in resources.demo_users],
@@ -250,6 +267,9 @@ class LocalGateway:
                 openai_base_url=options.openai_base_url,
                 openai_model=options.openai_model,
             ).variables()
+        )
+        env[MACHINE_CLIENT_TIERS] = encode_machine_client_tiers(
+            {m.client_id: m.tier for m in resources.machine_clients.values()}
         )
 
     def _web_config(self, request: web.Request, root: Path) -> dict[str, Any]:

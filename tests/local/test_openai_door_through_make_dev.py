@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx2
 import openai
 import pytest
+from gateway.schema import PARTITION_KEY, usage_key
 
 from tests.local.gateway_harness import Gateway, connect, start_gateway
 
@@ -316,3 +318,67 @@ def test_every_bad_request_gets_one_clear_400_and_nothing_is_charged(gateway):
     after = used(gateway, "chat")
     windows = ("dailyInputTokens", "dailyOutputTokens", "monthlyInputTokens", "monthlyOutputTokens")
     assert {w: after[w] for w in windows} == {w: before[w] for w in windows}
+
+
+def machine_token(gateway: Gateway, **form: str) -> httpx2.Response:
+    """A client-credentials token request to make dev's token endpoint, as docs/openai.md's curl
+    sends it: the client's id and secret as HTTP Basic credentials."""
+    machine = gateway.outputs["machineClients"]["reporting-bot"]
+    auth = form.pop("auth", None) or (machine["clientId"], machine["clientSecret"])
+    with httpx2.Client(verify=str(gateway.ca_file)) as http:
+        return http.post(
+            gateway.outputs["openAiTokenUrl"],
+            auth=auth,
+            data={"grant_type": "client_credentials", "scope": "ai-gateway/chat", **form},
+        )
+
+
+def test_a_machine_client_gets_a_token_and_is_metered_as_itself_at_its_tier(gateway):
+    machine = gateway.outputs["machineClients"]["reporting-bot"]
+    assert machine["tier"] == "tiny"
+    answer = machine_token(gateway)
+    assert answer.status_code == 200, answer.text
+    token = answer.json()
+    assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
+    claims = json.loads(base64.urlsafe_b64decode(token["access_token"].split(".")[1] + "=="))
+    assert claims["sub"] == claims["client_id"] == machine["clientId"]
+    assert claims["token_use"] == "access" and claims["scope"] == "ai-gateway/chat"
+
+    before = used(gateway, "tiny")
+    sdk = client(gateway, token["access_token"])
+    assert [m.id for m in sdk.models.list()] == [MICRO]  # tier tiny's models
+    reply = sdk.chat.completions.create(
+        model=MICRO, messages=[{"role": "user", "content": "Report [tokens=3]"}]
+    )
+    assert reply.usage.completion_tokens == 3
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(
+            model="amazon.nova-lite-v1:0", messages=[{"role": "user", "content": "Hi"}]
+        )
+    # Charged to the client's own usage item, not to the tier's demo user.
+    assert used(gateway, "tiny") == before
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=gateway.outputs["awsEndpointUrl"],
+        region_name=gateway.outputs["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    tables = [t for t in dynamodb.list_tables()["TableNames"] if t.endswith("-usage")]
+    item = dynamodb.get_item(
+        TableName=tables[0], Key={PARTITION_KEY: {"S": usage_key(machine["clientId"])}}
+    )
+    assert "Item" in item
+
+
+def test_the_token_endpoint_refuses_a_wrong_secret_scope_or_grant(gateway):
+    machine = gateway.outputs["machineClients"]["reporting-bot"]
+    wrong_secret = machine_token(gateway, auth=(machine["clientId"], "not-the-secret"))
+    assert wrong_secret.status_code == 401
+    assert wrong_secret.json() == {"error": "invalid_client"}
+    unknown = machine_token(gateway, auth=("no-such-client", machine["clientSecret"]))
+    assert unknown.json() == {"error": "invalid_client"}
+    assert machine_token(gateway, scope="ai-gateway/admin").json() == {"error": "invalid_scope"}
+    password = machine_token(gateway, grant_type="password")
+    assert password.status_code == 400
+    assert password.json() == {"error": "unsupported_grant_type"}
