@@ -19,6 +19,7 @@ from bench import (
     cost,
     figures,
     load,
+    openai_door,
     reference_stack,
     report,
     turns,
@@ -58,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tokens-per-second", type=float, default=40.0, help="local-model pace under load"
     )
     parser.add_argument("--skip-load", action="store_true", help="leave out the load test")
+    parser.add_argument(
+        "--skip-door", action="store_true", help="leave out the OpenAI-compatible door"
+    )
     parser.add_argument(
         "--no-cpu-shares",
         action="store_true",
@@ -137,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         log=log,
     )
 
+    door = None
+    if not args.skip_door:
+        log("the OpenAI-compatible door (its own worker, on a stage of its own)")
+        door = openai_door.run(
+            warm=args.warm, paced=args.paced, emulate=not args.no_cpu_shares, log=log
+        )
+
     log("cold import (fresh processes)")
     targets = [cold_import.gateway_target()]
     if root is not None:
@@ -173,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.monotonic() - began,
         finished_at=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
         commit=report.commit(),
+        door=door,
     )
     LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
     LAST_RUN.write_bytes(pickle.dumps(results))

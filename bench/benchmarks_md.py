@@ -126,6 +126,10 @@ def render(results: report.Results) -> str:
         "out.",
         "",
     ]
+    if getattr(results, "door", None) is not None:
+        from bench import openai_door
+
+        out += openai_door.section(results)
     if b.by_memory:
         runs = len(next(iter(results.memory_imports.values())).import_ms)
         out += ["## Memory size of the chat function, by measurement", ""]

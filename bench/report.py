@@ -42,6 +42,7 @@ class Results:
     seconds: float
     finished_at: str = ""  # "YYYY-MM-DD HH:MM" UTC, when the measurements ended
     commit: str = ""  # the commit measured
+    door: Any = None  # bench.openai_door.DoorBenchmark: the OpenAI-compatible door, when measured
 
     @property
     def gateway_memory(self) -> int:
