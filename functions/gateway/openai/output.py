@@ -2,7 +2,10 @@
 
 Streamed (``stream: true``), the answer is server-sent events written as the model produces
 them: nothing is sent before the first delta, so a turn refused at admission still gets its own
-status (403, 429...) with OpenAI's error envelope. Not streamed, the deltas are collected and sent
+status (403, 429...) with OpenAI's error envelope. The first delta goes at once; later ones are
+gathered for at most :data:`STREAM_COALESCE_SECONDS` into one chunk, so a fast model's hundreds of
+tokens cost a handful of writes rather than one each (the clients join the chunks' text as they
+come, whatever their size). Not streamed, the deltas are collected and sent
 as one ``chat.completion`` when the turn ends. Either way a write that fails means the client has
 gone: :meth:`HttpTurnOutput.cancelled` then says so, and the core closes the model stream and
 charges what was produced.
@@ -73,6 +76,12 @@ def _seconds_until(iso: str, now: float) -> float | None:
     return moment.timestamp() - now
 
 
+#: How long a streamed answer's text may gather before it is written: short enough to read as a
+#: smooth stream (20 updates a second), long enough that a model producing faster than that shares
+#: writes. The text is written when the next delta arrives after the interval, or when the turn
+#: ends, so no timer thread is needed; at worst a tail waits for the model's next token.
+STREAM_COALESCE_SECONDS = 0.05
+
 #: A streamed answer's headers: server-sent events, never cached by anything in between.
 SSE_HEADERS: Mapping[str, str] = {
     "Content-Type": responses.SSE_CONTENT_TYPE,
@@ -91,9 +100,15 @@ class HttpTurnOutput:
         streamed: bool,
         include_usage: bool = False,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        coalesce_seconds: float = STREAM_COALESCE_SECONDS,
     ) -> None:
         self._stream = stream
         self._clock = clock
+        self._monotonic = monotonic
+        self._coalesce = coalesce_seconds
+        self._pending: list[str] = []
+        self._last_write = 0.0
         self._model = model
         self._chunks = (
             responses.ChunkStream(model, int(clock()), include_usage=include_usage)
@@ -112,10 +127,23 @@ class HttpTurnOutput:
         if self._chunks is None:
             self._texts.append(text)
             return
+        now = self._monotonic()
         if not self._started:
             self._start(200, SSE_HEADERS)
             self._write(self._chunks.start())
+        elif now - self._last_write < self._coalesce:
+            self._pending.append(text)
+            return
+        self._pending.append(text)
+        self._flush_pending(now)
+
+    def _flush_pending(self, now: float) -> None:
+        """Write the gathered text as one chunk."""
+        if self._chunks is None or not self._pending:
+            return
+        text, self._pending = "".join(self._pending), []
         self._write(self._chunks.delta(text))
+        self._last_write = now
 
     def cancelled(self) -> bool:
         if not self._gone and self._stream.gone():
@@ -157,6 +185,7 @@ class HttpTurnOutput:
         if not self._started:
             self._start(200, SSE_HEADERS)
             self._write(self._chunks.start())
+        self._flush_pending(self._monotonic())
         self._write(
             self._chunks.finish(done.stop_reason)
             + self._chunks.end(usage.input_tokens, usage.output_tokens)
@@ -166,6 +195,7 @@ class HttpTurnOutput:
         error = error_for(failure, self._clock())
         if self._started:
             # Headers are out: the error is one event of the stream, which the SDKs raise.
+            self._flush_pending(self._monotonic())
             self._write(error.sse_bytes())
             return
         self._start(error.status, {"Content-Type": responses.JSON_CONTENT_TYPE, **error.headers})
