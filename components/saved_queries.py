@@ -51,4 +51,5 @@ class SavedQueriesComponent(pulumi.ComponentResource):
             )
             for key, saved in LOG_QUERIES.items()
         }
-        self.register_outputs({"queryDefinitionIds": {k: d.id for k, d in self.definitions.items()}})
+        ids = {key: definition.id for key, definition in self.definitions.items()}
+        self.register_outputs({"queryDefinitionIds": ids})

@@ -259,7 +259,7 @@ def test_each_door_logs_one_finished_line_per_turn(produced: Produced, door: str
 
 
 _FILTER_TERM = re.compile(
-    r'^(?:ispresent\((?P<present>[\w.]+)\)'
+    r"^(?:ispresent\((?P<present>[\w.]+)\)"
     r'|(?P<field>[\w.]+)\s*=\s*"(?P<value>[^"]*)"'
     r"|(?P<member>[\w.]+)\s+in\s+(?P<values>\[[^\]]*\]))$"
 )
@@ -269,8 +269,8 @@ def selects(query: str, line: dict[str, Any]) -> bool:
     """Whether the query's ``filter`` keeps ``line``: the subset of Logs Insights the saved
     queries use (terms joined by ``and``: ``field = "text"``, ``field in [...]``,
     ``ispresent(field)``). Anything else fails loudly, so a new query extends this first."""
-    filters = [c.strip()[len("filter ") :] for c in query.split("|") if c.strip().startswith("filter ")]
-    for clause in filters:
+    commands = [command.strip() for command in query.split("|")]
+    for clause in (c[len("filter ") :] for c in commands if c.startswith("filter ")):
         for term in clause.split(" and "):
             match = _FILTER_TERM.match(term.strip())
             assert match, f"the test's filter reader does not know {term!r}"
@@ -405,7 +405,11 @@ def test_usage_and_spend_per_user_model_and_tier(turns_table):
         for r in run(turns_table, "spend-by-user-model-tier")
     }
     free = rows[(SUB, "amazon.nova-micro-v1:0", "free")]  # two chat answers and one OpenAI one
-    assert (free["turns"], free["input_tokens"], free["output_tokens"]) == (3, 3 * INPUT, 3 * OUTPUT)
+    assert (free["turns"], free["input_tokens"], free["output_tokens"]) == (
+        3,
+        3 * INPUT,
+        3 * OUTPUT,
+    )
     assert free["spend_usd"] == pytest.approx(3 * TURN_COST)
     pro = rows[(OTHER_SUB, "amazon.nova-pro-v1:0", "pro")]
     assert (pro["turns"], pro["input_tokens"], pro["output_tokens"]) == (1, INPUT, OUTPUT)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from policy.offline import load_config_file
 from pack_fixtures import (
     BUCKET,
     BUFFERED_URI,
@@ -56,6 +55,8 @@ from pack_fixtures import (
     tier_config_parameter,
     user_pool,
 )
+
+from policy.offline import load_config_file
 
 NOVA_LITE = "amazon.nova-lite-v1:0"
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
