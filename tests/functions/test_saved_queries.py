@@ -445,3 +445,15 @@ def test_daily_active_users_and_spend_by_tier(turns_table):
 def test_cache_hit_rate_counts_the_turns_that_ended_without_error(turns_table):
     (row,) = run(turns_table, "cache-hit-rate")
     assert (row["turns"], row["cache_hits"]) == (4, 0)
+
+
+def test_the_deployed_openai_door_logs_its_turns_through_powertools(aws, monkeypatch):
+    # GIVEN the OpenAI door's function as Lambda starts it (its door built from the environment)
+    monkeypatch.setenv("USAGE_TABLE", "usage-of-the-door-log-test")
+    monkeypatch.setenv("PREPARED_RESPONSES_TABLE", "prepared")
+    door = openai_http._door_from_environment()
+    # THEN its turns are logged by a Powertools logger (JSON lines with their fields), not the
+    # standard library's root logger, which would drop the ``turn finished`` line
+    from aws_lambda_powertools import Logger
+
+    assert isinstance(door.core.deps.log, Logger)
