@@ -5,7 +5,9 @@ Each turn ends with one Powertools JSON line, ``"message": "turn finished"``, th
 turn's fields as top-level keys (``gateway.turn_record``: ``user``, ``conversation``, ``tier``,
 ``model``, ``door``, ``input_tokens``, ``output_tokens``, ``first_token_ms``, ``outcome``,
 ``error_code``...). Logs Insights discovers the keys of a JSON log event as fields (nested keys
-joined with dots), so the queries name them directly:
+joined with dots), so the queries name them directly. Powertools leaves a key out of the line
+when its value is ``None`` (an answered turn has no ``error_code``, an OpenAI-door turn no
+``conversation``), so a query filters on the lines that carry what it reads. Fields:
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_AnalyzeLogData-discoverable-fields.html
 Syntax (``filter``, ``stats`` with ``count_distinct``, ``pct``, ``sum`` and ``bin``; ``in``):
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html and
