@@ -28,6 +28,8 @@ from components import (
     ObservabilityComponent,
     OpenAiApiArgs,
     OpenAiApiComponent,
+    SavedQueriesArgs,
+    SavedQueriesComponent,
     WebArgs,
     WebComponent,
 )
@@ -250,7 +252,18 @@ if settings.open_ai.enabled:
             "machineClientIds", {n: c.id for n, c in sorted(identity.machine_clients.items())}
         )
 
-# 6. Stack outputs (the contract clients and the local runtime share).
+# 6. The operators' saved Logs Insights queries (docs/operations.md), over every function that
+# runs turns; the Athena named queries are the analytics component's.
+turn_log_groups = [observability.log_groups["chat"].name]
+if settings.open_ai.enabled:
+    turn_log_groups.append(open_ai.log_group.name)
+SavedQueriesComponent(
+    f"{name}-queries",
+    SavedQueriesArgs(project=PROJECT, stack=settings.stack, turn_log_groups=turn_log_groups),
+    opts,
+)
+
+# 7. Stack outputs (the contract clients and the local runtime share).
 pulumi.export("region", settings.region)
 pulumi.export("userPoolId", identity.user_pool_id)
 pulumi.export("userPoolClientId", identity.client_id)

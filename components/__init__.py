@@ -16,6 +16,7 @@ from components.identity import IdentityArgs, IdentityComponent
 from components.metering import MeteringArgs, MeteringComponent
 from components.observability import ObservabilityArgs, ObservabilityComponent
 from components.openai_api import OpenAiApiArgs, OpenAiApiComponent
+from components.saved_queries import SavedQueriesArgs, SavedQueriesComponent
 from components.web import WebArgs, WebComponent
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ObservabilityComponent",
     "OpenAiApiArgs",
     "OpenAiApiComponent",
+    "SavedQueriesArgs",
+    "SavedQueriesComponent",
     "WebArgs",
     "WebComponent",
 ]

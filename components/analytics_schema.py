@@ -31,7 +31,12 @@ TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd'T'HH:mm:ss.SSSZZ", "
 
 
 def named_queries(database: str) -> dict[str, tuple[str, str]]:
-    """Athena named queries over the turns table: key -> (description, SQL)."""
+    """Athena named queries over the turns table: key -> (description, SQL).
+
+    The SQL keeps to what Athena (Trino) and DuckDB both run, so
+    ``tests/functions/test_saved_queries.py`` runs each over records real turns wrote; the one
+    exception, Trino's ``date_format``, is given to DuckDB there as a macro over ``strftime``.
+    """
     table = f'"{database}"."{TABLE_NAME}"'
     last_30_days = "dt >= date_format(current_date - interval '30' day, '%Y-%m-%d')"
     return {
@@ -59,8 +64,12 @@ def named_queries(database: str) -> dict[str, tuple[str, str]]:
             f"GROUP BY dt, tier\nORDER BY dt DESC, tier",
         ),
         "spend-by-user-model-tier": (
-            "Spend in US dollars per day, user, model and tier, last 30 days (list prices)",
+            "Usage (turns, tokens) and spend in US dollars per day, user, model and tier, "
+            "last 30 days (list prices)",
             f"SELECT dt, user_id, model_id, tier, count(*) AS turns,\n"
+            f"       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,\n"
+            f"       sum(cache_read_tokens) AS cache_read_tokens,\n"
+            f"       sum(cache_write_tokens) AS cache_write_tokens,\n"
             f"       round(sum(cost_usd), 6) AS spend_usd\n"
             f"FROM {table}\nWHERE {last_30_days}\n"
             f"GROUP BY dt, user_id, model_id, tier\nORDER BY dt DESC, spend_usd DESC",

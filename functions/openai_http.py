@@ -21,13 +21,16 @@ import socket
 from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.openai import responses
 from gateway.openai.door import Reply
 from gateway.openai.identity import context_from_header
 from gateway.openai.output import ResponseStream
 from gateway.openai.wire import WireLimits
+
+if TYPE_CHECKING:
+    from gateway.ports import TurnLog
 
 HEALTH_PATH = "/healthz"
 CHAT_PATH = "/v1/chat/completions"
@@ -163,13 +166,25 @@ def serve(
     return ThreadingHTTPServer((host, port), handler)
 
 
+def turn_log() -> TurnLog:
+    """The door's turn log: Powertools' JSON lines on stdout, as the chat function writes them,
+    so each turn's ``turn finished`` line carries the same fields and the stack's saved Logs
+    Insights queries read both functions' turns. (Without it the core logs through the standard
+    library's root logger, which drops ``INFO`` lines and prints the rest without their fields.)
+    """
+    from aws_lambda_powertools import Logger
+
+    return Logger()
+
+
 def _door_from_environment() -> Door:
     """The door on this function's turn core (built lazily: no AWS client before a turn)."""
     from gateway.environment import FunctionEnvironment
     from gateway.openai.clients import machine_client_tiers
     from gateway.runtime import runtime_for
 
-    return runtime_for(FunctionEnvironment.from_environ()).openai_door(machine_client_tiers())
+    runtime = runtime_for(FunctionEnvironment.from_environ(), log=turn_log())
+    return runtime.openai_door(machine_client_tiers())
 
 
 if __name__ == "__main__":  # pragma: no cover - the Lambda entry point

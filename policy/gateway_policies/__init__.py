@@ -4,7 +4,18 @@
 through pulumi-policy's analyzer (see ``policy/offline.py``).
 """
 
-from . import cdn, compute, events, iam, identity, models, operations, rest_api, storage
+from . import (
+    cdn,
+    compute,
+    events,
+    iam,
+    identity,
+    models,
+    operations,
+    rest_api,
+    saved_queries,
+    storage,
+)
 
 PACK_NAME = "ai-gateway"
 
@@ -18,6 +29,7 @@ POLICIES = [
     *cdn.POLICIES,
     *models.POLICIES,
     *operations.POLICIES,
+    *saved_queries.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

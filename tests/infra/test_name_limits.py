@@ -65,6 +65,10 @@ LIMITS: dict[str, tuple[str, Limit]] = {
         Limit(60, "logs", "DeliveryDestinationName"),
     ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", Limit(255, "cloudwatch", "AlarmName")),
+    "aws:cloudwatch/queryDefinition:QueryDefinition": (
+        "name",
+        Limit(255, "logs", "QueryDefinitionName"),
+    ),
     "aws:cloudwatch/dashboard:Dashboard": (
         "dashboardName",
         Limit(255, "cloudwatch", operation="PutDashboard", member=("DashboardName",),

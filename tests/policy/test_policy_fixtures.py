@@ -56,6 +56,8 @@ from pack_fixtures import (
     user_pool,
 )
 
+from policy.offline import load_config_file
+
 NOVA_LITE = "amazon.nova-lite-v1:0"
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 # Approved by an organisation but past its Bedrock EOL date (model-catalog.json: 2026-10-14).
@@ -72,6 +74,42 @@ def _firehose(**changes):
 
 def _workgroup(configuration):
     return resource("aws:athena/workgroup:Workgroup", "analytics", {"configuration": configuration})
+
+
+_SAVED_QUERIES = load_config_file()["saved-queries-declared"]
+SAVED_LOG_QUERIES = _SAVED_QUERIES["logsInsightsQueries"]
+NAMED_QUERIES = _SAVED_QUERIES["athenaNamedQueries"]
+QUERY_DEFINITION = "aws:cloudwatch/queryDefinition:QueryDefinition"
+NAMED_QUERY = "aws:athena/namedQuery:NamedQuery"
+
+
+def _saved_log_queries(*, skip: str = "", log_groups=("/aws/lambda/chat-1a2b",)):
+    """The runbook's saved Logs Insights queries, scoped to ``log_groups`` (but ``skip``)."""
+    return [
+        resource(
+            QUERY_DEFINITION,
+            f"queries-{key}",
+            {
+                "name": f"ai-gateway/fixture/{key}",
+                "queryString": 'filter message = "turn finished"',
+                "logGroupNames": list(log_groups),
+            },
+        )
+        for key in SAVED_LOG_QUERIES
+        if key != skip
+    ]
+
+
+def _named_queries(*, skip: str = "", database: str = "ai_gateway_fixture"):
+    return [
+        resource(
+            NAMED_QUERY,
+            f"query-{key}",
+            {"name": key, "database": database, "workgroup": "analytics", "query": "SELECT 1"},
+        )
+        for key in NAMED_QUERIES
+        if key != skip
+    ]
 
 
 ENCRYPTED_WORKGROUP = {
@@ -819,6 +857,46 @@ CASES = [
         [distribution(), access_logs()[0]],
         environment="prod",
         culprit="web",
+    ),
+]
+
+
+CASES += [
+    Case(
+        "saved-queries-declared",
+        "a stack with functions but without one of the runbook's Logs Insights queries",
+        [
+            resource(FUNCTION, "chat", function("chat-1a2b")),
+            *_saved_log_queries(skip="errors-by-code"),
+        ],
+        [resource(FUNCTION, "chat", function("chat-1a2b")), *_saved_log_queries()],
+    ),
+    Case(
+        "saved-queries-declared",
+        "a saved Logs Insights query that reads no log group",
+        [resource(FUNCTION, "chat", function("chat-1a2b")), *_saved_log_queries(log_groups=())],
+        culprit="queries-top-users-by-tokens",
+    ),
+    Case(
+        "saved-queries-declared",
+        "a saved Logs Insights query over a log group that is not a function's",
+        [
+            resource(FUNCTION, "chat", function("chat-1a2b")),
+            *_saved_log_queries(log_groups=("/aws/vendedlogs/events",)),
+        ],
+        culprit="queries-errors-by-code",
+    ),
+    Case(
+        "saved-queries-declared",
+        "a stack with an Athena workgroup but without one of the named queries",
+        [_workgroup(ENCRYPTED_WORKGROUP), *_named_queries(skip="spend-by-user-model-tier")],
+        [_workgroup(ENCRYPTED_WORKGROUP), *_named_queries()],
+    ),
+    Case(
+        "saved-queries-declared",
+        "an Athena named query without its database",
+        [_workgroup(ENCRYPTED_WORKGROUP), *_named_queries(database="")],
+        culprit="query-spend-by-tier",
     ),
 ]
 

@@ -187,6 +187,11 @@ BREAKS: list[tuple[str, str, Callable[[Props], Props] | None]] = [
         None,
     ),
     ("prod-rest-api-waf", "aws:wafv2/webAclAssociation:WebAclAssociation", None),
+    (
+        "saved-queries-declared",
+        "aws:cloudwatch/queryDefinition:QueryDefinition",
+        _set("logGroupNames", []),
+    ),
 ]
 
 
