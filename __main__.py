@@ -53,6 +53,9 @@ tiers = settings.tier_config
 name = settings.resource_prefix
 chat_function_name = settings.chat_function_name
 subscribe_function_name = f"{name}-subscribe"
+# The OpenAI-compatible door's REST API and function share one name; its stage is `api`.
+openai_name = f"{name}-openai"
+OPENAI_STAGE = "api"
 
 # 2. One provider for every resource: the region and the default tags.
 provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.tags})
@@ -118,6 +121,9 @@ try:
             region=settings.region,
             log_retention_days=settings.log_retention_days,
             alarm_email=settings.alarm_email,
+            openai_api_name=openai_name if settings.open_ai.enabled else "",
+            openai_stage_name=OPENAI_STAGE,
+            openai_function_name=openai_name if settings.open_ai.enabled else "",
         ),
         opts,
     )
@@ -213,8 +219,9 @@ if settings.open_ai.enabled:
     open_ai = OpenAiApiComponent(
         f"{name}-openai",
         OpenAiApiArgs(
-            api_name=f"{name}-openai",
-            function_name=f"{name}-openai",
+            api_name=openai_name,
+            function_name=openai_name,
+            stage_name=OPENAI_STAGE,
             code=door_archive(FUNCTIONS_DIR, PROJECT_DIR / ".local" / "build"),
             powertools_layer=gateway.powertools_layer,
             user_pool_arn=identity.user_pool_arn,

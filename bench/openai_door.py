@@ -74,10 +74,11 @@ class DoorBenchmark:
 
 
 def door_memory_mb() -> int:
-    """The door function's memory as the stacks declare it (the component's default)."""
-    from components.openai_api import OpenAiApiArgs
+    """The door function's memory as the dev stack declares it (the program gives it the chat
+    function's size, ``chatMemoryMb``)."""
+    from local.stack import load_stack
 
-    return int(OpenAiApiArgs.__dataclass_fields__["memory_mb"].default)
+    return load_stack("dev").chat_memory_mb
 
 
 def access_log_line_bytes() -> int:

@@ -24,7 +24,9 @@ def _search(metric: str, stat: str, label: str) -> dict[str, object]:
     }
 
 
-def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
+def _charts(
+    function_names: Mapping[str, str], rest_api: tuple[str, str] | None = None
+) -> list[tuple[str, list, bool]]:
     """(title, metrics, stacked) of every chart, in reading order."""
     lambda_metrics = [
         ["AWS/Lambda", metric, "FunctionName", name, {"stat": "Sum", "label": f"{role} {metric}"}]
@@ -74,14 +76,31 @@ def _charts(function_names: Mapping[str, str]) -> list[tuple[str, list, bool]]:
             False,
         ),
         ("Functions: invocations, errors, throttles", lambda_metrics, False),
+        *_door_charts(rest_api),
     ]
 
 
-def dashboard_body(region: str, function_names: Mapping[str, str]) -> dict[str, object]:
+def _door_charts(rest_api: tuple[str, str] | None) -> list[tuple[str, list, bool]]:
+    """The OpenAI door's stage: requests and their client and server errors (``Sum`` is the
+    count of each: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html)."""
+    if rest_api is None:
+        return []
+    api, stage = rest_api
+    metrics = [
+        ["AWS/ApiGateway", metric, "ApiName", api, "Stage", stage, {"stat": "Sum", "label": label}]
+        for metric, label in (("Count", "requests"), ("4XXError", "4xx"), ("5XXError", "5xx"))
+    ]
+    return [("OpenAI door: requests, 4xx, 5xx", metrics, False)]
+
+
+def dashboard_body(
+    region: str, function_names: Mapping[str, str], rest_api: tuple[str, str] | None = None
+) -> dict[str, object]:
     """A two-column dashboard: tokens by model, turn and first-token latency, errors by code,
-    cache hits, model throttles, survived faults and the functions' own health."""
+    cache hits, model throttles, survived faults, the functions' own health and, with the OpenAI
+    door's ``(api name, stage)``, its stage's requests and errors."""
     widgets = []
-    for i, (title, metrics, stacked) in enumerate(_charts(function_names)):
+    for i, (title, metrics, stacked) in enumerate(_charts(function_names, rest_api)):
         widgets.append(
             {
                 "type": "metric",

@@ -26,6 +26,11 @@ class ObservabilityArgs:
     alarm_email: str = ""
     #: Percentage of a function's invocations that may fail before its alarm fires.
     error_rate_percent: float = 5.0
+    #: The OpenAI-compatible door, when the stack serves it: its REST API's name and stage, and
+    #: its function's name (its log group belongs to ``OpenAiApiComponent``). Empty: no door.
+    openai_api_name: str = ""
+    openai_stage_name: str = ""
+    openai_function_name: str = ""
 
 
 class ObservabilityComponent(pulumi.ComponentResource):
@@ -58,7 +63,15 @@ class ObservabilityComponent(pulumi.ComponentResource):
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=args.dashboard_name,
-            dashboard_body=json.dumps(dashboard_body(args.region, args.function_names)),
+            dashboard_body=json.dumps(
+                dashboard_body(
+                    args.region,
+                    {**args.function_names, **_door_function(args)},
+                    rest_api=(args.openai_api_name, args.openai_stage_name)
+                    if args.openai_api_name
+                    else None,
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(
@@ -140,7 +153,60 @@ class ObservabilityComponent(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
+        if args.openai_api_name:
+            alarms += self._create_door_alarms(args, actions)
         return alarms
+
+    def _create_door_alarms(
+        self, args: ObservabilityArgs, actions: list[pulumi.Output[str]]
+    ) -> list[aws.cloudwatch.MetricAlarm]:
+        """The OpenAI door's health, read where it shows: the door answers every request itself
+        (a failed turn is a 5xx response, not a failed invocation), so its error rate is API
+        Gateway's ``5XXError``, whose ``Average`` is the share of requests that failed
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html);
+        throttling is the door function's ``Throttles``, as for the channel functions."""
+        stage = {"ApiName": args.openai_api_name, "Stage": args.openai_stage_name}
+        return [
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-openai-5xx-rate",
+                alarm_description=f"More than {args.error_rate_percent}% of requests to "
+                f"{args.openai_api_name} ended in a 5xx in 2 of the last 3 five-minute periods",
+                namespace="AWS/ApiGateway",
+                metric_name="5XXError",
+                dimensions=stage,
+                statistic="Average",
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator="GreaterThanThreshold",
+                threshold=args.error_rate_percent / 100,
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(parent=self),
+            ),
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-openai-throttles",
+                alarm_description=f"Lambda throttled {args.openai_function_name} "
+                "(concurrency exhausted)",
+                namespace="AWS/Lambda",
+                metric_name="Throttles",
+                dimensions={"FunctionName": args.openai_function_name},
+                statistic="Sum",
+                period=300,
+                evaluation_periods=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(parent=self),
+            ),
+        ]
+
+
+def _door_function(args: ObservabilityArgs) -> dict[str, str]:
+    return {"openai": args.openai_function_name} if args.openai_function_name else {}
 
 
 def _lambda_query(query_id: str, metric: str, dimensions: dict[str, str]) -> dict[str, object]:

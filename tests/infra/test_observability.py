@@ -126,3 +126,48 @@ def test_an_alarm_email_on_dev_adds_the_topic_by_config_alone():
 
 def test_dashboard_name_is_exported(stack):
     assert stack.outputs["dashboardName"] == stack.one(DASHBOARD).inputs["dashboardName"]
+
+
+def _door_alarms(stack):
+    return {
+        a.name.rsplit("-openai-", 1)[1]: a.inputs
+        for a in stack.of_type(ALARM)
+        if "-openai-" in a.name
+    }
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_the_openai_door_has_a_5xx_rate_alarm_on_its_stage_and_a_throttle_alarm(
+    request, stack_name
+):
+    stack = request.getfixturevalue(stack_name)
+    api = stack.one("aws:apigateway/restApi:RestApi").inputs["name"]
+    stage = stack.one("aws:apigateway/stage:Stage").inputs["stageName"]
+    (door,) = [
+        f
+        for f in stack.of_type("aws:lambda/function:Function")
+        if f.inputs["handler"] == "openai_door.sh"
+    ]
+    alarms = _door_alarms(stack)
+    assert set(alarms) == {"5xx-rate", "throttles"}
+    rate = alarms["5xx-rate"]
+    assert (rate["namespace"], rate["metricName"], rate["statistic"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Average",  # the share of requests, so the threshold is a fraction
+    )
+    assert rate["dimensions"] == {"ApiName": api, "Stage": stage}
+    assert rate["threshold"] == pytest.approx(0.05)
+    assert alarms["throttles"]["dimensions"] == {"FunctionName": door.inputs["name"]}
+    if stack_name == "prod":
+        assert rate["alarmActions"] and rate["alarmActions"] == alarms["throttles"]["alarmActions"]
+    body = json.loads(_dashboard_text(stack))
+    (widget,) = [w for w in body["widgets"] if w["properties"]["title"].startswith("OpenAI door")]
+    assert {m[1] for m in widget["properties"]["metrics"]} == {"Count", "4XXError", "5XXError"}
+    assert all(m[3:6] == [api, "Stage", stage] for m in widget["properties"]["metrics"])
+
+
+def test_without_the_door_there_is_no_door_alarm_or_widget():
+    stack = declare_stack("dev", {"openAi": False})
+    assert _door_alarms(stack) == {}
+    assert "OpenAI door" not in _dashboard_text(stack)
