@@ -112,7 +112,10 @@ try:
     )
     admin_audit = AdminAuditComponent(
         f"{name}-admin-audit",
-        AdminAuditArgs(log_group_name=f"/{PROJECT}/{name}/admin-audit"),
+        AdminAuditArgs(
+            log_group_name=f"/{PROJECT}/{name}/admin-audit",
+            retention_days=settings.log_retention_days,
+        ),
         opts,
     )
     observability = ObservabilityComponent(

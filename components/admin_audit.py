@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 #: CloudWatch Logs accepts only some retention periods; a year is one of them
 #: (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
+#: The stack passes its ``logRetentionDays``, as for every other log group.
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 
 

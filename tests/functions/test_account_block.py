@@ -140,3 +140,31 @@ def test_which_tokens_a_block_refuses(valid_after, auth_time, refused):
 def test_the_block_time_is_read_from_the_usage_item():
     snapshot = UsageSnapshot.from_item({"pk": "user#x", TOKENS_VALID_AFTER: BLOCKED_AT})
     assert snapshot.tokens_valid_after == BLOCKED_AT
+
+
+def test_both_doors_carry_the_tokens_sign_in_time_into_the_caller():
+    from gateway.access import caller_from_identity
+    from gateway.openai.identity import caller_from_claims
+
+    from tests.functions.support import cognito_identity
+
+    # AppSync: the token's claims as JSON numbers
+    identity = cognito_identity()
+    identity["claims"].update({"auth_time": 1_700_000_000, "iat": 1_700_000_500})
+    caller = caller_from_identity(identity)
+    assert caller is not None and caller.auth_time == 1_700_000_000
+    # API Gateway's REST Cognito authorizer: every claim a string, iat a date
+    claims = {
+        "sub": SUB,
+        "username": "alice",
+        "auth_time": "1700000000",
+        "iat": "Tue Nov 14 22:13:20 UTC 2023",
+    }
+    rest = caller_from_claims(claims, {})
+    assert rest is not None and rest.auth_time == 1_700_000_000
+    # only iat, as a number: used; neither: unknown
+    assert caller_from_claims(
+        {**claims, "auth_time": None, "iat": 1_700_000_001}, {}
+    ).auth_time == (1_700_000_001)
+    no_time = caller_from_claims({"sub": SUB, "username": "alice"}, {})
+    assert no_time is not None and no_time.auth_time is None

@@ -16,7 +16,7 @@ from gateway.windows import iso_utc
 from tools.admin.audit import AuditLine, AuditLog
 from tools.admin.directory import Directory, TokenLifetimes, User
 from tools.admin.turns import TurnHistory, ranked
-from tools.admin.usage_items import UsageItem, UsageItems
+from tools.admin.usage_items import UsageItems
 
 
 class AdminError(Exception):
@@ -55,7 +55,7 @@ class Admin:
                     "username": user.username,
                     "sub": user.sub,
                     "tier": user_tier,
-                    "status": _status(user, item),
+                    "status": _status(user),
                     "todayTokens": settled.get("dailyInputTokens", 0)
                     + settled.get("dailyOutputTokens", 0),
                     "monthTokens": settled.get("monthlyInputTokens", 0)
@@ -76,7 +76,7 @@ class Admin:
             "username": user.username,
             "sub": user.sub,
             "tier": tier.name,
-            "status": _status(user, item),
+            "status": _status(user),
             "windows": [{"window": w, **v} for w, v in view.items()],
             "liveReservations": len(item.snapshot.live_reservations(now)),
             "recentTurns": self.history().recent(user.sub, recent),
@@ -182,7 +182,7 @@ class Admin:
         )
 
 
-def _status(user: User, item: UsageItem | None) -> str:
+def _status(user: User) -> str:
     if not user.enabled:
         return "blocked"
     return user.status.lower() or "enabled"
