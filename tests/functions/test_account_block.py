@@ -91,8 +91,11 @@ def test_a_warm_function_refuses_at_once_though_it_kept_the_item_from_before_the
     assert turn("t-1")["type"] == "done"
     # WHEN the account is blocked and the same token sends the next turn
     block(gateway)
-    # THEN that very turn is refused
+    charged = charged_attributes(gateway.usage_item())
+    # THEN that very turn is refused, and the user is charged nothing for it (a model call the
+    # warm function may have opened on its kept item is cancelled, at the operator's cost)
     assert turn("t-2")["code"] == "account_blocked"
+    assert charged_attributes(gateway.usage_item()) == charged
 
 
 def test_the_reservation_write_itself_refuses_a_blocked_token(aws):

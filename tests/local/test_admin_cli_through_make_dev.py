@@ -152,6 +152,7 @@ def test_set_tier_takes_effect_at_a_fresh_sign_in(own_gateway):
     done = admin(own_gateway, "set-tier", "pro-user", "free", json_out=False)
     assert done.returncode == 0, done.stderr
     assert "next sign-in or token refresh" in done.stdout
+    assert "live up to 1 hour" in done.stdout  # make dev's app client, as the stacks declare it
     answer = usage_request(own_gateway, fresh_tokens(own_gateway, "pro"))
     assert answer["type"] == "usage" and answer["tier"] == "free"
     assert admin_json(own_gateway, "usage", "pro-user")["tier"] == "free"
