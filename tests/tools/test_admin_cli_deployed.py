@@ -241,3 +241,50 @@ def test_recent_turns_are_asked_for_one_user_with_the_user_as_a_parameter():
         _athena_answer(stubber, "q-2", [["ts", "turn_id"], ["2026-11-24 10:00:00.000", "t-1"]])
         history = AthenaTurnHistory(athena, "ai-gateway-dev", "ai_gateway_dev", clock=lambda: NOW)
         assert history.recent("it's-me", 5) == [{"ts": "2026-11-24 10:00:00.000", "turn_id": "t-1"}]
+
+
+def test_reset_clears_only_the_window_asked_for_and_audits_before_and_after(stack):
+    sub = sub_of(stack)
+    bucket = int(NOW) - int(NOW) % 600
+    stack["dynamodb"].put_item(
+        TableName="usage",
+        Item={
+            "pk": {"S": f"user#{sub}"},
+            "version": {"N": "4"},
+            f"d#{bucket}#o": {"N": "70"},
+            "m#2099-01#o": {"N": "90"},
+        },
+    )
+    assert cli(stack, "reset", "ana", "--window", "daily", "--yes") == 0
+    item = stack["dynamodb"].get_item(TableName="usage", Key={"pk": {"S": f"user#{sub}"}})["Item"]
+    assert f"d#{bucket}#o" not in item and "m#2099-01#o" in item
+    assert item["version"] == {"N": "5"}
+    (line,) = audit_lines()
+    assert (line["action"], line["before"]["window"], line["after"]["dailyOutputTokens"]) == (
+        "reset",
+        "daily",
+        0,
+    )
+
+
+def test_a_reset_racing_a_turn_writes_nothing(stack):
+    from tools.admin.usage_items import ItemChanged, UsageItems
+
+    sub = sub_of(stack)
+    stack["dynamodb"].put_item(
+        TableName="usage",
+        Item={"pk": {"S": f"user#{sub}"}, "version": {"N": "1"}, "m#2099-01#o": {"N": "9"}},
+    )
+    items = UsageItems(stack["dynamodb"], "usage")
+    seen = items.get(sub)
+    # a turn settles between the operator's read and the reset
+    stack["dynamodb"].update_item(
+        TableName="usage",
+        Key={"pk": {"S": f"user#{sub}"}},
+        UpdateExpression="ADD #v :one",
+        ExpressionAttributeNames={"#v": "version"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    with pytest.raises(ItemChanged):
+        items.reset(seen, "monthly")
+    assert "m#2099-01#o" in items.get(sub).attributes

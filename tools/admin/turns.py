@@ -149,8 +149,11 @@ class AthenaTurnHistory:
         ]
 
     def _query(self, sql: str, parameters: list[str]) -> list[dict[str, Any]]:
-        # Execution parameters are passed as SQL literals: strings quoted
-        # (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-running-queries-with-execution-parameters-using-the-aws-cli.html).
+        # Execution parameters are SQL literal values, a string in single quotes as in
+        # ``EXECUTE my_insert USING 'usa'``
+        # (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-execute.html,
+        # https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-running-queries-with-execution-parameters-using-the-aws-cli.html);
+        # a quote inside is doubled.
         started = self._athena.start_query_execution(
             QueryString=sql,
             WorkGroup=self._workgroup,
