@@ -155,6 +155,9 @@ def test_set_tier_takes_effect_at_a_fresh_sign_in(own_gateway):
     assert "live up to 1 hour" in done.stdout  # make dev's app client, as the stacks declare it
     answer = usage_request(own_gateway, fresh_tokens(own_gateway, "pro"))
     assert answer["type"] == "usage" and answer["tier"] == "free"
+    # the free tier's allowances (Pulumi.dev.yaml), not pro's
+    assert answer["limits"]["dailyInputTokens"]["allowed"] == 20_000
+    assert answer["models"] == ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]
     assert admin_json(own_gateway, "usage", "pro-user")["tier"] == "free"
     line = audit_lines(own_gateway)[before]
     assert (line["who"], line["action"], line["target"]["username"]) == (

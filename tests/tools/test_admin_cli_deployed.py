@@ -146,6 +146,14 @@ def test_users_reads_the_pool_and_the_usage_table(stack, capsys):
     assert (row["username"], row["tier"], row["sub"]) == ("ana", "free", sub)
 
 
+def test_options_may_follow_the_command_as_make_admin_passes_them(stack, capsys):
+    assert main(["users", "--json", "--outputs", str(stack["path"])]) == 0
+    assert [r["username"] for r in json.loads(capsys.readouterr().out)] == ["ana"]
+    with pytest.raises(SystemExit) as refused:
+        main(["--local", "users", "--outputs", str(stack["path"])])
+    assert refused.value.code == 2
+
+
 def test_an_unknown_user_or_tier_changes_nothing_and_writes_no_audit_line(stack, capsys):
     assert cli(stack, "set-tier", "bob", "pro") == 1
     assert "bob" in capsys.readouterr().err

@@ -47,28 +47,50 @@ TURN_COLUMNS = (
 )
 
 
+def _options(*, top: bool) -> argparse.ArgumentParser:
+    """Where and how: accepted before the command and after it (``users --local --json``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    # After the command, an option left out must not overwrite the one given before it.
+    flag: Any = False if top else argparse.SUPPRESS
+    value: Any = None if top else argparse.SUPPRESS
+    where = common.add_mutually_exclusive_group()
+    where.add_argument(
+        "--local", action="store_true", default=flag, help="the make dev gateway (the default)"
+    )
+    where.add_argument(
+        "--stack", default=value, help="a deployed stack (reads `pulumi stack output --json`)"
+    )
+    where.add_argument("--outputs", type=Path, default=value, help="a file of stack outputs (JSON)")
+    common.add_argument(
+        "--json", action="store_true", default=flag, help="print JSON instead of tables"
+    )
+    return common
+
+
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="python -m tools.admin", description=__doc__)
-    where = cli.add_mutually_exclusive_group()
-    where.add_argument("--local", action="store_true", help="the make dev gateway (default)")
-    where.add_argument("--stack", help="a deployed stack (reads `pulumi stack output --json`)")
-    where.add_argument("--outputs", type=Path, help="a file of stack outputs (JSON)")
-    cli.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    cli = argparse.ArgumentParser(
+        prog="python -m tools.admin", description=__doc__, parents=[_options(top=True)]
+    )
     commands = cli.add_subparsers(dest="command", required=True)
-    users = commands.add_parser("users", help="every user, tier, status and usage")
+    after = _options(top=False)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, parents=[after])
+
+    users = command("users", "every user, tier, status and usage")
     users.add_argument("--tier")
-    usage = commands.add_parser("usage", help="one user's windows and recent turns")
+    usage = command("usage", "one user's windows and recent turns")
     usage.add_argument("user", help="username or sub")
-    set_tier = commands.add_parser("set-tier", help="move a user to another tier")
+    set_tier = command("set-tier", "move a user to another tier")
     set_tier.add_argument("user")
     set_tier.add_argument("tier")
     for name, text in (("block", "disable and refuse every held token"), ("unblock", "enable")):
-        commands.add_parser(name, help=text).add_argument("user")
-    reset = commands.add_parser("reset", help="clear a user's usage window")
+        command(name, text).add_argument("user")
+    reset = command("reset", "clear a user's usage window")
     reset.add_argument("user")
     reset.add_argument("--window", required=True, choices=sorted(WINDOW_PREFIXES))
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    top = commands.add_parser("top", help="the heaviest users")
+    top = command("top", "the heaviest users")
     top.add_argument("--by", choices=("tokens", "turns"), default="tokens")
     top.add_argument("--days", type=int, default=7)
     top.add_argument("--limit", type=int, default=10)
@@ -150,7 +172,10 @@ def render(command: str, result: Any, as_json: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if sum(bool(x) for x in (args.local, args.stack, args.outputs)) > 1:
+        cli.error("choose one of --local, --stack and --outputs")
     try:
         target = load_target(local=args.local, outputs_file=args.outputs, stack=args.stack)
         result = run(args, build(target))
