@@ -6,7 +6,7 @@ STACK  ?= dev
 PORT   ?= 8080
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/requirements.txt policy/requirements.txt
 
-.PHONY: typecheck setup test dev policy preflight bench lint format clean web web-deps amplify-deps openai-node-deps
+.PHONY: typecheck setup test dev policy preflight admin bench lint format clean web web-deps amplify-deps openai-node-deps
 
 AMPLIFY_EXAMPLE := examples/amplify-client
 OPENAI_NODE_EXAMPLE := examples/openai-node
@@ -63,6 +63,10 @@ policy: setup
 # Checks the operator's AWS account for STACK before `pulumi up` (uses your AWS credentials).
 preflight: setup
 	$(BIN)/python tools/preflight.py --stack $(STACK)
+
+# The operator CLI (docs/admin.md): make admin ARGS="users" (make dev), ARGS="--stack prod top".
+admin: setup
+	$(BIN)/python -m tools.admin $(ARGS)
 
 # The reference design's pinned HTTP client goes beside the virtualenv, not into it.
 REFERENCE_SITE := .local/bench/reference-site

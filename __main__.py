@@ -11,6 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import (
+    AdminAuditArgs,
+    AdminAuditComponent,
     AnalyticsArgs,
     AnalyticsComponent,
     CacheArgs,
@@ -110,6 +112,14 @@ try:
             retention_days=settings.analytics_retention_days,
             retain_data=settings.deletion_protection,
             log_retention_days=settings.log_retention_days,
+        ),
+        opts,
+    )
+    admin_audit = AdminAuditComponent(
+        f"{name}-admin-audit",
+        AdminAuditArgs(
+            log_group_name=f"/{PROJECT}/{name}/admin-audit",
+            retention_days=settings.log_retention_days,
         ),
         opts,
     )
@@ -283,4 +293,6 @@ pulumi.export("preparedResponsesTableName", cache.table.name)
 pulumi.export("tierConfigParameterName", metering.tier_config_parameter.name)
 pulumi.export("analyticsBucketName", analytics.bucket.bucket)
 pulumi.export("analyticsWorkgroupName", analytics.workgroup.name)
+pulumi.export("analyticsDatabaseName", analytics.database.name)
+pulumi.export("adminAuditLogGroupName", admin_audit.log_group.name)
 pulumi.export("dashboardName", observability.dashboard.dashboard_name)

@@ -4,6 +4,7 @@ Components import the function code's data model (``gateway.*``: table schemas, 
 environment contract) rather than restating it; ``pip install -e .`` makes ``gateway`` importable.
 """
 
+from components.admin_audit import AdminAuditArgs, AdminAuditComponent
 from components.analytics import AnalyticsArgs, AnalyticsComponent
 from components.cache import CacheArgs, CacheComponent
 from components.events_api import EventsApiArgs, EventsApiComponent, EventsEndpoint
@@ -20,6 +21,8 @@ from components.saved_queries import SavedQueriesArgs, SavedQueriesComponent
 from components.web import WebArgs, WebComponent
 
 __all__ = [
+    "AdminAuditArgs",
+    "AdminAuditComponent",
     "AnalyticsArgs",
     "AnalyticsComponent",
     "CacheArgs",

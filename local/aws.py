@@ -240,6 +240,11 @@ def _create_identity(
             "ALLOW_USER_PASSWORD_AUTH",
             "ALLOW_REFRESH_TOKEN_AUTH",
         ],
+        # The deployed app client's lifetimes (components/identity.py), which the admin CLI
+        # reports when a tier change waits for the next token.
+        AccessTokenValidity=60,
+        IdTokenValidity=60,
+        TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes"},
     )["UserPoolClient"]["ClientId"]
 
     users: list[DemoUser] = []

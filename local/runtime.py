@@ -216,6 +216,13 @@ class LocalGateway:
             "machineClients": machine_client_outputs(machines),
             "caCertFile": _display_path(ca.cert_file),
             "awsEndpointUrl": endpoint,
+            # What the admin CLI (python -m tools.admin --local) reads, as a deployed stack
+            # exports it, and where it writes its audit lines.
+            "usageTableName": resources.usage_table,
+            "preparedResponsesTableName": resources.prepared_responses_table,
+            "tierConfigParameterName": resources.tier_config_parameter,
+            "analyticsBucketName": resources.analytics_bucket,
+            "adminAuditFile": _display_path(self.options.outputs.parent / "admin-audit.jsonl"),
             "demoUsers": [user.to_output() for user in resources.demo_users],
             "modelProvider": self.options.model,
             "webUrl": f"http://localhost:{port}/",

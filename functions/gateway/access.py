@@ -24,6 +24,10 @@ class Caller:
     sub: str
     groups: tuple[str, ...] = ()
     username: str = ""
+    #: When the user signed in for the token this request carries (its ``auth_time`` claim, else
+    #: ``iat``), in epoch seconds; None when the token says neither. Checked against the
+    #: account's block (:mod:`gateway.blocks`).
+    auth_time: int | None = None
 
 
 def caller_from_identity(identity: Any) -> Caller | None:
@@ -49,7 +53,39 @@ def caller_from_identity(identity: Any) -> Caller | None:
     claims = identity.get("claims")
     if claims is not None and (not isinstance(claims, Mapping) or claims.get("sub", sub) != sub):
         return None
-    return Caller(sub=sub, groups=_groups(identity), username=str(identity.get("username") or ""))
+    return Caller(
+        sub=sub,
+        groups=_groups(identity),
+        username=str(identity.get("username") or ""),
+        auth_time=signed_in_at(claims if isinstance(claims, Mapping) else None),
+    )
+
+
+def signed_in_at(claims: Mapping[str, Any] | None) -> int | None:
+    """When the token's user signed in: ``auth_time``, else ``iat`` (epoch seconds).
+
+    AppSync hands a Cognito user-pool identity its token's ``claims`` with numbers as JSON
+    numbers (``"auth_time": 1664354661``, an identity as AppSync sends it:
+    https://advancedweb.hu/what-is-the-identity-in-the-appsync-resolver-context/; the identity
+    object of an Event API handler: https://docs.aws.amazon.com/appsync/latest/eventapi/context-reference.html).
+    API Gateway's REST Cognito authorizer passes every claim as a string, ``auth_time`` as its
+    digits but ``iat``/``exp`` as dates
+    (https://note.kiriukun.com/entry/20191106-get-cognito-userpool-claims-in-lambda), so
+    ``auth_time`` comes first and only digits are read. ``auth_time`` stays the sign-in time
+    across refreshes, which is what a block needs: a refresh token is revoked with the block
+    (``AdminUserGlobalSignOut``), so no token minted after it can carry an older sign-in.
+    """
+    if claims is None:
+        return None
+    for name in ("auth_time", "iat"):
+        value = claims.get(name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and value > 0:
+            return int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def _groups(identity: Mapping[str, Any]) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from gateway.blocks import Blocked, blocked
 from gateway.contract import ErrorCode
 from gateway.counted import continuation_bound, history_key
 from gateway.lease import ReservationLease
@@ -80,6 +81,8 @@ class TurnPlan:
     #: The request's exact input count, asked of the provider only when the bound does not fit
     #: (called at most once; None: the provider cannot count this model).
     count_input: Callable[[], int | None] | None = None
+    #: When the caller's token was signed in (checked against a block; None: not known).
+    auth_time: int | None = None
 
     def input_bound_on(self, snapshot: UsageSnapshot, now: int) -> int:
         """The input this turn reserves against ``snapshot``: the counted history plus the
@@ -163,6 +166,7 @@ class TurnAdmission:
             new_text=request.prompt,
             price=_dearest(self.tiers(), (model_id, tier.fallback_model)),
             count_input=functools.cache(count_input) if count_input is not None else None,
+            auth_time=request.caller.auth_time,
         )
         if known is not None:
             predicted = self._decide(plan, known, int(self.clock()))
@@ -227,7 +231,7 @@ class TurnAdmission:
     ) -> tuple[Admission | None, UsageSnapshot, int]:
         """The conditional write, retried while other turns of the user win the race. ``kept``
         says ``snapshot`` is the kept item the plan predicted on (not a fresh read)."""
-        decision: Admission | Refusal | RateRefusal | Duplicate | None = (
+        decision: Admission | Refusal | RateRefusal | Duplicate | Blocked | None = (
             plan.predicted if kept and not prepared else None
         )
         first_was_kept = decision is not None
@@ -266,7 +270,11 @@ class TurnAdmission:
 
     def _decide(
         self, plan: TurnPlan, snapshot: UsageSnapshot, now: int, *, prepared: bool = False
-    ) -> Admission | Refusal | RateRefusal | Duplicate:
+    ) -> Admission | Refusal | RateRefusal | Duplicate | Blocked:
+        # First: a blocked account's turn is refused whatever else it would have been.
+        block = blocked(snapshot.tokens_valid_after, plan.auth_time)
+        if block is not None:
+            return block
         duplicate = find_duplicate(snapshot, plan.turn_id, plan.reservation_id, now)
         if duplicate is not None:
             return duplicate
@@ -291,6 +299,7 @@ class TurnAdmission:
             request_bucket=rate_bucket(now),
             turn_key=key,
             turn_mark=turn_mark(now, plan.reservation_id),
+            signed_in_at=plan.auth_time,
         )
 
     # -- requests refused before admission -----------------------------------------------------

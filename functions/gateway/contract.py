@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     DUPLICATE_TURN = "duplicate_turn"
     USAGE_UNAVAILABLE = "usage_unavailable"
+    #: An operator blocked the account; the token was issued before the block.
+    ACCOUNT_BLOCKED = "account_blocked"
     MODEL_THROTTLED = "model_throttled"
     MODEL_TIMEOUT = "model_timeout"
     MODEL_ERROR = "model_error"
@@ -81,6 +83,7 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "Your tier's request rate is used up; please retry shortly.",
     ErrorCode.DUPLICATE_TURN: "This turn was already received.",
     ErrorCode.USAGE_UNAVAILABLE: "Your usage could not be checked right now; please retry soon.",
+    ErrorCode.ACCOUNT_BLOCKED: "This account is blocked; contact the service's operator.",
     ErrorCode.MODEL_THROTTLED: "The model is busy right now; please retry in a moment.",
     ErrorCode.MODEL_TIMEOUT: "The model took too long to answer; please retry.",
     ErrorCode.MODEL_ERROR: "The model could not complete the answer; please retry.",

@@ -49,6 +49,9 @@ class Admission:
     #: The recent-turn attribute the write sets, and its value.
     turn_key: str | None = None
     turn_mark: str = ""
+    #: The caller's sign-in time, which the write's condition checks against a block
+    #: (:mod:`gateway.blocks`; None: the token names none, so only an unblocked item admits).
+    signed_in_at: int | None = None
 
 
 @dataclass(frozen=True)

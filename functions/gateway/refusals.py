@@ -6,6 +6,7 @@ time it resets); the fields beside it are what a client acts on.
 
 from __future__ import annotations
 
+from gateway.blocks import Blocked
 from gateway.contract import ErrorCode, new_turn_id
 from gateway.metering import Refusal, limits_view, usd
 from gateway.rates import REQUESTS_PER_MINUTE, Duplicate, RateRefusal
@@ -25,10 +26,15 @@ _WINDOW_NAMES = {
 
 
 def refusal_for(
-    decision: Refusal | RateRefusal | Duplicate, tier: Tier, snapshot: UsageSnapshot, now: int
+    decision: Refusal | RateRefusal | Duplicate | Blocked,
+    tier: Tier,
+    snapshot: UsageSnapshot,
+    now: int,
 ) -> TurnRefused:
-    """The refusal a user is told, for a turn that is a duplicate, over a request rate, or does
-    not fit a token or money window."""
+    """The refusal a user is told, for a turn of a blocked account, a duplicate, one over a
+    request rate, or one that does not fit a token or money window."""
+    if isinstance(decision, Blocked):
+        return refused(ErrorCode.ACCOUNT_BLOCKED)
     if isinstance(decision, Duplicate):
         return TurnRefused(
             TurnFailed(

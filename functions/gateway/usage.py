@@ -12,6 +12,8 @@ The item (see :mod:`gateway.usage_store` for how it is written) holds:
 * ``k#<conversationKey>`` — a conversation the model counted, ``"<expiresAt>/<tokens>"``: the
   input plus output tokens of the turn that ended with exactly these messages
   (:mod:`gateway.counted`), so the next turn of that conversation reserves only its new text;
+* ``tokensValidAfter`` — set by an operator's block (:mod:`gateway.blocks`): tokens whose user
+  signed in at or before this time (epoch seconds) are refused;
 * ``version`` — bumped by every write (reserve, settle, release), the optimistic-concurrency
   token: an item with a given version has exactly one content.
 
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.blocks import TOKENS_VALID_AFTER
 from gateway.windows import (
     TURN_ID_SECONDS,
     bucket_start,
@@ -167,6 +170,8 @@ class UsageSnapshot:
     turns: Mapping[str, str] = field(default_factory=dict)
     #: Counted conversations (conversation key -> (tokens, expiresAt)).
     conversations: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: The block's time (0: never blocked), see :mod:`gateway.blocks`.
+    tokens_valid_after: int = 0
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> UsageSnapshot:
@@ -188,6 +193,7 @@ class UsageSnapshot:
             conversations=parsed.conversations,
             bucket_costs=parsed.bucket_costs,
             month_costs=parsed.month_costs,
+            tokens_valid_after=int(item.get(TOKENS_VALID_AFTER, 0) or 0),
         )
 
     def counted(self, key: str | None, now: int) -> int | None:
@@ -304,6 +310,7 @@ class UsageSnapshot:
             conversations=self.conversations,
             bucket_costs=bucket_costs,
             month_costs=month_costs,
+            tokens_valid_after=self.tokens_valid_after,
         )
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gateway.blocks import TOKENS_VALID_AFTER
 from gateway.metering import Admission
 from gateway.ports import StoreUnavailable, TurnState
 from gateway.prepared import PreparedResponse
@@ -144,6 +145,15 @@ class DynamoTurnStore:
         else:
             condition = "#v = :v"
             values[":v"] = {"N": str(expected.version)}
+        if expected.exists:
+            # An operator's block (gateway.blocks) is part of the condition too: the version
+            # already changes with it, but the write itself must never admit a blocked token.
+            names["#b"] = TOKENS_VALID_AFTER
+            if admission.signed_in_at is None:
+                condition += " AND attribute_not_exists(#b)"
+            else:
+                condition += " AND (attribute_not_exists(#b) OR #b < :signedIn)"
+                values[":signedIn"] = {"N": str(admission.signed_in_at)}
         expression = "SET " + ", ".join(sets)
         if adds:
             expression += " ADD " + ", ".join(adds)

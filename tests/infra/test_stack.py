@@ -27,6 +27,7 @@ COMPONENTS = (
     "Observability",
     "GatewayFunctions",
     "Web",
+    "AdminAudit",
 )
 
 

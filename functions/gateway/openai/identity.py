@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.access import Caller
+from gateway.access import Caller, signed_in_at
 
 #: A ``sub`` the usage item may be keyed by: a Cognito subject (a UUID) or an app client id.
 _SUB = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
@@ -72,7 +72,9 @@ def caller_from_claims(
     if "username" not in claims and "cognito:username" not in claims:
         return None  # a client-credentials token of a client the stack does not map to a tier
     username = claims.get("username") or claims.get("cognito:username") or ""
-    return Caller(sub=sub, groups=groups_of(claims), username=str(username))
+    return Caller(
+        sub=sub, groups=groups_of(claims), username=str(username), auth_time=signed_in_at(claims)
+    )
 
 
 def groups_of(claims: Mapping[str, Any]) -> tuple[str, ...]:

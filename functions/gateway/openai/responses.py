@@ -211,6 +211,11 @@ ERRORS: dict[str, ErrorMapping] = {
     ErrorCode.MODEL_NOT_ALLOWED: ErrorMapping(
         403, "permission_error", "That model is not available on your tier."
     ),
+    # A blocked account (gateway.blocks) may not make any request: 403, like a model outside the
+    # tier, and not retried by the SDKs.
+    ErrorCode.ACCOUNT_BLOCKED: ErrorMapping(
+        403, "permission_error", "This account is blocked; contact the service's operator."
+    ),
     ErrorCode.DUPLICATE_TURN: ErrorMapping(
         409, "invalid_request_error", "That turn is already running."
     ),
