@@ -41,6 +41,7 @@ REFUSAL_CODES: tuple[ErrorCode, ...] = (
     ErrorCode.TURN_TOO_LARGE,
     ErrorCode.RATE_LIMITED,
     ErrorCode.DUPLICATE_TURN,
+    ErrorCode.ACCOUNT_BLOCKED,
 )
 #: Error codes that are something failing on the gateway's side (the model, the store, a bug).
 FAULT_CODES: tuple[ErrorCode, ...] = (
