@@ -205,3 +205,147 @@ def cold_first_token_ms(import_ms: float, cold_turn_ms: float, restored_ms: floa
 
 if __name__ == "__main__":
     main()
+
+
+# -- BENCHMARKS.md ----------------------------------------------------------------------------
+def _n(value: float, digits: int = 0) -> str:
+    return "n/a" if value != value else f"{value:,.{digits}f}"
+
+
+def cold_starts(results: Any) -> list[ColdStart]:
+    """One :class:`ColdStart` per measured memory size of ``results`` (a ``report.Results``)."""
+    from bench.turns import COLD
+
+    b = results.bench
+    out = []
+    for memory, run in sorted(b.by_memory.items()):
+        imports = results.memory_imports.get(memory)
+        restored = b.restored_by_memory.get(memory)
+        first = restored.of(COLD)[0] if restored else {}
+        out.append(
+            ColdStart(
+                memory_mb=memory,
+                import_ms=imports.median_import_ms if imports else math.nan,
+                cold_turn_ms=run.of(COLD)[0]["time_added_ms"],
+                restore_hook_ms=float(first.get("restore_hook_ms", math.nan)),
+                restored_turn_ms=float(first.get("time_added_ms", math.nan)),
+                restored_first_delta_ms=float(first.get("first_delta_ms", math.nan)),
+                tls_ms=b.cold_parts.get(memory, {}).get("tls_handshake_ms", math.nan),
+            )
+        )
+    return out
+
+
+def _restore_requests(results: Any) -> tuple[dict[str, int], int]:
+    """The restore hook's requests, and the first turn after it less the most of a warm turn."""
+    from bench.turns import COLD, TTFT0, TTFT300
+
+    b = results.bench
+    memory = b.chosen_memory_mb
+    restored = b.restored_by_memory.get(memory) if memory is not None else None
+    if restored is None:
+        return {}, 0
+    first = restored.of(COLD)[0]
+    warm = b.gateway.of(TTFT300) + b.gateway.of(TTFT0)
+    extra = sum(first["aws_requests"].values()) - max(sum(t["aws_requests"].values()) for t in warm)
+    return dict(first.get("restore_requests", {})), extra
+
+
+def verdicts(results: Any) -> list[tuple[str, bool | None, str]]:
+    """The cold-start budgets at the chosen memory size."""
+    from bench import figures
+
+    b = results.bench
+    starts = {c.memory_mb: c for c in cold_starts(results)}
+    chosen = starts.get(b.chosen_memory_mb) if b.chosen_memory_mb is not None else None
+    if chosen is None or math.isnan(chosen.restore_hook_ms):
+        return [("Cold first token ≤ 1 s at the default memory", None, "not measured")]
+    restore, extra = _restore_requests(results)
+    budget = figures.COLD_FIRST_TOKEN_BUDGET_MS
+    return [
+        (
+            f"Cold first token ≤ {budget / 1000:g} s at the default memory (SnapStart: restore "
+            "hook plus first turn; Lambda's own restore per AWS)",
+            chosen.with_snapstart_ms <= budget,
+            f"{_n(chosen.with_snapstart_ms)} ms at {chosen.memory_mb} MB (hook "
+            f"{_n(chosen.restore_hook_ms)} ms + first turn {_n(chosen.restored_turn_ms)} ms), "
+            f"plus Lambda's restore ({AWS_RESTORE}); without SnapStart "
+            f"{_n(chosen.without_snapstart_ms)} ms (import {_n(chosen.import_ms)} ms + first turn "
+            f"{_n(chosen.cold_turn_ms)} ms)",
+        ),
+        (
+            "The first turn after a restore makes ≤ 1 AWS request more than a warm turn",
+            extra <= 1,
+            f"{extra:+d}; the restore hook itself makes "
+            + (", ".join(f"{n} {op}" for op, n in sorted(restore.items())) or "none")
+            + " (the tier document and the prepared keys, read again side by side)",
+        ),
+    ]
+
+
+def section(results: Any) -> list[str]:
+    """BENCHMARKS.md's cold-start section."""
+    from bench import figures
+
+    b = results.bench
+    if not b.cold_parts and not b.restored_by_memory:
+        return []
+    rows = figures.memory_rows(b.by_memory, results.prices, results.memory_imports)
+    bills = {r.memory_mb: r.cost for r in rows}
+    out = [
+        "## Cold start: the first message after a quiet spell",
+        "",
+        "| memory (MB) | CPU share (vCPU) | "
+        + " | ".join(f"{name} (ms)" for _, name in PARTS)
+        + " | **without SnapStart**: import + first turn (ms) | SnapStart: Lambda's restore | "
+        "SnapStart: restore hook (ms) | SnapStart: first turn, time added (ms) | **SnapStart: "
+        "cold first token, measured parts (ms)** | SnapStart: first delta after the invocation "
+        "starts, 300 ms model (ms) | TLS before the first delta, "
+        f"{CONNECTIONS_BEFORE_FIRST_DELTA} handshakes (ms) | whole bill per million turns |",
+        "|---:|---:|" + "---:|" * len(PARTS) + "---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for start in cold_starts(results):
+        parts = b.cold_parts.get(start.memory_mb, {})
+        mark = " ✔" if start.memory_mb == b.chosen_memory_mb else ""
+        out.append(
+            f"| {start.memory_mb}{mark} | {cgroups.quota_us(start.memory_mb) / 1e5:.3f} | "
+            + " | ".join(_n(parts.get(key, math.nan)) for key, _ in PARTS)
+            + f" | **{_n(start.without_snapstart_ms)}** | AWS: sub-second (not measured) | "
+            f"{_n(start.restore_hook_ms)} | {_n(start.restored_turn_ms)} | "
+            f"**{_n(start.with_snapstart_ms)}** | {_n(start.restored_first_delta_ms)} | "
+            f"{_n(start.tls_before_first_delta_ms)} | "
+            f"${_n(bills.get(start.memory_mb, math.nan), 2)} |"
+        )
+    restore, extra = _restore_requests(results)
+    out += [
+        "",
+        "Each size's parts are timed in one fresh process in that size's CPU-share cgroup "
+        "(`bench/cold_path.py`), in the order a first turn meets them: the handler import; "
+        "boto3 and botocore's import; the core, the chat door and every client built (botocore "
+        "reads each service's JSON model for its first client: most of this column); the tier "
+        "document (Powertools' parameters utility, its own SSM client, one GetParameter); the "
+        "user's usage read (the first DynamoDB request: endpoint rules, signing, the response "
+        "parsed); the prepared-key scan; and one TLS handshake against the stage's HTTPS "
+        "endpoint. The bench's AWS endpoints are plain HTTP, so its turns open no TLS; a "
+        f"deployed function opens one connection per service, {CONNECTIONS_BEFORE_FIRST_DELTA} "
+        "of them before its first delta (SSM in the restore hook, DynamoDB, Bedrock, the Event "
+        "API), shown apart and not added in.",
+        "",
+        "*Without SnapStart* is the cold import (the memory table's) plus the time a fresh "
+        "function's first turn adds to the first token. *SnapStart* runs the chat module's "
+        "hooks as Lambda runs them (`gateway.snapstart`): the before-snapshot hook (imports, "
+        "clients, tier document, prepared keys: what the first turn used to do) in the worker "
+        "before its first turn, then the after-restore hook (connections closed, the tier "
+        "document and prepared keys read again side by side, `random` reseeded), then the first "
+        f"turn. Lambda's own restore is not run here: {AWS_RESTORE}; AWS publishes no number. "
+        "Lambda reports it as `Restore Duration` in each cold invocation's `REPORT` line, and "
+        "a cold start's duration is Restore Duration plus Duration "
+        "(https://docs.aws.amazon.com/lambda/latest/dg/snapstart-monitoring.html).",
+        "",
+        "At the chosen size the restore hook makes "
+        + (", ".join(f"{n} {op}" for op, n in sorted(restore.items())) or "no request")
+        + f" and the first turn after it {extra:+d} request against a warm turn (its user's "
+        "usage read, which no snapshot can hold).",
+        "",
+    ]
+    return out

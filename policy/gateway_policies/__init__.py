@@ -4,7 +4,7 @@
 through pulumi-policy's analyzer (see ``policy/offline.py``).
 """
 
-from . import cdn, compute, events, iam, identity, models, operations, rest_api, storage
+from . import cdn, compute, events, iam, identity, models, operations, rest_api, snapstart, storage
 
 PACK_NAME = "ai-gateway"
 
@@ -18,6 +18,7 @@ POLICIES = [
     *cdn.POLICIES,
     *models.POLICIES,
     *operations.POLICIES,
+    *snapstart.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]
