@@ -14,12 +14,10 @@ import os
 import random
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.environment import FunctionEnvironment
 from gateway.events_door import EventsDoor, EventsDoorSettings
-from gateway.openai.door import OpenAiDoor, OpenAiDoorSettings
-from gateway.openai.wire import WireLimits
 from gateway.ports import (
     AnalyticsSink,
     Clock,
@@ -38,6 +36,11 @@ from gateway.relay import Publisher
 from gateway.tiers import TierConfig
 from gateway.turn import ChatTurns, TurnDeps, TurnSettings
 from gateway.wire import RequestLimits
+
+if TYPE_CHECKING:
+    # Imported where the OpenAI door is built: the chat function never builds it, so its
+    # handler import does not pay for the door's wire models.
+    from gateway.openai.door import OpenAiDoor
 
 
 class ParameterTierSource:
@@ -170,6 +173,9 @@ class Runtime:
         self, machine_tiers: Mapping[str, str], log: TurnLog | None = None
     ) -> OpenAiDoor:
         """The OpenAI-compatible API's door onto the same core, built on first use."""
+        from gateway.openai.door import OpenAiDoor, OpenAiDoorSettings
+        from gateway.openai.wire import WireLimits
+
         core = self.core(log)
         if self._openai is None:
             with self._lock:

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Modules a turn needs but the handler's import must not load: boto3 and botocore's client
 #: machinery (service models), the X-Ray SDK, the HTTP pool, the adapters and Powertools'
-#: parameters. SnapStart loads them at init (its before-snapshot hook); without it, the first
-#: turn does.
+#: parameters (and the OpenAI door, which the chat function never builds). SnapStart loads them
+#: at init (its before-snapshot hook); without it, the first turn does.
 DEFERRED = (
     "boto3",
     "botocore.session",
@@ -28,6 +28,7 @@ DEFERRED = (
     "gateway.providers",
     "gateway.publisher",
     "gateway.usage_store",
+    "gateway.openai.door",
 )
 #: Most modules the handler's import may load (439 when this was set, Python 3.11).
 MODULE_BUDGET = 480
