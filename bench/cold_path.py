@@ -283,6 +283,34 @@ def verdicts(results: Any) -> list[tuple[str, bool | None, str]]:
     ]
 
 
+def _biggest_parts(results: Any) -> list[str]:
+    """A sentence naming the cold path's biggest parts at the chosen size, and where they go."""
+    b = results.bench
+    parts = b.cold_parts.get(b.chosen_memory_mb) if b.chosen_memory_mb is not None else None
+    if not parts:
+        return []
+    names = dict(PARTS)
+    ranked = sorted(
+        ((value, key) for key, value in parts.items() if key in names and value == value),
+        reverse=True,
+    )
+    total = sum(value for value, _ in ranked)
+    top = "; ".join(
+        f"{names[key]} {_n(value)} ms ({value / total:.0%})" for value, key in ranked[:3]
+    )
+    return [
+        f"At {b.chosen_memory_mb} MB the biggest parts of a cold start without SnapStart are: "
+        f"{top}. Where the time goes: the handler import is mostly pydantic (the wire models of "
+        "`gateway.wire`) and Powertools (`python -X importtime -c 'import chat'` from "
+        "`functions/`); botocore's share is its loaders reading and parsing each service's JSON "
+        "model and endpoint rules, on the first client of each service and the first request of "
+        "each operation; the tier document adds Powertools' parameters utility and an SSM "
+        "client of its own. All of it is CPU, so it scales with the size's share. SnapStart "
+        "moves every one of these parts before the snapshot; what is left is the restore hook's "
+        "two reads and the first turn's usage read and first requests."
+    ]
+
+
 def section(results: Any) -> list[str]:
     """BENCHMARKS.md's cold-start section."""
     from bench import figures
@@ -317,6 +345,7 @@ def section(results: Any) -> list[str]:
             f"${_n(bills.get(start.memory_mb, math.nan), 2)} |"
         )
     restore, extra = _restore_requests(results)
+    out += ["", *_biggest_parts(results)]
     out += [
         "",
         "Each size's parts are timed in one fresh process in that size's CPU-share cgroup "
