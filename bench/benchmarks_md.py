@@ -148,10 +148,14 @@ def render(results: report.Results) -> str:
             "core.",
             "",
         ]
-        if not any(r.within_budget for r in figures.memory_rows(b.by_memory, results.prices, {})):
+        rows = figures.memory_rows(
+            b.by_memory, results.prices, results.memory_imports, b.restored_by_memory
+        )
+        if not any(figures.within_ceilings(r) for r in rows):
             out += [
-                "No size is within the first-token budget in this run, so the choice rests on "
-                "differences of a few milliseconds and can change from run to run.",
+                "No size is within both ceilings in this run (the quickest warm turn adds "
+                f"{min(r.time_added_ms for r in rows):.1f} ms), so the rule's fallback chose the "
+                "size: the quickest cold first token among those within the bill's budget.",
                 "",
             ]
     from bench import cold_path

@@ -111,6 +111,14 @@ COLD_FIRST_TOKEN_BUDGET_MS = 1_000.0
 WARM_ADDED_CEILING_MS = 10.0
 
 
+def within_ceilings(row: MemoryRow) -> bool:
+    """Whether ``row``'s cold first token and warm turn are within the sizing rule's ceilings."""
+    return (
+        row.cold_first_token_ms <= COLD_FIRST_TOKEN_BUDGET_MS
+        and row.time_added_ms <= WARM_ADDED_CEILING_MS
+    )
+
+
 def choose_memory(rows: list[MemoryRow]) -> int:
     """The memory size with the lowest whole bill among those the function fits in whose cold
     first token adds at most ``COLD_FIRST_TOKEN_BUDGET_MS`` and whose warm path adds at most
@@ -120,12 +128,7 @@ def choose_memory(rows: list[MemoryRow]) -> int:
     cost budget (else among all that fit): the user's first answer weighs more than a saving
     that breaks it, but not more than the bill's own budget."""
     fitting = [r for r in rows if r.fits] or rows
-    meeting = [
-        r
-        for r in fitting
-        if r.cold_first_token_ms <= COLD_FIRST_TOKEN_BUDGET_MS
-        and r.time_added_ms <= WARM_ADDED_CEILING_MS
-    ]
+    meeting = [r for r in fitting if within_ceilings(r)]
     if meeting:
         return min(meeting, key=lambda r: r.cost).memory_mb
     affordable = [r for r in fitting if r.cost <= COST_BUDGET_USD] or fitting
