@@ -97,9 +97,15 @@ def _runtime() -> Runtime:
 
 
 def before_snapshot() -> None:
-    """SnapStart's init work: the whole first-turn setup, and the X-Ray tracer where it records."""
-    _ = tracer.tracer
-    _runtime().prime(logger)
+    """SnapStart's init work: the whole first-turn setup, and the X-Ray tracer where it records.
+
+    A failure here is logged, not raised: the snapshot is then taken without that work and the
+    first turn does it, as on a function without SnapStart."""
+    try:
+        _ = tracer.tracer
+        _runtime().prime(logger)
+    except Exception:
+        logger.exception("first-turn setup not done before the snapshot")
 
 
 def after_restore() -> None:
