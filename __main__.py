@@ -158,6 +158,7 @@ try:
                 **model_access(tiers),
                 region=settings.region,
                 chat_memory_mb=settings.chat_memory_mb,
+                chat_snap_start=settings.chat_snap_start,
                 chat_reserved_concurrency=settings.chat_reserved_concurrency,
             ),
             opts,

@@ -153,6 +153,8 @@ class Settings:
     analytics_retention_days: int = 365
     self_sign_up: bool = False
     chat_memory_mb: int = 256
+    #: Lambda SnapStart on the chat function (published versions behind the ``live`` alias).
+    chat_snap_start: bool = True
     #: The chat function's reserved concurrency; ``None`` reserves nothing (config value 0).
     chat_reserved_concurrency: int | None = None
     #: Things worth an operator's attention that do not stop a deploy (Legacy models).
@@ -343,6 +345,7 @@ def load_settings(
             minimum=_LAMBDA_MEMORY_MB[0],
             maximum=_LAMBDA_MEMORY_MB[1],
         ),
+        chat_snap_start=_bool(value("chatSnapStart"), "chatSnapStart"),
         chat_reserved_concurrency=_int(
             value("chatReservedConcurrency"),
             "chatReservedConcurrency",

@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         reference_note=reference_note,
         # The choice weighs each size's cold start, so the cold imports under each size's CPU
         # share are measured before it (and reused by the report).
-        choose_memory=lambda by_memory: figures.choose_memory(
-            figures.memory_rows(by_memory, prices, imports_at_memory(by_memory))
+        choose_memory=lambda by_memory, restored: figures.choose_memory(
+            figures.memory_rows(by_memory, prices, imports_at_memory(by_memory), restored)
         ),
         default_memory_mb=args.memory_mb,
         emulate=not args.no_cpu_shares,

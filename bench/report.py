@@ -182,6 +182,12 @@ def verdicts(results: Results) -> list[tuple[str, bool | None, str]]:
         f"at most {max(requests)} per warm turn, {metric_calls} PutMetricData; the cold turn "
         f"{cold_extra:+d}"
     )
+    restored = b.restored_by_memory.get(b.chosen_memory_mb or -1)
+    if restored is not None:
+        # The stack deploys SnapStart: its cold turn is the first after a restore.
+        deployed = sum(restored.of(COLD)[0]["aws_requests"].values()) - max(requests)
+        detail += f" without SnapStart, {deployed:+d} after a SnapStart restore (deployed)"
+        cold_extra = deployed
     if reference is not None:
         detail += f" (reference: {sum(reference.middle(TTFT300)['aws_requests'].values())})"
     out.append(
@@ -193,6 +199,9 @@ def verdicts(results: Results) -> list[tuple[str, bool | None, str]]:
         )
     )
 
+    from bench import cold_path
+
+    out += cold_path.verdicts(results)
     ratio = figures.import_ratio(results.imports)
     named = {f.name: f for f in results.imports if f.memory_mb is None}
     if ratio is None:
@@ -294,13 +303,16 @@ def cost_table(results: Results) -> list[str]:
 
 
 def memory_table(results: Results) -> list[str]:
-    rows_ = figures.memory_rows(results.bench.by_memory, results.prices, results.memory_imports)
+    b = results.bench
+    rows_ = figures.memory_rows(
+        b.by_memory, results.prices, results.memory_imports, b.restored_by_memory
+    )
     out = [
         "| memory (MB) | CPU share (vCPU) | time added, 300 ms model (ms) | time added, 0 ms model "
         "(ms) | CPU per warm turn (ms) | CPU per turn at 50 tokens/s (ms) | billed duration at "
-        "50 tokens/s (ms) | cold import (ms) | cold turn, time added (ms) | peak memory (MB) | "
-        "whole bill per million turns at 50 tokens/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "50 tokens/s (ms) | cold import (ms) | cold turn, time added (ms) | cold first token, "
+        "SnapStart (ms) | peak memory (MB) | whole bill per million turns at 50 tokens/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows_:
         mark = " ✔" if r.memory_mb == results.bench.chosen_memory_mb else ""
@@ -308,7 +320,7 @@ def memory_table(results: Results) -> list[str]:
             f"| {r.memory_mb}{mark} | {r.cpu_share:.3f} | {_n(r.time_added_ms, 1)} | "
             f"{_n(r.time_added_0_ms, 1)} | {_n(r.cpu_ms, 1)} | {_n(r.paced_cpu_ms)} | "
             f"{_n(r.billed_ms)} | {_n(r.import_ms)} | {_n(r.cold_added_ms)} | "
-            f"{_n(r.max_rss_mb)} | ${_n(r.cost, 2)} |"
+            f"{_n(r.restored_ms)} | {_n(r.max_rss_mb)} | ${_n(r.cost, 2)} |"
         )
     return out
 

@@ -126,6 +126,10 @@ class TurnBenchmark:
     gateway_flush_ms: int = 200
     chosen_memory_mb: int | None = None
     reference_environment: dict[str, str] = field(default_factory=dict)
+    #: The gateway's first turn after an emulated SnapStart restore, at each memory size.
+    restored_by_memory: dict[int, Run] = field(default_factory=dict)
+    #: The cold path's parts (``bench.cold_path.probe``) at each memory size.
+    cold_parts: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def gateway(self) -> Run:
@@ -148,7 +152,7 @@ def run(
     reference_note: str,
     memories: Sequence[int] = MEMORIES,
     cadences: Sequence[int] = CADENCES,
-    choose_memory: Callable[[dict[int, Run]], int] | None = None,
+    choose_memory: Callable[[dict[int, Run], dict[int, Run]], int] | None = None,
     default_memory_mb: int = 1024,
     emulate: bool = True,
     log: Callable[[str], None] = print,
@@ -218,6 +222,8 @@ def run(
         note = found if isinstance(found, str) else ""
         machine: dict[str, Run] = {}
         by_memory: dict[int, Run] = {}
+        restored: dict[int, Run] = {}
+        parts: dict[int, dict[str, float]] = {}
         reference_at_memory = None
         chosen = None
         if note:  # no CPU shares to emulate: both designs on the machine's whole CPU
@@ -231,7 +237,8 @@ def run(
                 )
             for memory in memories:
                 by_memory[memory] = worker(gateway, gateway_env, memory, plan(warm, 1))
-            chosen = choose_memory(by_memory) if choose_memory else default_memory_mb
+            restored, parts = cold_starts(stage, gateway, memories, worker, gateway_env, log)
+            chosen = choose_memory(by_memory, restored) if choose_memory else default_memory_mb
         by_cadence = {
             flush: worker(gateway, gateway_env, chosen, plan(0, paced), flush) for flush in cadences
         }
@@ -248,4 +255,32 @@ def run(
         gateway_flush_ms=int(gateway["stream_flush_ms"]),
         chosen_memory_mb=chosen,
         reference_environment=reference_variables,
+        restored_by_memory=restored,
+        cold_parts=parts,
     )
+
+
+def cold_starts(
+    stage: RemoteStage,
+    gateway: dict[str, Any],
+    memories: Sequence[int],
+    worker: Callable[..., Run],
+    env: dict[str, str | None],
+    log: Callable[[str], None],
+) -> tuple[dict[int, Run], dict[int, dict[str, float]]]:
+    """At each size: the first turn after an emulated SnapStart restore (a worker of its own)
+    and the cold path's parts (``bench.cold_path``)."""
+    from bench import cold_path
+
+    restored: dict[int, Run] = {}
+    parts: dict[int, dict[str, float]] = {}
+    probe_job = {
+        "sub": gateway["sub"],
+        "tls_url": stage.urls["tls_publish_url"],
+        "ca_file": stage.urls["ca_file"],
+    }
+    for memory in memories:
+        restored[memory] = worker({**gateway, "snapstart": True}, env, memory, plan(0, 0)[:1])
+        log(f"  the cold path's parts at {memory} MB's CPU share")
+        parts[memory] = cold_path.probe(probe_job, env, memory)
+    return restored, parts

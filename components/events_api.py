@@ -37,6 +37,9 @@ class ChannelHandlers(Protocol):
     """The functions behind the namespaces (``GatewayFunctionsComponent`` provides them)."""
 
     chat_function: aws.lambda_.Function
+    #: The published version of ``chat`` the inbound namespace invokes (SnapStart restores
+    #: snapshots of published versions only).
+    chat_alias: aws.lambda_.Alias
     subscribe_function: aws.lambda_.Function
 
 
@@ -214,7 +217,10 @@ class EventsApiComponent(pulumi.ComponentResource):
         )
 
     def _create_data_sources(self) -> tuple[aws.appsync.DataSource, aws.appsync.DataSource]:
-        functions = [self.handlers.chat_function, self.handlers.subscribe_function]
+        # chat through its alias: a qualified ARN, which Lambda invokes as that version, and
+        # which an IAM policy must name itself (a function's, version's or alias's ARN each).
+        # https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html
+        targets = [self.handlers.chat_alias.arn, self.handlers.subscribe_function.arn]
         # Only this API may have AppSync assume the role: its ARN, or any ARN under it (the
         # form AppSync reports for the API's own sub-resources), in this account.
         # https://docs.aws.amazon.com/appsync/latest/devguide/cross-service-confused-deputy-prevention.html
@@ -233,7 +239,7 @@ class EventsApiComponent(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{self._name}-handlers-policy",
             role=role.id,
-            policy=pulumi.Output.all(*(f.arn for f in functions)).apply(
+            policy=pulumi.Output.all(*targets).apply(
                 lambda arns: iam.document(
                     iam.allow("InvokeChannelHandlers", ["lambda:InvokeFunction"], arns)
                 )
@@ -247,11 +253,11 @@ class EventsApiComponent(pulumi.ComponentResource):
                 api_id=self.api.api_id,
                 name=f"{source}_function",
                 type="AWS_LAMBDA",
-                lambda_config={"function_arn": function.arn},
+                lambda_config={"function_arn": target},
                 service_role_arn=role.arn,
                 opts=self._child(depends_on=[policy]),
             )
-            for source, function in zip(("chat", "subscribe"), functions, strict=True)
+            for source, target in zip(("chat", "subscribe"), targets, strict=True)
         )
 
 

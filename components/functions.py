@@ -23,6 +23,9 @@ from components.function_code import (
 )
 from components.naming import renamed, stack_prefix
 
+#: The chat function's alias: the published version the Event API invokes.
+CHAT_ALIAS = "live"
+
 
 @dataclass
 class GatewayFunctionsArgs:
@@ -49,6 +52,10 @@ class GatewayFunctionsArgs:
     countable_model_ids: Sequence[str] = ()
     region: str = "us-east-1"
     chat_memory_mb: int = 1024
+    #: Lambda SnapStart on the chat function: each deploy publishes a version, Lambda snapshots
+    #: it after init and restores new execution environments from the snapshot.
+    #: https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+    chat_snap_start: bool = True
     #: Reserved concurrency of the chat function: the most turns that run at once, and capacity
     #: no other function in the account can take. ``None`` reserves nothing (Lambda's -1).
     #: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
@@ -183,12 +190,17 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
     """``chat`` (the inbound onPublish handler, invoked asynchronously) and ``subscribe`` (the
     outbound onSubscribe handler), Python 3.13 on arm64 with the managed Powertools layer.
 
+    Every deploy publishes a version of ``chat`` (with SnapStart, the version Lambda snapshots)
+    and points its ``live`` alias at it: whatever invokes ``chat`` invokes ``chat_alias``.
+
     The chat role may call only the allowlisted models, publish only to the outbound namespace,
     and touch only its tables, tier parameter, analytics stream and log group. Its model
     permissions live in their own policy, so a model allowlist change updates that one resource.
     """
 
     chat_function: aws.lambda_.Function
+    #: ``live``: the published version every invoker calls (SnapStart snapshots versions only).
+    chat_alias: aws.lambda_.Alias
     subscribe_function: aws.lambda_.Function
     chat_role: aws.iam.Role
     subscribe_role: aws.iam.Role
@@ -233,6 +245,7 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             {
                 "chatFunctionName": self.chat_function.name,
                 "chatFunctionArn": self.chat_function.arn,
+                "chatAliasArn": self.chat_alias.arn,
                 "subscribeFunctionName": self.subscribe_function.name,
                 "subscribeFunctionArn": self.subscribe_function.arn,
             }
@@ -331,12 +344,28 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             timeout_seconds=args.chat_timeout_seconds,
             reserved_concurrency=args.chat_reserved_concurrency,
             depends_on=[*policies, self.model_access_policy],
+            publish=True,
+            snap_start=args.chat_snap_start,
+        )
+        # SnapStart applies to published versions only, never $LATEST, so invokers call an
+        # alias of the version each deploy publishes.
+        # https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+        self.chat_alias = aws.lambda_.Alias(
+            f"{self._name}-chat-live",
+            name=CHAT_ALIAS,
+            description="The chat function's published version the Event API invokes",
+            function_name=function.name,
+            function_version=function.version,
+            opts=self._child(),
         )
         # AppSync invokes chat asynchronously. A retried turn would publish and charge twice, so
-        # a failed invocation is not retried; its usage reservation expires by itself.
+        # a failed invocation is not retried; its usage reservation expires by itself. The
+        # setting is per function, version or alias, so it is set on the alias AppSync invokes.
+        # https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html
         aws.lambda_.FunctionEventInvokeConfig(
             f"{self._name}-chat-async",
             function_name=function.name,
+            qualifier=self.chat_alias.name,
             maximum_retry_attempts=0,
             maximum_event_age_in_seconds=120,
             opts=self._child(),
@@ -356,6 +385,8 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
         timeout_seconds: int,
         depends_on: list[pulumi.Resource],
         reserved_concurrency: int | None = None,
+        publish: bool = False,
+        snap_start: bool = False,
     ) -> aws.lambda_.Function:
         return aws.lambda_.Function(
             f"{self._name}-{function}",
@@ -374,6 +405,10 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             if reserved_concurrency is None
             else reserved_concurrency,
             environment={"variables": environment},
+            publish=publish,
+            # Python 3.12 and later managed runtimes support SnapStart; it takes effect on
+            # published versions. https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+            snap_start={"apply_on": "PublishedVersions"} if snap_start else None,
             tracing_config={"mode": "Active"},
             logging_config={
                 "log_format": "JSON",

@@ -306,11 +306,23 @@ class GatewayMocks(pulumi_mocks.Mocks):
             return {"endpoint": f"cognito-idp.{region}.amazonaws.com/{resource_id}"}
         if typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:{region}:{account}:function:{resource_id}"
+            # A function that publishes gets version 1 on create; otherwise only $LATEST exists.
+            version = "1" if state.get("publish") else "$LATEST"
             return {
                 "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
                 f"{arn}/invocations",
-                "qualifiedArn": f"{arn}:$LATEST",
-                "version": "$LATEST",
+                "qualifiedArn": f"{arn}:{version}",
+                "version": version,
+            }
+        if typ == "aws:lambda/alias:Alias":
+            arn = (
+                f"arn:aws:lambda:{region}:{account}:function:{state.get('functionName')}"
+                f":{state.get('name')}"
+            )
+            return {
+                "arn": arn,
+                "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+                f"{arn}/invocations",
             }
         if typ == "aws:s3/bucket:Bucket":
             return {"bucketRegionalDomainName": f"{resource_id}.s3.{region}.amazonaws.com"}

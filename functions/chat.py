@@ -5,6 +5,11 @@ answer — deltas, ``done``, ``error`` — is published by the turn itself to th
 channel. This module is glue: route the AppSync event, hand each published event (a chat turn
 or a stop request) to :class:`gateway.turn.ChatTurns`, one at a time and each on its own, keep
 the log context per invocation.
+
+Under Lambda SnapStart its hooks (``gateway.snapstart``) do a first turn's one-time work before
+the snapshot — the clients, the tier document, the tracer — and refresh after each restore what
+a snapshot must not carry; without SnapStart they never run and that work waits for the first
+turn, as before.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import AppSyncEventsResolver
+from gateway import snapstart
 from gateway.environment import FunctionEnvironment
 from gateway.events_door import InboundEvent, inbound_events
 from gateway.routing import ROUTING_LOCK
@@ -86,4 +92,26 @@ def make_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], An
     return handle
 
 
+def _runtime() -> Runtime:
+    return runtime_for(FunctionEnvironment.from_environ(), log=logger)
+
+
+def before_snapshot() -> None:
+    """SnapStart's init work: the whole first-turn setup, and the X-Ray tracer where it records.
+
+    A failure here is logged, not raised: the snapshot is then taken without that work and the
+    first turn does it, as on a function without SnapStart."""
+    try:
+        _ = tracer.tracer
+        _runtime().prime(logger)
+    except Exception:
+        logger.exception("first-turn setup not done before the snapshot")
+
+
+def after_restore() -> None:
+    """SnapStart's restore work (:meth:`gateway.runtime.Runtime.after_restore`)."""
+    _runtime().after_restore()
+
+
 handler = make_handler()
+snapstart.register(before_snapshot, after_restore)

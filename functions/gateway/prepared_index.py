@@ -56,6 +56,12 @@ class PreparedIndex:
             threading.Thread(target=self.refresh, name="prepared-index", daemon=True).start()
         return keys if keys is not None and age < self._max_age else None
 
+    def forget(self) -> None:
+        """Trust no keys until the next refresh (after a SnapStart restore the snapshot's keys
+        are as old as the snapshot, however the clock measures their age)."""
+        with self._lock:
+            self._keys = None
+
     def refresh(self) -> None:
         try:
             keys = frozenset(self._load())

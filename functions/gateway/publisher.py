@@ -85,6 +85,16 @@ def connection_pool(endpoint: str, *, maxsize: int = 32) -> urllib3.HTTPConnecti
         return pool
 
 
+def close_connections() -> None:
+    """Close and forget every pool (the next publish opens a new one): after a SnapStart
+    restore the snapshot's sockets lead nowhere."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
+
+
 def region_of(endpoint: str, default: str = "") -> str:
     """The region in an AppSync endpoint host (``….appsync-api.<region>.amazonaws.com``)."""
     host = urlsplit(endpoint).hostname or ""

@@ -2,21 +2,22 @@
 
 Nothing here runs at import: boto3 is imported and clients are created on a function's first
 turn, then reused by every warm invocation (and by the local runtime's concurrent threads —
-boto3 clients are thread-safe, sessions are not, so clients are created under a lock). Tests
-build a :class:`Runtime` with fakes for any port and leave the rest real.
+boto3 clients are thread-safe, sessions are not, so clients are created under a lock). Under
+Lambda SnapStart, :meth:`Runtime.prime` does that first-turn work at init instead, and
+:meth:`Runtime.after_restore` drops what a snapshot must not carry (see ``gateway.snapstart``).
+Tests build a :class:`Runtime` with fakes for any port and leave the rest real.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.environment import FunctionEnvironment
 from gateway.events_door import EventsDoor, EventsDoorSettings
-from gateway.openai.door import OpenAiDoor, OpenAiDoorSettings
-from gateway.openai.wire import WireLimits
 from gateway.ports import (
     AnalyticsSink,
     Clock,
@@ -35,6 +36,11 @@ from gateway.relay import Publisher
 from gateway.tiers import TierConfig
 from gateway.turn import ChatTurns, TurnDeps, TurnSettings
 from gateway.wire import RequestLimits
+
+if TYPE_CHECKING:
+    # Imported where the OpenAI door is built: the chat function never builds it, so its
+    # handler import does not pay for the door's wire models.
+    from gateway.openai.door import OpenAiDoor
 
 
 class ParameterTierSource:
@@ -60,6 +66,17 @@ class ParameterTierSource:
                 self._document = document
             return self._config
 
+    def expire(self) -> None:
+        """Forget the cached document (the next :meth:`current` reads it again) and close the
+        parameter client's connections: after a SnapStart restore both are as old as the
+        snapshot. The client itself, whose service model is the costly part, is kept."""
+        from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+        provider = DEFAULT_PROVIDERS.get("ssm")
+        if provider is not None:
+            provider.clear_cache()
+            provider.client.close()
+
 
 class _LazyClient:
     """A boto3 client created on first use."""
@@ -75,6 +92,11 @@ class _LazyClient:
                 if self._client is None:
                     self._client = self._build()
         return self._client
+
+    def close_connections(self) -> None:
+        """Close the built client's pooled connections (it opens new ones when next used)."""
+        if self._client is not None:
+            self._client.close()
 
 
 class Runtime:
@@ -114,6 +136,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._session_lock = threading.RLock()  # sessions are not thread-safe
         self._session: Any = None
+        self._clients: list[_LazyClient] = []
         self._core: ChatTurns | None = None
         self._events: EventsDoor | None = None
         self._openai: OpenAiDoor | None = None
@@ -150,6 +173,9 @@ class Runtime:
         self, machine_tiers: Mapping[str, str], log: TurnLog | None = None
     ) -> OpenAiDoor:
         """The OpenAI-compatible API's door onto the same core, built on first use."""
+        from gateway.openai.door import OpenAiDoor, OpenAiDoorSettings
+        from gateway.openai.wire import WireLimits
+
         core = self.core(log)
         if self._openai is None:
             with self._lock:
@@ -160,6 +186,72 @@ class Runtime:
                         core, OpenAiDoorSettings(limits, dict(machine_tiers)), core.deps.log
                     )
         return self._openai
+
+    # -- Lambda SnapStart ---------------------------------------------------------------------
+
+    def prime(self, log: TurnLog | None = None) -> None:
+        """Do now the one-time work a function's first turn would otherwise do: import the
+        turn's modules, build the core, the chat door and every AWS client (botocore loads each
+        service's model when its first client is built), read the tier document and the
+        prepared-key index. Lambda SnapStart runs this before its snapshot, so every execution
+        environment restored from it starts with the work done."""
+        core = self.events_door(log).core
+        for client in list(self._clients):
+            client()
+        self._refresh(core)
+
+    def after_restore(self) -> None:
+        """Drop what a SnapStart snapshot must not carry into a restored environment, and read
+        again what may have changed since it was taken.
+
+        - Connections: those opened before the snapshot lead nowhere after a restore; every
+          client's pool and the publisher's are closed, and reopened by the first request.
+        - The tier document and the prepared-key index are as old as the snapshot: both are read
+          again here, side by side, so the first turn finds them fresh and its only extra
+          request is its user's usage read.
+        - Pseudorandomness: every environment restored from one snapshot would draw the same
+          retry jitter, so ``random`` is reseeded from the OS.
+
+        AWS: "To maintain uniqueness when using SnapStart, you must generate unique content after
+        initialization. This includes ... entropy that's used to generate pseudorandomness"
+        (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-uniqueness.html)."""
+        from gateway.publisher import close_connections
+
+        random.seed()
+        for client in list(self._clients):
+            client.close_connections()
+        close_connections()
+        if self._core is None:
+            return
+        tiers = self._core.deps.tiers
+        if isinstance(tiers, ParameterTierSource):
+            tiers.expire()
+        index = self._core.admission.prepared_index
+        if index is not None:
+            index.forget()
+        self._refresh(self._core)
+
+    def _refresh(self, core: ChatTurns) -> None:
+        """Read the tier document and the prepared-key index, side by side; a failure leaves
+        each to be read by the first turn that needs it, as on a function without SnapStart."""
+        log = core.deps.log
+        index = core.admission.prepared_index
+
+        def tiers() -> None:
+            try:
+                core.deps.tiers.current()
+            except Exception as err:
+                log.warning("tier config not read ahead", extra={"reason": str(err)[:200]})
+
+        reads = [threading.Thread(target=tiers, name="tier-config", daemon=True)]
+        if index is not None:
+            reads.append(threading.Thread(target=index.refresh, name="prepared-index", daemon=True))
+        for read in reads:
+            read.start()
+        for read in reads:
+            # A restore hook has 10 s in all; a stuck read is left to finish in the background.
+            # https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html
+            read.join(timeout=4.0)
 
     def _build_core(self, log: TurnLog | None) -> ChatTurns:
         env = self.env
@@ -212,7 +304,9 @@ class Runtime:
                     ),
                 )
 
-        return _LazyClient(build)
+        client = _LazyClient(build)
+        self._clients.append(client)
+        return client
 
     def _tier_source(self) -> TierSource:
         return ParameterTierSource(

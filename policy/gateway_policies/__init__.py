@@ -14,6 +14,7 @@ from . import (
     operations,
     rest_api,
     saved_queries,
+    snapstart,
     storage,
 )
 
@@ -30,6 +31,7 @@ POLICIES = [
     *models.POLICIES,
     *operations.POLICIES,
     *saved_queries.POLICIES,
+    *snapstart.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

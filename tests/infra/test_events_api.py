@@ -22,6 +22,9 @@ COGNITO = "AMAZON_COGNITO_USER_POOLS"
 IAM = "AWS_IAM"
 
 
+ALIAS = "aws:lambda/alias:Alias"
+
+
 def _modes(modes):
     return sorted(m["authType"] for m in modes)
 
@@ -70,13 +73,22 @@ def test_only_iam_publishes_to_outbound_and_users_subscribe_to_it(stack):
     assert _modes(outbound["subscribeAuthModes"]) == [COGNITO]
 
 
-def test_inbound_publish_invokes_chat_directly_and_asynchronously(stack):
+def _chat_alias(stack):
+    chat = function(stack, "chat.handler").outputs
+    return next(a for a in stack.of_type(ALIAS) if a.inputs["functionName"] == chat["name"])
+
+
+def test_inbound_publish_invokes_chats_published_version_directly_and_asynchronously(stack):
     on_publish = _inbound(stack).inputs["handlerConfigs"]["onPublish"]
     assert on_publish["behavior"] == "DIRECT"
     assert on_publish["integration"]["lambdaConfig"] == {"invokeType": "EVENT"}
     source = _data_source(stack, on_publish["integration"]["dataSourceName"]).inputs
     assert source["type"] == "AWS_LAMBDA"
-    assert source["lambdaConfig"]["functionArn"] == function(stack, "chat.handler").outputs["arn"]
+    # The live alias of the version each deploy publishes (SnapStart restores versions only).
+    alias = _chat_alias(stack)
+    assert source["lambdaConfig"]["functionArn"] == alias.outputs["arn"]
+    assert alias.inputs["functionVersion"] == function(stack, "chat.handler").outputs["version"]
+    assert alias.inputs["functionVersion"] != "$LATEST"
     assert "onSubscribe" not in _inbound(stack).inputs["handlerConfigs"]
 
 
@@ -94,7 +106,11 @@ def test_data_source_role_may_invoke_only_the_two_handlers(stack):
     role_arns = {d.inputs["serviceRoleArn"] for d in stack.of_type(DATA_SOURCE)}
     assert len(role_arns) == 1
     role = next(r for r in stack.of_type(ROLE) if r.outputs["arn"] in role_arns)
-    expected = {function(stack, h).outputs["arn"] for h in ("chat.handler", "subscribe.handler")}
+    # chat only through its alias's qualified ARN, which is what AppSync invokes.
+    expected = {
+        _chat_alias(stack).outputs["arn"],
+        function(stack, "subscribe.handler").outputs["arn"],
+    }
     assert grants(stack, role) == {"lambda:InvokeFunction": expected}
 
 

@@ -159,10 +159,39 @@ def test_functions_log_json_to_their_declared_log_group(stack, handler):
     assert group.urn in declared.dependencies
 
 
+ALIAS = "aws:lambda/alias:Alias"
+
+
 def test_failed_chat_invocations_are_not_retried(stack):
     (config,) = stack.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert config.inputs["functionName"] == function(stack, "chat.handler").inputs["name"]
     assert config.inputs["maximumRetryAttempts"] == 0
+    # On the alias AppSync invokes: the setting is per function, version or alias.
+    (alias,) = stack.of_type(ALIAS)
+    assert config.inputs["qualifier"] == alias.inputs["name"] == "live"
+
+
+def test_both_stacks_run_chat_with_snapstart_through_its_live_alias(stack):
+    chat = function(stack, "chat.handler")
+    assert chat.inputs["snapStart"] == {"applyOn": "PublishedVersions"}
+    assert chat.inputs["publish"] is True
+    (alias,) = stack.of_type(ALIAS)
+    assert alias.inputs["functionName"] == chat.outputs["name"]
+    assert alias.inputs["functionVersion"] == chat.outputs["version"] != "$LATEST"
+    assert alias.parent == chat.parent
+
+
+def test_snapstart_is_a_stack_setting():
+    stack = declare_stack("dev", {"chatSnapStart": False})
+    chat = function(stack, "chat.handler")
+    assert chat.inputs.get("snapStart") is None
+    # Still published and invoked through the alias, so turning it back on changes no invoker.
+    assert chat.inputs["publish"] is True
+    assert project_defaults()["chatSnapStart"] is True
+
+
+def test_the_subscribe_function_has_no_snapstart(dev):
+    assert function(dev, "subscribe.handler").inputs.get("snapStart") is None
 
 
 def test_functions_are_parented_to_the_functions_component(dev):

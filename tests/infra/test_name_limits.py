@@ -105,6 +105,7 @@ LIMITS: dict[str, tuple[str, Limit]] = {
     # states a length: held to 128, the longest the other services above allow a name.
     "aws:apigateway/restApi:RestApi": ("name", Limit(128)),
     "aws:apigateway/authorizer:Authorizer": ("name", Limit(128)),
+    "aws:lambda/alias:Alias": ("name", Limit(128, "lambda", "Alias")),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": (
         "name",
         Limit(64, "firehose", "DeliveryStreamName"),

@@ -27,6 +27,7 @@ from pack_fixtures import (
     USER_POOL,
     WAF_ASSOCIATION,
     Case,
+    FixtureResource,
     access_logs,
     alarm,
     allow,
@@ -897,6 +898,44 @@ CASES += [
         "an Athena named query without its database",
         [_workgroup(ENCRYPTED_WORKGROUP), *_named_queries(database="")],
         culprit="query-spend-by-tier",
+    ),
+]
+
+
+# --- SnapStart: invoked through a published version --------------------------------------------
+
+SNAPSTART_ARN = "arn:aws:lambda:us-east-1:123456789012:function:chat"
+DATA_SOURCE = "aws:appsync/dataSource:DataSource"
+
+
+def _snapstart_chat(**changes) -> FixtureResource:
+    props = function(**{"snapStart": {"applyOn": "PublishedVersions"}, "publish": True, **changes})
+    return resource(FUNCTION, "chat", props, arn=SNAPSTART_ARN)
+
+
+def _chat_source(target: str) -> FixtureResource:
+    props = {
+        "apiId": "abcdefghijklmnopqrstuvwxyz",
+        "name": "chat_function",
+        "type": "AWS_LAMBDA",
+        "lambdaConfig": {"functionArn": target},
+    }
+    return resource(DATA_SOURCE, "chat-source", props)
+
+
+CASES += [
+    Case(
+        "lambda-snapstart-invoked-through-versions",
+        "the Event API's handler invokes a SnapStart function unqualified ($LATEST)",
+        [_snapstart_chat(), _chat_source(SNAPSTART_ARN)],
+        [_snapstart_chat(), _chat_source(f"{SNAPSTART_ARN}:live")],
+        culprit="chat-source",
+    ),
+    Case(
+        "lambda-snapstart-invoked-through-versions",
+        "a SnapStart function that publishes no version",
+        [_snapstart_chat(publish=False), _chat_source(f"{SNAPSTART_ARN}:live")],
+        culprit="chat",
     ),
 ]
 

@@ -55,6 +55,14 @@ def _namespace(name: str, key: str, modes: list[str]) -> Callable[[Props], Props
     return change
 
 
+def _unqualified(props: Props) -> Props:
+    """The chat data source invoking its function's unqualified ARN instead of the alias."""
+    arn = props["lambdaConfig"]["functionArn"]
+    if not arn.endswith(":live"):
+        return props
+    return {**props, "lambdaConfig": {**props["lambdaConfig"], "functionArn": arn[: -len(":live")]}}
+
+
 # (policy, resource type to break, how) - a None change drops the resource(s) from the stack.
 BREAKS: list[tuple[str, str, Callable[[Props], Props] | None]] = [
     ("dynamodb-table-encrypted", "aws:dynamodb/table:Table", _set("serverSideEncryption", None)),
@@ -88,6 +96,11 @@ BREAKS: list[tuple[str, str, Callable[[Props], Props] | None]] = [
     ("lambda-python-runtime", "aws:lambda/function:Function", _set("runtime", "python3.9")),
     ("lambda-arm64", "aws:lambda/function:Function", _set("architectures", ["x86_64"])),
     ("lambda-xray-tracing", "aws:lambda/function:Function", _set("tracingConfig", None)),
+    (
+        "lambda-snapstart-invoked-through-versions",
+        "aws:appsync/dataSource:DataSource",
+        _unqualified,
+    ),
     ("log-group-retention", "aws:cloudwatch/logGroup:LogGroup", _set("retentionInDays", 0)),
     ("lambda-log-group", "aws:cloudwatch/logGroup:LogGroup", None),
     (
