@@ -8,14 +8,9 @@ user with a day of usage."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import statistics
-import subprocess
-import sys
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import cgroups, cost
@@ -25,10 +20,10 @@ from bench.turns import (
     PACED_LABEL,
     TTFT0,
     TTFT300,
+    Run,
     plan,
+    spawn_worker,
 )
-
-REPO = Path(__file__).resolve().parent.parent
 
 #: A representative value of each variable the access log format names, to size one line.
 _ACCESS_LOG_EXAMPLE = {
@@ -50,24 +45,12 @@ _ACCESS_LOG_EXAMPLE = {
 
 
 @dataclass
-class DoorBenchmark:
-    """The door's worker: its memory size, and its turns as measured."""
+class DoorBenchmark(Run):
+    """The door's worker (design ``openai``): its memory size, whether it ran under that size's
+    CPU share, its turns as measured, and one access log line's size."""
 
-    memory_mb: int
-    emulated: bool
-    turns: list[dict[str, Any]] = field(default_factory=list)
+    emulated: bool = False
     access_log_bytes: int = 0
-
-    def of(self, label: str) -> list[dict[str, Any]]:
-        return [t for t in self.turns if t["label"] == label]
-
-    def median(self, label: str, key: str) -> float:
-        values = [t[key] for t in self.of(label)]
-        return statistics.median(values) if values else float("nan")
-
-    def middle(self, label: str) -> dict[str, Any]:
-        turns = sorted(self.of(label), key=lambda t: t["billed_ms"])
-        return turns[len(turns) // 2]
 
     def requests_per_turn(self, label: str) -> int:
         return max(sum(t["aws_requests"].values()) for t in self.of(label))
@@ -112,6 +95,7 @@ def run(*, warm: int, paced: int, emulate: bool, log: Any = print) -> DoorBenchm
             "latency_ms": AWS_LATENCY_MS,
             "sub": gateway["sub"],
             "tier": gateway["tier"],
+            "design": "openai",
             "model": model,
             "turns": plan(warm, paced),
         }
@@ -120,41 +104,26 @@ def run(*, warm: int, paced: int, emulate: bool, log: Any = print) -> DoorBenchm
         share = cgroups.create(memory) if not isinstance(found, str) else None
         log(f"  openai door at {memory} MB's CPU share" if share else "  openai door, whole CPU")
         try:
-            turns = _run_worker(job, run_env, share)
+            turns = _run_worker(job, run_env, share, log)
         finally:
             if share:
                 share.remove()
     finally:
         stage.stop()
-    return DoorBenchmark(memory, share is not None, turns, access_log_line_bytes())
+    return DoorBenchmark(
+        "openai",
+        memory,
+        None,
+        turns,
+        emulated=share is not None,
+        access_log_bytes=access_log_line_bytes(),
+    )
 
 
 def _run_worker(
-    job: dict[str, Any], env: dict[str, str | None], share: cgroups.CpuShare | None
+    job: dict[str, Any], env: dict[str, str | None], share: cgroups.CpuShare | None, log: Any
 ) -> list[dict[str, Any]]:
-    from bench.worker import RESULT
-
-    full_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    full_env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-P", "-m", "bench.door_worker"],
-        cwd=REPO,
-        input=json.dumps(job),
-        env=full_env,
-        capture_output=True,
-        text=True,
-        preexec_fn=share.join if share else None,
-        timeout=900,
-    )
-    turns = [
-        json.loads(line[len(RESULT) :])
-        for line in done.stdout.splitlines()
-        if line.startswith(RESULT)
-    ]
-    if done.returncode != 0 or len(turns) != len(job["turns"]):
-        raise RuntimeError(
-            f"the door's worker failed (exit {done.returncode}): {done.stderr[-2000:]}"
-        )
+    turns = spawn_worker("bench.door_worker", job, env, share, log)
     bad = [t for t in turns if t["status"] != 200 or t["time_added_ms"] != t["time_added_ms"]]
     if bad:
         raise RuntimeError(f"the door streamed no answer text in {len(bad)} turns: {bad[0]}")

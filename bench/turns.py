@@ -76,20 +76,23 @@ class Run:
         return PACED_LABEL if pace == PACED else TTFT300
 
 
-def run_worker(
+def spawn_worker(
+    module: str,
     job: dict[str, Any],
     env: dict[str, str | None],
     share: cgroups.CpuShare | None,
     log: Callable[[str], None],
+    path: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Run ``python -m bench.worker`` (in ``share``'s cgroup when given); its turns."""
-    from bench.worker import RESULT, import_path
+    """Run ``python -m <module>`` on ``job`` (in ``share``'s cgroup when given), with ``path``
+    ahead of the repository on its import path; the turns it printed, one per job turn."""
+    from bench.worker import RESULT
 
     full_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    full_env["PYTHONPATH"] = os.pathsep.join([*import_path(job), str(REPO)])
+    full_env["PYTHONPATH"] = os.pathsep.join([*path, str(REPO)])
     done = subprocess.run(
         # -P: the working directory does not go ahead of the design's own path.
-        [sys.executable, "-P", "-m", "bench.worker"],
+        [sys.executable, "-P", "-m", module],
         cwd=REPO,
         input=json.dumps(job),
         env=full_env,
@@ -106,6 +109,19 @@ def run_worker(
     if done.returncode != 0 or len(turns) != len(job["turns"]):
         log(done.stderr[-3000:])
         raise RuntimeError(f"the {job['design']} worker failed (exit {done.returncode})")
+    return turns
+
+
+def run_worker(
+    job: dict[str, Any],
+    env: dict[str, str | None],
+    share: cgroups.CpuShare | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Run ``python -m bench.worker`` (in ``share``'s cgroup when given); its turns."""
+    from bench.worker import import_path
+
+    turns = spawn_worker("bench.worker", job, env, share, log, import_path(job))
     bad = [
         t for t in turns if t["events_published"] == 0 or t["time_added_ms"] != t["time_added_ms"]
     ]

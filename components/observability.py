@@ -135,27 +135,32 @@ class ObservabilityComponent(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
-            alarms.append(
-                aws.cloudwatch.MetricAlarm(
-                    f"{self._name}-{role}-throttles",
-                    alarm_description=f"Lambda throttled {function_name} (concurrency exhausted)",
-                    namespace="AWS/Lambda",
-                    metric_name="Throttles",
-                    dimensions=dimensions,
-                    statistic="Sum",
-                    period=300,
-                    evaluation_periods=1,
-                    comparison_operator="GreaterThanThreshold",
-                    threshold=0,
-                    treat_missing_data="notBreaching",
-                    alarm_actions=actions,
-                    ok_actions=actions,
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+            alarms.append(self._throttle_alarm(role, function_name, actions))
         if args.openai_api_name:
             alarms += self._create_door_alarms(args, actions)
         return alarms
+
+    def _throttle_alarm(
+        self, role: str, function_name: str, actions: list[pulumi.Output[str]]
+    ) -> aws.cloudwatch.MetricAlarm:
+        """Any throttle of the function in five minutes: its concurrency (or the account's) ran
+        out."""
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{role}-throttles",
+            alarm_description=f"Lambda throttled {function_name} (concurrency exhausted)",
+            namespace="AWS/Lambda",
+            metric_name="Throttles",
+            dimensions={"FunctionName": function_name},
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _create_door_alarms(
         self, args: ObservabilityArgs, actions: list[pulumi.Output[str]]
@@ -185,23 +190,7 @@ class ObservabilityComponent(pulumi.ComponentResource):
                 ok_actions=actions,
                 opts=pulumi.ResourceOptions(parent=self),
             ),
-            aws.cloudwatch.MetricAlarm(
-                f"{self._name}-openai-throttles",
-                alarm_description=f"Lambda throttled {args.openai_function_name} "
-                "(concurrency exhausted)",
-                namespace="AWS/Lambda",
-                metric_name="Throttles",
-                dimensions={"FunctionName": args.openai_function_name},
-                statistic="Sum",
-                period=300,
-                evaluation_periods=1,
-                comparison_operator="GreaterThanThreshold",
-                threshold=0,
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
-                opts=pulumi.ResourceOptions(parent=self),
-            ),
+            self._throttle_alarm("openai", args.openai_function_name, actions),
         ]
 
 

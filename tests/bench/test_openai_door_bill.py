@@ -31,7 +31,7 @@ def _turn(**overrides):
 
 def _door(**overrides):
     return openai_door.DoorBenchmark(
-        memory_mb=256, emulated=True, access_log_bytes=400, **overrides
+        "openai", 256, None, emulated=True, access_log_bytes=400, **overrides
     )
 
 
