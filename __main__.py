@@ -36,7 +36,7 @@ from components import (
     WebComponent,
 )
 from components.function_code import code_archive, door_archive, powertools_version
-from components.functions import model_access
+from components.functions import TurnResources, model_access
 from components.waf import chat_body_limit
 from settings import PROJECT, config_reader, load_settings
 
@@ -138,6 +138,17 @@ try:
         opts,
     )
 
+    # What both functions that run turns (the chat function and the OpenAI door) need.
+    turn_resources = TurnResources(
+        environment=settings.function_environment(),
+        usage_table=metering.usage_table,
+        prepared_responses_table=cache.table,
+        tier_config_parameter=metering.tier_config_parameter,
+        analytics_stream=analytics.stream,
+        **model_access(tiers),
+        region=settings.region,
+    )
+
     def gateway_functions(events: EventsEndpoint) -> GatewayFunctionsComponent:
         """The channel handlers, built once the Event API they publish to exists."""
         return GatewayFunctionsComponent(
@@ -150,13 +161,7 @@ try:
                 code=code_archive(FUNCTIONS_DIR),
                 powertools_version=powertools_version(FUNCTIONS_DIR / "requirements.txt"),
                 events=events,
-                environment=settings.function_environment(),
-                usage_table=metering.usage_table,
-                prepared_responses_table=cache.table,
-                tier_config_parameter=metering.tier_config_parameter,
-                analytics_stream=analytics.stream,
-                **model_access(tiers),
-                region=settings.region,
+                turn=turn_resources,
                 chat_memory_mb=settings.chat_memory_mb,
                 chat_snap_start=settings.chat_snap_start,
                 chat_reserved_concurrency=settings.chat_reserved_concurrency,
@@ -236,13 +241,7 @@ if settings.open_ai.enabled:
             code=door_archive(FUNCTIONS_DIR, PROJECT_DIR / ".local" / "build"),
             powertools_layer=gateway.powertools_layer,
             user_pool_arn=identity.user_pool_arn,
-            environment=settings.function_environment(),
-            usage_table=metering.usage_table,
-            prepared_responses_table=cache.table,
-            tier_config_parameter=metering.tier_config_parameter,
-            analytics_stream=analytics.stream,
-            **model_access(tiers),
-            region=settings.region,
+            turn=turn_resources,
             machine_client_tiers=identity.machine_client_tiers,
             throttle_rate=settings.open_ai.throttle_rate,
             throttle_burst=settings.open_ai.throttle_burst,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypedDict
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -27,6 +27,69 @@ from components.naming import renamed, stack_prefix
 CHAT_ALIAS = "live"
 
 
+@dataclass(frozen=True)
+class TurnResources:
+    """What a function that runs turns needs, whichever door it serves: the stack's scalar
+    settings, the usage and prepared-responses tables, the tier parameter, the analytics stream,
+    and what it may call on Bedrock in ``region`` (the chat function and the OpenAI door share
+    one)."""
+
+    #: Scalar settings (namespaces, limits, flush interval, ...); resource names are filled in.
+    environment: FunctionEnvironment
+    usage_table: aws.dynamodb.Table
+    prepared_responses_table: aws.dynamodb.Table
+    tier_config_parameter: aws.ssm.Parameter
+    analytics_stream: aws.kinesis.FirehoseDeliveryStream
+    #: Every model any tier may call (``TierConfig.all_models()``).
+    model_ids: Sequence[str]
+    #: Ids of the Bedrock guardrails any tier applies.
+    guardrail_ids: Sequence[str] = ()
+    #: Models whose tokens the functions may count with Bedrock's CountTokens.
+    countable_model_ids: Sequence[str] = ()
+    region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        if not self.model_ids:
+            raise ValueError("TurnResources.model_ids: at least one model is required")
+
+    def statements(self) -> pulumi.Output[list[dict[str, object]]]:
+        """The IAM statements running a turn needs (:func:`turn_statements`)."""
+        return turn_statements(
+            self.usage_table,
+            self.prepared_responses_table,
+            self.tier_config_parameter,
+            self.analytics_stream,
+        )
+
+    def variables(
+        self, names: Sequence[str], service: str, **fields: pulumi.Input[str]
+    ) -> pulumi.Output[dict[str, str]]:
+        """The function's environment: :attr:`environment` with the resources' names (and any
+        other ``FunctionEnvironment`` ``fields`` known only at deploy time) filled in, the
+        variables in ``names``."""
+        resources = pulumi.Output.all(
+            usage=self.usage_table.name,
+            prepared=self.prepared_responses_table.name,
+            parameter=self.tier_config_parameter.name,
+            stream=self.analytics_stream.name,
+            **fields,
+        )
+        return resources.apply(
+            lambda v: environment_variables(
+                replace(
+                    self.environment,
+                    usage_table=v["usage"],
+                    prepared_responses_table=v["prepared"],
+                    tier_config_parameter=v["parameter"],
+                    analytics_stream=v["stream"],
+                    **{name: v[name] for name in fields},
+                ),
+                names,
+                service,
+            )
+        )
+
+
 @dataclass
 class GatewayFunctionsArgs:
     """Inputs of :class:`GatewayFunctionsComponent`."""
@@ -38,19 +101,8 @@ class GatewayFunctionsArgs:
     code: pulumi.Archive
     powertools_version: str
     events: EventsEndpoint
-    #: Scalar settings (namespaces, limits, flush interval, ...); resource names are filled in.
-    environment: FunctionEnvironment
-    usage_table: aws.dynamodb.Table
-    prepared_responses_table: aws.dynamodb.Table
-    tier_config_parameter: aws.ssm.Parameter
-    analytics_stream: aws.kinesis.FirehoseDeliveryStream
-    #: Every model any tier may call (``TierConfig.all_models()``).
-    model_ids: Sequence[str]
-    #: Ids of the Bedrock guardrails any tier applies.
-    guardrail_ids: Sequence[str] = ()
-    #: Models whose tokens the chat function may count with Bedrock's CountTokens.
-    countable_model_ids: Sequence[str] = ()
-    region: str = "us-east-1"
+    #: What running turns needs: settings, tables, tier parameter, stream and model access.
+    turn: TurnResources
     chat_memory_mb: int = 1024
     #: Lambda SnapStart on the chat function: each deploy publishes a version, Lambda snapshots
     #: it after init and restores new execution environments from the snapshot.
@@ -61,10 +113,6 @@ class GatewayFunctionsArgs:
     #: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
     chat_reserved_concurrency: int | None = None
     chat_timeout_seconds: int = 300
-
-    def __post_init__(self) -> None:
-        if not self.model_ids:
-            raise ValueError("GatewayFunctionsArgs.model_ids: at least one model is required")
 
 
 def model_access_document(
@@ -104,15 +152,6 @@ def model_access_document(
     return iam.document(*statements)
 
 
-class ModelAccess(Protocol):
-    """What a function running turns may call on Bedrock (both functions' args carry it)."""
-
-    model_ids: Sequence[str]
-    guardrail_ids: Sequence[str]
-    countable_model_ids: Sequence[str]
-    region: str
-
-
 class ModelAccessArguments(TypedDict):
     model_ids: Sequence[str]
     countable_model_ids: Sequence[str]
@@ -135,7 +174,7 @@ def model_access_policy(
     name: str,
     role: aws.iam.Role,
     account: pulumi.Output[str],
-    access: ModelAccess,
+    access: TurnResources,
     opts: pulumi.ResourceOptions,
 ) -> aws.iam.RolePolicy:
     """The role policy of :func:`model_access_document`, on its own (a model change updates
@@ -236,7 +275,9 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
             role=self.subscribe_role,
             log_group=args.subscribe_log_group,
             code=args.code,
-            environment=environment_variables(args.environment, SUBSCRIBE_ENVIRONMENT, "subscribe"),
+            environment=environment_variables(
+                args.turn.environment, SUBSCRIBE_ENVIRONMENT, "subscribe"
+            ),
             memory_mb=256,
             timeout_seconds=10,
             depends_on=[subscribe_policy],
@@ -270,22 +311,20 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
 
     def _create_model_access_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
         return model_access_policy(
-            f"{self._name}-chat-model-access", self.chat_role, self._account, args, self._child()
+            f"{self._name}-chat-model-access",
+            self.chat_role,
+            self._account,
+            args.turn,
+            self._child(),
         )
 
     def _create_chat_runtime_policy(self, args: GatewayFunctionsArgs) -> aws.iam.RolePolicy:
         publish = args.events.outbound_namespace_arn.apply(
             lambda arn: [iam.allow("PublishReplies", ["appsync:EventPublish"], [arn])]
         )
-        statements = pulumi.Output.all(
-            publish,
-            turn_statements(
-                args.usage_table,
-                args.prepared_responses_table,
-                args.tier_config_parameter,
-                args.analytics_stream,
-            ),
-        ).apply(lambda parts: [*parts[0], *parts[1]])
+        statements = pulumi.Output.all(publish, args.turn.statements()).apply(
+            lambda parts: [*parts[0], *parts[1]]
+        )
         return self._create_runtime_policy(
             "chat", self.chat_role, args.chat_log_group, extra=statements
         )
@@ -311,27 +350,11 @@ class GatewayFunctionsComponent(pulumi.ComponentResource):
     def _create_chat_function(
         self, args: GatewayFunctionsArgs, policies: list[pulumi.Resource]
     ) -> aws.lambda_.Function:
-        environment = pulumi.Output.all(
-            usage=args.usage_table.name,
-            prepared=args.prepared_responses_table.name,
-            parameter=args.tier_config_parameter.name,
-            endpoint=args.events.http_endpoint,
-            stream=args.analytics_stream.name,
-            origin=args.events.origin_secret or "",
-        ).apply(
-            lambda v: environment_variables(
-                replace(
-                    args.environment,
-                    usage_table=v["usage"],
-                    prepared_responses_table=v["prepared"],
-                    tier_config_parameter=v["parameter"],
-                    events_http_endpoint=v["endpoint"],
-                    analytics_stream=v["stream"],
-                    events_origin_secret=v["origin"],
-                ),
-                CHAT_ENVIRONMENT,
-                "chat",
-            )
+        environment = args.turn.variables(
+            CHAT_ENVIRONMENT,
+            "chat",
+            events_http_endpoint=args.events.http_endpoint,
+            events_origin_secret=args.events.origin_secret or "",
         )
         function = self._create_function(
             "chat",

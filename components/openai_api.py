@@ -45,12 +45,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-from gateway.environment import FunctionEnvironment
 from gateway.openai.clients import MACHINE_CLIENT_TIERS, encode_machine_client_tiers
 
 from components import iam
@@ -59,9 +58,8 @@ from components.function_code import (
     LAMBDA_ARCHITECTURE,
     LAMBDA_RUNTIME,
     OPENAI_ENVIRONMENT,
-    environment_variables,
 )
-from components.functions import model_access_policy, turn_statements
+from components.functions import TurnResources, model_access_policy
 from components.identity import CHAT_SCOPE, USER_SCOPES
 
 #: The Lambda Web Adapter's layer for arm64, published by the adapter's account in every
@@ -120,23 +118,13 @@ class OpenAiApiArgs:
     #: The managed Powertools layer the chat function runs with (``GatewayFunctionsComponent``).
     powertools_layer: pulumi.Input[str]
     user_pool_arn: pulumi.Input[str]
-    #: Scalar settings (limits, cache period...); resource names are filled in.
-    environment: FunctionEnvironment
-    usage_table: aws.dynamodb.Table
-    prepared_responses_table: aws.dynamodb.Table
-    tier_config_parameter: aws.ssm.Parameter
-    analytics_stream: aws.kinesis.FirehoseDeliveryStream
-    #: Every model any tier may call (``TierConfig.all_models()``).
-    model_ids: Sequence[str]
-    guardrail_ids: Sequence[str] = ()
-    #: Models whose tokens the door may count with Bedrock's CountTokens.
-    countable_model_ids: Sequence[str] = ()
-    region: str = "us-east-1"
+    #: What running turns needs, shared with the chat function (``components.functions``).
+    turn: TurnResources
     #: App client id -> tier of every machine client (``IdentityComponent``).
     machine_client_tiers: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     throttle_rate: float = 50.0
     throttle_burst: int = 100
-    #: Custom domain and its ACM certificate (in ``region``); empty: the execute-api URL.
+    #: Custom domain and its ACM certificate (in the turn's ``region``); empty: the execute-api URL.
     domain: str = ""
     certificate_arn: str = ""
     #: The web ACL to join (the Event API's, in production); ``None``: no WAF.
@@ -148,8 +136,6 @@ class OpenAiApiArgs:
     stage_name: str = "api"
 
     def __post_init__(self) -> None:
-        if not self.model_ids:
-            raise ValueError("OpenAiApiArgs.model_ids: at least one model is required")
         if bool(self.domain) != bool(self.certificate_arn):
             raise ValueError("OpenAiApiArgs: domain and certificate_arn go together")
         if not 1 <= self.timeout_seconds <= 900:
@@ -228,7 +214,7 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             # A REST API's default endpoint: https://{api-id}.execute-api.{region}.amazonaws.com
             # /{stage} (https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html).
             self.base_url = pulumi.Output.all(self.api.id, self.stage.stage_name).apply(
-                lambda v: f"https://{v[0]}.execute-api.{args.region}.amazonaws.com/{v[1]}/v1"
+                lambda v: f"https://{v[0]}.execute-api.{args.turn.region}.amazonaws.com/{v[1]}/v1"
             )
         self.register_outputs(
             {
@@ -261,17 +247,12 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             role=self.role.id,
             policy=pulumi.Output.all(
                 self.log_group.arn,
-                turn_statements(
-                    args.usage_table,
-                    args.prepared_responses_table,
-                    args.tier_config_parameter,
-                    args.analytics_stream,
-                ),
+                args.turn.statements(),
             ).apply(lambda v: iam.document(*v[1], *iam.log_and_trace(v[0]))),
             opts=self._child(),
         )
         models = model_access_policy(
-            f"{self._name}-model-access", self.role, self._account, args, self._child()
+            f"{self._name}-model-access", self.role, self._account, args.turn, self._child()
         )
         return [runtime, models]
 
@@ -279,25 +260,11 @@ class OpenAiApiComponent(pulumi.ComponentResource):
         self, args: OpenAiApiArgs, policies: list[pulumi.Resource]
     ) -> aws.lambda_.Function:
         environment = pulumi.Output.all(
-            usage=args.usage_table.name,
-            prepared=args.prepared_responses_table.name,
-            parameter=args.tier_config_parameter.name,
-            stream=args.analytics_stream.name,
-            machines=args.machine_client_tiers,
+            args.turn.variables(OPENAI_ENVIRONMENT, "openai"), args.machine_client_tiers
         ).apply(
             lambda v: {
-                **environment_variables(
-                    replace(
-                        args.environment,
-                        usage_table=v["usage"],
-                        prepared_responses_table=v["prepared"],
-                        tier_config_parameter=v["parameter"],
-                        analytics_stream=v["stream"],
-                    ),
-                    OPENAI_ENVIRONMENT,
-                    "openai",
-                ),
-                MACHINE_CLIENT_TIERS: encode_machine_client_tiers(v["machines"] or {}),
+                **v[0],
+                MACHINE_CLIENT_TIERS: encode_machine_client_tiers(v[1] or {}),
                 # The Lambda Web Adapter (its README, "Configurations").
                 "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
                 "AWS_LWA_INVOKE_MODE": "response_stream",
@@ -314,7 +281,7 @@ class OpenAiApiComponent(pulumi.ComponentResource):
             architectures=[LAMBDA_ARCHITECTURE],
             handler=DOOR_SCRIPT,
             code=args.code,
-            layers=[web_adapter_layer_arn(args.region), args.powertools_layer],
+            layers=[web_adapter_layer_arn(args.turn.region), args.powertools_layer],
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
             environment={"variables": environment},
@@ -343,7 +310,7 @@ class OpenAiApiComponent(pulumi.ComponentResource):
         resources: dict[str, aws.apigateway.Resource] = {"": v1}
         uri = self.function.arn.apply(
             lambda arn: (
-                f"arn:aws:apigateway:{args.region}:lambda:path/"
+                f"arn:aws:apigateway:{args.turn.region}:lambda:path/"
                 + STREAMING_INVOCATIONS.format(arn=arn)
             )
         )
@@ -498,7 +465,7 @@ class OpenAiApiComponent(pulumi.ComponentResource):
                             "logs:GetLogEvents",
                             "logs:PutLogEvents",
                         ],
-                        [f"arn:aws:logs:{args.region}:{account}:log-group:*"],
+                        [f"arn:aws:logs:{args.turn.region}:{account}:log-group:*"],
                     )
                 )
             ),
