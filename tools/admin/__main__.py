@@ -20,7 +20,7 @@ from tools.admin.commands import Admin, AdminError
 from tools.admin.directory import Directory, UnknownUser
 from tools.admin.tables import table
 from tools.admin.target import REPO_ROOT, Target, TargetError, load_target
-from tools.admin.turns import AthenaTurnHistory, LocalTurnHistory, TurnHistory
+from tools.admin.turns import RECENT_COLUMNS, AthenaTurnHistory, LocalTurnHistory, TurnHistory
 from tools.admin.usage_items import WINDOW_PREFIXES, ItemChanged, UsageItems
 
 USER_COLUMNS = (
@@ -35,16 +35,8 @@ USER_COLUMNS = (
 )
 TOP_COLUMNS = ("username", "turns", "tokens", "usd", "sub")
 WINDOW_COLUMNS = ("window", "used", "allowed")
-TURN_COLUMNS = (
-    "ts",
-    "model_id",
-    "outcome",
-    "error_code",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "door",
-)
+#: A recent turn as the table shows it: the record's columns but its id.
+TURN_COLUMNS = tuple(c for c in RECENT_COLUMNS if c != "turn_id")
 
 
 def _options(*, top: bool) -> argparse.ArgumentParser:
