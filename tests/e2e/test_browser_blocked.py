@@ -3,14 +3,11 @@ once with the account_blocked refusal, in words the user can act on."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.ui import screenshot, send, sign_in_as, wait_answered
-from tests.local.gateway_harness import REPO_ROOT
+from tests.local.gateway_harness import run_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,23 +19,7 @@ def test_a_blocked_user_is_refused_on_the_next_message_with_its_own_words(page: 
     expect(wait_answered(page).locator(".meta")).to_have_count(1)
 
     # WHEN the operator blocks the account with the admin CLI (the page keeps its token)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.admin",
-            "--outputs",
-            str(tiny_gateway.outputs_path),
-            "block",
-            "roomy-user",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    done = run_admin(tiny_gateway, "block", "roomy-user")
     assert done.returncode == 0, done.stderr
 
     # THEN the next message is refused at once, saying what happened and whom to ask

@@ -263,3 +263,17 @@ def chat_event(text: str, *, conversation: str = "c-test", model: str | None = N
     if model:
         payload["modelId"] = model
     return json.dumps(payload)
+
+
+def run_admin(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator CLI on the gateway's outputs file, as ``make admin ARGS=...`` runs it on
+    ``make dev``'s (``--local``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.admin", "--outputs", str(gateway.outputs_path), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )

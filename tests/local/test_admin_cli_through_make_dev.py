@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,14 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.local.gateway_harness import Gateway, chat_event, connect, sign_in, start_gateway
+from tests.local.gateway_harness import (
+    Gateway,
+    chat_event,
+    connect,
+    run_admin,
+    sign_in,
+    start_gateway,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +41,7 @@ def own_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def admin(gateway: Gateway, *args: str, json_out: bool = True) -> subprocess.CompletedProcess[str]:
-    """The CLI on the gateway's outputs file (``make admin ARGS=...`` with ``--local``)."""
-    command = [sys.executable, "-m", "tools.admin", "--outputs", str(gateway.outputs_path)]
-    return subprocess.run(
-        [*command, *(["--json"] if json_out else []), *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    return run_admin(gateway, *(["--json"] if json_out else []), *args)
 
 
 def admin_json(gateway: Gateway, *args: str) -> Any:

@@ -169,6 +169,25 @@ def test_turns_one_after_another_never_store_usage_past_a_limit(stage, script, t
     saw(f"sequential {script}/{tokenization}: turns admitted", model.calls)
 
 
+def _all_at_once(stage, handler, identity, prompt: str):
+    """Publish TURNS turns of ``prompt`` for ``identity`` and run them all at once, released
+    together by a barrier; the stage's mark from before they ran."""
+    start = threading.Barrier(TURNS)
+    mark = stage.mark()
+
+    def one(i: int) -> None:
+        event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
+        start.wait()
+        handler(event, lambda_context(str(uuid.uuid4())))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return mark
+
+
 @pytest.mark.parametrize(
     ("script", "tokenization"),
     [(s, "bytes") for s in sorted(SCRIPTS)] + [("mixed", "realistic"), ("emoji", "impossible")],
@@ -185,20 +204,8 @@ def test_fifty_turns_at_once_at_the_edge_never_store_usage_past_a_limit(
     used = LIMITS["dailyInputTokens"] - 3 * worst - worst // 2
     stage.seed(sub, now, daily=(used, 100), monthly=(used, 100))
     identity = stage.user(sub, ["free"])
-    start = threading.Barrier(TURNS)
-    mark = stage.mark()
-
-    def one(i: int) -> None:
-        event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
-        start.wait()
-        handler(event, lambda_context(str(uuid.uuid4())))
-
     # WHEN fifty of their turns arrive at once
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    mark = _all_at_once(stage, handler, identity, prompt)
     ran("multilingual: concurrent turns", TURNS)
 
     # THEN every turn ended once; some were admitted, the rest refused
@@ -302,19 +309,7 @@ def test_fifty_turns_at_once_never_spend_past_a_dollar_window(stage):
     sub = str(uuid.uuid4())
     identity = stage.user(sub, ["free"])
     prompt = _prompt("mixed", 600)
-    start = threading.Barrier(TURNS)
-    mark = stage.mark()
-
-    def one(i: int) -> None:
-        event = stage.publish_event(identity, [stage.turn(f"{i:02}: {prompt}")])
-        start.wait()
-        handler(event, lambda_context(str(uuid.uuid4())))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(TURNS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    mark = _all_at_once(stage, handler, identity, prompt)
     ran("multilingual: concurrent turns on a dollar window", TURNS)
     ends: dict[str, dict] = {}
     for published in stage.published_since(mark):
